@@ -1,0 +1,122 @@
+"""Segmentation metrics on hard label maps, BraTS style.
+
+Convention (stated, because tools differ): when prediction and reference are both
+empty for a class or region, Dice is 1.0 (as BraTS scores it; nnU-Net reports NaN);
+when only one is empty it is 0.0. HD95 of two empty masks is 0.0 and of one empty
+mask is the BraTS penalty, the image diagonal in mm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .labels import CLASS_SHORT, REGIONS, TUMOUR_CLASSES
+
+
+def dice(pred: np.ndarray, ref: np.ndarray) -> float:
+    """Dice of two boolean masks; 1.0 when both are empty."""
+    p, r = np.count_nonzero(pred), np.count_nonzero(ref)
+    if p + r == 0:
+        return 1.0
+    return 2.0 * np.count_nonzero(pred & ref) / (p + r)
+
+
+@dataclass(frozen=True)
+class Confusion:
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+
+    @classmethod
+    def of(cls, pred: np.ndarray, ref: np.ndarray) -> "Confusion":
+        tp = int(np.count_nonzero(pred & ref))
+        p, r = int(np.count_nonzero(pred)), int(np.count_nonzero(ref))
+        return cls(tp, p - tp, r - tp, int(pred.size) - p - r + tp)
+
+    @property
+    def dice(self) -> float:
+        d = 2 * self.tp + self.fp + self.fn
+        return 1.0 if d == 0 else 2 * self.tp / d
+
+    @property
+    def iou(self) -> float:
+        d = self.tp + self.fp + self.fn
+        return 1.0 if d == 0 else self.tp / d
+
+    @property
+    def precision(self) -> float:
+        """1.0 when nothing is predicted and nothing is there; 0.0 when nothing is predicted but something is."""
+        d = self.tp + self.fp
+        return (1.0 if self.fn == 0 else 0.0) if d == 0 else self.tp / d
+
+    @property
+    def sensitivity(self) -> float:
+        d = self.tp + self.fn
+        return (1.0 if self.fp == 0 else 0.0) if d == 0 else self.tp / d
+
+    @property
+    def specificity(self) -> float:
+        d = self.tn + self.fp
+        return 1.0 if d == 0 else self.tn / d
+
+
+def _masks(labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Boolean masks of each tumour class and each BraTS region, keyed NCR, ED, ET(class), WT, TC, ET."""
+    out = {CLASS_SHORT[c]: labels == c for c in TUMOUR_CLASSES}
+    for name, classes in REGIONS.items():
+        if name not in out or len(classes) > 1:
+            out[name] = np.isin(labels, classes)
+    return out
+
+
+def label_counts(labels: np.ndarray) -> np.ndarray:
+    """Voxel count of each internal label 0..3."""
+    return np.bincount(labels.ravel(), minlength=4)[:4]
+
+
+def class_volumes_ml(labels: np.ndarray, voxel_volume_ml: float) -> dict[str, float]:
+    """Volume of each tumour class and region in millilitres."""
+    counts = label_counts(labels)
+    out = {CLASS_SHORT[c]: float(counts[c]) * voxel_volume_ml for c in TUMOUR_CLASSES}
+    for name, classes in REGIONS.items():
+        out.setdefault(name, float(sum(counts[c] for c in classes)) * voxel_volume_ml)
+    return out
+
+
+def compare(pred: np.ndarray, ref: np.ndarray) -> dict[str, Confusion]:
+    """Confusion counts for NCR, ED, ET and the regions WT, TC (ET class == ET region)."""
+    if pred.shape != ref.shape:
+        raise ValueError(f"prediction shape {pred.shape} != reference shape {ref.shape}")
+    pm, rm = _masks(pred), _masks(ref)
+    return {k: Confusion.of(pm[k], rm[k]) for k in pm}
+
+
+def dice_scores(pred: np.ndarray, ref: np.ndarray) -> dict[str, float]:
+    """Dice per class (NCR, ED, ET) and region (WT, TC; ET is both)."""
+    return {k: c.dice for k, c in compare(pred, ref).items()}
+
+
+def hd95(pred: np.ndarray, ref: np.ndarray, spacing=(1.0, 1.0, 1.0)) -> float:
+    """95th-percentile symmetric Hausdorff distance between mask surfaces, in mm."""
+    from scipy import ndimage
+
+    p, r = pred.astype(bool), ref.astype(bool)
+    if not p.any() and not r.any():
+        return 0.0
+    if not p.any() or not r.any():
+        return float(np.sqrt(sum((n * s) ** 2 for n, s in zip(p.shape, spacing))))
+    # Work inside the joint bounding box (plus margin) to keep distance transforms small.
+    idx = np.argwhere(p | r)
+    lo = np.maximum(idx.min(0) - 2, 0)
+    hi = np.minimum(idx.max(0) + 3, p.shape)
+    sl = tuple(slice(a, b) for a, b in zip(lo, hi))
+    p, r = p[sl], r[sl]
+    ps = p & ~ndimage.binary_erosion(p)
+    rs = r & ~ndimage.binary_erosion(r)
+    dr = ndimage.distance_transform_edt(~rs, sampling=spacing)
+    dp = ndimage.distance_transform_edt(~ps, sampling=spacing)
+    d = np.concatenate([dr[ps], dp[rs]])
+    return float(np.percentile(d, 95))
