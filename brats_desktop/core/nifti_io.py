@@ -209,6 +209,21 @@ def write_label_map(
     return target
 
 
+def unused_path(folder: Path | str, stem: str, suffix: str = ".nii.gz") -> Path:
+    """``folder/stem+suffix``, or ``stem-1``, ``stem-2`` ... : the first name nothing uses yet.
+
+    Default output names (``brats-predict``, the export dialog) use it so that a
+    default never replaces an existing file.
+    """
+    folder = Path(folder)
+    candidate = folder / f"{stem}{suffix}"
+    n = 0
+    while candidate.exists():
+        n += 1
+        candidate = folder / f"{stem}-{n}{suffix}"
+    return candidate
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text if len(text) < 200 else text[:197] + "..."

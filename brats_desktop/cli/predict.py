@@ -1,0 +1,222 @@
+"""``brats-predict``: segment patient folders without the GUI, by the app's own code path.
+
+    brats-predict PATIENT_DIR [--out FILE.nii.gz] [--model CKPT] [--device cpu|cuda|auto]
+    brats-predict COHORT_DIR  [--out DIR] [--csv FILE.csv] ...
+
+One patient folder: writes the prediction (by default ``<folder>/<patient>_pred.nii.gz``,
+or ``_pred-1`` ... when that exists: a default never replaces anything) in the patient's
+own label convention on the source affine, and prints ONE JSON object on stdout with
+the output path, the device, the seconds taken and, when the folder has a
+segmentation, the Dice per class (NCR, ED, ET) and per region (WT, TC, ET).
+
+A folder of patient folders: each is processed the same way and a CSV with one row per
+patient is written; the JSON object then summarises the run and names the CSV.
+
+Prediction goes through :func:`models.runtime.predict_patient`, which the app's worker
+calls too, so both give the same labels for the same folder and checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from brats_desktop.core.discovery import find_patient_folders
+from brats_desktop.core.errors import ExportError, PatientLoadError
+from brats_desktop.core.metrics import dice_scores
+from brats_desktop.core.nifti_io import unused_path, write_label_map
+from brats_desktop.core.patient import load_patient
+
+CLASS_KEYS = ("NCR", "ED", "ET")
+REGION_KEYS = ("WT", "TC", "ET")
+
+
+class CliError(Exception):
+    """A problem the user can fix (bad path, missing modality ...); printed without a traceback."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="brats-predict",
+        description="Segment a brain-tumour MRI patient folder (or a folder of them) with the bundled U-Net.",
+    )
+    p.add_argument("patient_dir", type=Path, help="a patient folder, or a folder of patient folders")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="output .nii.gz for one patient, or an output folder for many "
+        "(default: <patient folder>/<patient>_pred.nii.gz, never replacing a file)",
+    )
+    p.add_argument("--model", type=Path, help="checkpoint to use (default: the bundled model)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                   help="where to run (auto: CUDA, then Apple MPS, else CPU)")
+    p.add_argument("--batch-size", type=int, default=16, help="slices per batch (default 16)")
+    p.add_argument("--csv", type=Path, help="CSV path for a folder of patients (default: <out or folder>/predictions.csv)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    return p
+
+
+def _load_model(path: Path | None) -> Any:
+    from models.checkpoint import ModelLoadError, default_model_path, load_model
+
+    target = path if path is not None else default_model_path()
+    try:
+        return load_model(target)
+    except ModelLoadError as exc:
+        raise CliError(str(exc)) from exc
+    except FileNotFoundError as exc:
+        raise CliError(f"{target}: checkpoint not found") from exc
+
+
+def _dice_block(pred, ref) -> dict[str, dict[str, float]]:
+    scores = dice_scores(pred, ref)
+    return {
+        "classes": {k: round(float(scores[k]), 6) for k in CLASS_KEYS},
+        "regions": {k: round(float(scores[k]), 6) for k in REGION_KEYS},
+    }
+
+
+def predict_folder(
+    folder: Path,
+    model: Any,
+    *,
+    out: Path | None = None,
+    device: str = "auto",
+    batch_size: int = 16,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Segment one patient folder and write the result; returns the JSON-ready record."""
+    from models.runtime import MissingModalitiesError, predict_patient
+
+    start = time.perf_counter()
+    try:
+        patient = load_patient(folder)
+    except PatientLoadError as exc:
+        raise CliError(str(exc)) from exc
+    if out is None:
+        target = unused_path(folder, f"{patient.name}_pred")
+    elif out.is_dir():
+        target = unused_path(out, f"{patient.name}_pred")
+    else:
+        target = out
+    notes: list[str] = []
+    try:
+        run = predict_patient(model, patient, device=device, batch_size=batch_size, notify=notes.append)
+    except MissingModalitiesError as exc:
+        raise CliError(f"{folder}: {exc}") from exc
+    try:
+        written = write_label_map(
+            run.labels, patient.grid, target, patient.convention,
+            protected=patient.input_paths, overwrite=overwrite,
+        )
+    except FileExistsError as exc:
+        raise CliError(f"{target}: already exists (use --overwrite to replace it)") from exc
+    except (ExportError, PermissionError) as exc:
+        raise CliError(f"{target}: cannot write the prediction ({exc}); choose another place with --out") from exc
+    record: dict[str, Any] = {
+        "patient": patient.name,
+        "input": str(folder),
+        "output": str(written),
+        "label_convention": patient.convention.value,
+        "device": run.device,
+        "device_name": run.device_name,
+        "seconds": round(time.perf_counter() - start, 3),
+        "inference_seconds": round(run.seconds, 3),
+    }
+    if run.notes or notes:
+        record["notes"] = list(dict.fromkeys(run.notes + notes))
+    if patient.ground_truth is not None:
+        record["dice"] = _dice_block(run.labels, patient.ground_truth)
+    return record
+
+
+def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
+    row = {k: record.get(k, "") for k in ("patient", "input", "output", "device", "seconds", "error")}
+    dice = record.get("dice")
+    for k in CLASS_KEYS:
+        row[f"dice_{k}"] = dice["classes"][k] if dice else ""
+    for k in ("WT", "TC"):
+        row[f"dice_{k}"] = dice["regions"][k] if dice else ""
+    return row
+
+
+def predict_cohort(
+    root: Path, folders: list[Path], model: Any, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Segment every patient folder under ``root``; one failing patient does not stop the rest."""
+    out_dir = args.out
+    if out_dir is not None:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise CliError(f"{out_dir}: with a folder of patients, --out must be a folder")
+        out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    records: list[dict[str, Any]] = []
+    for folder in folders:
+        try:
+            records.append(
+                predict_folder(folder, model, out=out_dir, device=args.device, batch_size=args.batch_size)
+            )
+        except CliError as exc:
+            records.append({"patient": folder.name, "input": str(folder), "error": str(exc)})
+        print(f"{folder.name}: {records[-1].get('error', 'done')}", file=sys.stderr)
+    csv_path = args.csv or unused_path(out_dir or root, "predictions", ".csv")
+    rows = [_csv_row(r) for r in records]
+    try:
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(csv_path, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    except OSError as exc:
+        raise CliError(f"{csv_path}: cannot write the CSV ({exc.strerror or exc}); use --csv") from exc
+    done = [r for r in records if "error" not in r]
+    return {
+        "csv": str(csv_path),
+        "patients": len(records),
+        "succeeded": len(done),
+        "failed": len(records) - len(done),
+        "device": done[0]["device"] if done else None,
+        "seconds": round(time.perf_counter() - start, 3),
+        "results": records,
+    }
+
+
+def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Parse ``argv``, do the work, return the JSON object (raises :class:`CliError`)."""
+    args = _parser().parse_args(argv)
+    root: Path = args.patient_dir
+    if not root.is_dir():
+        raise CliError(f"{root}: not a folder")
+    folders = find_patient_folders(root)
+    if not folders:
+        raise CliError(f"{root}: no patient folder with MRI volumes found")
+    model = _load_model(args.model)
+    if folders == [root]:
+        return predict_folder(
+            root, model, out=args.out, device=args.device,
+            batch_size=args.batch_size, overwrite=args.overwrite,
+        )
+    return predict_cohort(root, folders, model, args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point: prints one JSON object on success, a one-line error otherwise."""
+    from models.runtime import DeviceUnavailableError
+
+    try:
+        result = run(argv)
+    except (CliError, DeviceUnavailableError) as exc:
+        print(f"brats-predict: error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

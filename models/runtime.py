@@ -1,0 +1,276 @@
+"""Where and how a prediction runs: device choice, mixed precision, out-of-memory recovery.
+
+The app's worker thread and ``brats-predict`` both call :func:`predict_patient`, so a
+folder segmented from the command line gets exactly what the app would show.
+:func:`models.inference.predict_volume` does the actual work (preprocessing shared with
+training, batching, argmax); this module only decides the device and batch size and
+recovers when a GPU runs out of memory:
+
+1. GPU (CUDA, else Apple MPS) with mixed precision, the requested batch size;
+2. on out-of-memory: halve the batch size and retry, down to one slice per batch;
+3. still out of memory: run on the CPU (full precision) and say so.
+
+Every such step is reported through ``notify`` (a plain callable taking a message), so
+the GUI can put it in the status bar and the CLI can put it in its JSON.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from brats_desktop.core.discovery import MODALITY_LABELS
+from brats_desktop.core.patient import Patient
+
+DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+
+Progress = Callable[[int, int], None]
+ShouldStop = Callable[[], bool]
+Notify = Callable[[str], None]
+
+
+class PredictFn(Protocol):
+    """Signature of :func:`models.inference.predict_volume` (injectable for tests)."""
+
+    def __call__(
+        self,
+        model: Any,
+        images: dict[str, np.ndarray],
+        *,
+        device: str | torch.device = "cpu",
+        batch_size: int = 16,
+        amp: bool = False,
+        progress: Progress | None = None,
+        should_stop: ShouldStop | None = None,
+    ) -> np.ndarray: ...
+
+
+class DeviceUnavailableError(RuntimeError):
+    """The user asked for a device this machine does not have (e.g. ``--device cuda`` without a GPU)."""
+
+
+class MissingModalitiesError(ValueError):
+    """The patient lacks modalities the checkpoint needs; ``missing`` lists their keys."""
+
+    def __init__(self, missing: list[str], patient_name: str = "") -> None:
+        self.missing = list(missing)
+        names = ", ".join(MODALITY_LABELS.get(m, m) for m in missing)
+        who = f"{patient_name}: " if patient_name else ""
+        super().__init__(f"{who}the model needs {names}, which this patient does not have")
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def mps_available() -> bool:
+    """True on Apple silicon with a usable Metal backend."""
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def select_device(preference: str = "auto", force_cpu: bool = False) -> torch.device:
+    """Pick the device a prediction should start on.
+
+    ``auto`` means CUDA, then Apple MPS, else CPU. ``force_cpu`` (the app's setting)
+    wins over everything. Asking explicitly for a device that is absent is an error
+    rather than a silent CPU run, so ``--device cuda`` on a laptop says so.
+    """
+    preference = (preference or "auto").lower()
+    if preference not in DEVICE_CHOICES:
+        raise ValueError(f"unknown device {preference!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+    if force_cpu or preference == "cpu":
+        return torch.device("cpu")
+    if preference == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceUnavailableError("CUDA was requested but no CUDA GPU is available")
+        return torch.device("cuda")
+    if preference == "mps":
+        if not mps_available():
+            raise DeviceUnavailableError("Apple MPS was requested but is not available")
+        return torch.device("mps")
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if mps_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def describe_device(device: torch.device | str) -> str:
+    """Human name of a device for the status bar, e.g. ``GPU: NVIDIA H100`` or ``CPU (2 threads)``."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        try:
+            return f"GPU: {torch.cuda.get_device_name(device)}"
+        except (RuntimeError, AssertionError):  # pragma: no cover - driver trouble
+            return "GPU (CUDA)"
+    if device.type == "mps":
+        return "GPU: Apple MPS"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def uses_amp(device: torch.device | str) -> bool:
+    """Mixed precision on GPUs only: CPU autocast is slower for convolutions than float32."""
+    return torch.device(device).type in ("cuda", "mps")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA raises ``torch.cuda.OutOfMemoryError``; MPS a RuntimeError whose text says so."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _release_gpu_memory(device: torch.device) -> None:
+    """Give cached blocks back after an OOM so the smaller retry has room."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps" and hasattr(torch, "mps"):
+        torch.mps.empty_cache()
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class PredictionRun:
+    """What a prediction produced and how: the app shows ``device``, the CLI prints all of it."""
+
+    labels: np.ndarray  # uint8 internal labels 0-3 on the patient's canonical grid
+    device: str  # the device that produced the result ("cpu", "cuda", "mps")
+    device_name: str  # human description of it
+    seconds: float
+    batch_size: int  # the batch size that finally succeeded
+    notes: list[str] = field(default_factory=list)  # what went wrong and what was done about it
+
+
+def _monotonic(progress: Progress | None) -> Progress | None:
+    """Progress that never goes backwards, even when a retry starts again from zero."""
+    if progress is None:
+        return None
+    best = [-1]
+
+    def report(done: int, total: int) -> None:
+        if done > best[0]:
+            best[0] = done
+            progress(done, total)
+
+    return report
+
+
+def run_with_fallback(
+    model: Any,
+    images: dict[str, np.ndarray],
+    *,
+    device: torch.device | str = "cpu",
+    batch_size: int = 16,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+    notify: Notify | None = None,
+    predict: PredictFn | None = None,
+) -> PredictionRun:
+    """Run ``predict`` on ``device``; on GPU out-of-memory halve the batch, then use the CPU.
+
+    Cancellation (``should_stop``) and every other error propagate unchanged.
+    """
+    if predict is None:
+        from models.inference import predict_volume as predict  # deferred: keeps imports light
+    device = torch.device(device)
+    notes: list[str] = []
+
+    def say(message: str) -> None:
+        notes.append(message)
+        if notify is not None:
+            notify(message)
+
+    report = _monotonic(progress)
+    start = time.perf_counter()
+    current = max(1, int(batch_size))
+    while True:
+        try:
+            labels = predict(
+                model,
+                images,
+                device=device,
+                batch_size=current,
+                amp=uses_amp(device),
+                progress=report,
+                should_stop=should_stop,
+            )
+            break
+        except Exception as exc:
+            if device.type == "cpu" or not is_out_of_memory(exc):
+                raise
+            _release_gpu_memory(device)
+            if current > 1:
+                smaller = current // 2
+                say(f"GPU out of memory with batch size {current}; retrying with {smaller}")
+                current = smaller
+            else:
+                say("GPU out of memory even with batch size 1; continuing on the CPU")
+                device = torch.device("cpu")
+                current = max(1, int(batch_size))
+    seconds = time.perf_counter() - start
+    return PredictionRun(
+        np.asarray(labels, dtype=np.uint8), device.type, describe_device(device), seconds, current, notes
+    )
+
+
+def required_modalities(model: Any) -> tuple[str, ...]:
+    """Modality keys a loaded checkpoint needs, in channel order, from its metadata."""
+    metadata = getattr(model, "metadata", model)
+    found = metadata.get("modalities") if isinstance(metadata, Mapping) else getattr(metadata, "modalities", None)
+    if not found:
+        raise ValueError("the checkpoint's metadata does not list its input modalities")
+    return tuple(str(m) for m in found)
+
+
+def check_modalities(model: Any, patient: Patient) -> tuple[str, ...]:
+    """The modalities to feed the model; raises :class:`MissingModalitiesError` naming what is absent."""
+    needed = required_modalities(model)
+    missing = patient.missing(needed)
+    if missing:
+        raise MissingModalitiesError(missing, patient.name)
+    return needed
+
+
+def predict_patient(
+    model: Any,
+    patient: Patient,
+    *,
+    device: str = "auto",
+    force_cpu: bool = False,
+    batch_size: int = 16,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+    notify: Notify | None = None,
+    predict: PredictFn | None = None,
+) -> PredictionRun:
+    """Segment ``patient`` with ``model``: the one code path of the app and ``brats-predict``.
+
+    The result lies on the patient's canonical grid (``patient.shape``) voxel for voxel,
+    so it can be shown beside the ground truth and written back with
+    :func:`brats_desktop.core.nifti_io.write_label_map` onto ``patient.grid``.
+    """
+    needed = check_modalities(model, patient)
+    target = select_device(device, force_cpu)
+    images = {m: patient.images[m] for m in needed}
+    run = run_with_fallback(
+        model,
+        images,
+        device=target,
+        batch_size=batch_size,
+        progress=progress,
+        should_stop=should_stop,
+        notify=notify,
+        predict=predict,
+    )
+    if run.labels.shape != patient.shape:
+        raise RuntimeError(
+            f"prediction shape {run.labels.shape} does not match the patient grid {patient.shape}"
+        )
+    return run
