@@ -1,0 +1,144 @@
+"""Whole-volume segmentation with a loaded model: the pure function the app, the CLI and evaluation call.
+
+Every axial slice of the brain box is predicted (not only the tutorial's 60-135) and
+the result is mapped back exactly onto the patient's full grid by
+:mod:`brats_desktop.core.preprocessing`, the same code training used to make its
+inputs. Device selection, GPU out-of-memory fallback and threading belong to the
+caller (the app's worker); this module only honours ``device``, ``amp``, a progress
+callback and a cancellation poll between batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+
+from brats_desktop.core.preprocessing import PreprocessingSpec, SliceStack, prepare_stack
+
+from .checkpoint import LoadedModel
+
+ProgressCallback = Callable[[int, int], None]
+StopPoll = Callable[[], bool]
+
+
+class MissingModalityError(ValueError):
+    """The patient lacks modalities the model needs; ``missing`` lists them."""
+
+    def __init__(self, missing: list[str], model_name: str, available: list[str]) -> None:
+        self.missing = list(missing)
+        self.model_name = model_name
+        self.available = list(available)
+        have = ", ".join(available) if available else "none"
+        super().__init__(
+            f"model {model_name!r} needs {', '.join(m.upper() for m in missing)}, "
+            f"which this patient lacks (available: {have})"
+        )
+
+
+class InferenceCancelled(Exception):
+    """``should_stop()`` returned True between two batches; nothing was returned."""
+
+
+def check_modalities(model: LoadedModel, images: Mapping[str, np.ndarray]) -> list[str]:
+    """The model's modalities in channel order; raises :class:`MissingModalityError` before any work."""
+    needed = model.modalities
+    missing = [m for m in needed if m not in images]
+    if missing:
+        raise MissingModalityError(missing, model.name, sorted(images))
+    return needed
+
+
+def _prepare(model: LoadedModel, images: Mapping[str, np.ndarray]) -> SliceStack:
+    modalities = check_modalities(model, images)
+    spec = PreprocessingSpec.from_dict(model.metadata["preprocessing"])
+    return prepare_stack(images, modalities, spec)
+
+
+def _run_batches(
+    model: LoadedModel,
+    stack: SliceStack,
+    on_batch: Callable[[np.ndarray, torch.Tensor], None],
+    device: str | torch.device,
+    batch_size: int,
+    amp: bool,
+    progress: ProgressCallback | None,
+    should_stop: StopPoll | None,
+) -> None:
+    """Feed the stack through the network batch by batch, handing logits to ``on_batch``."""
+    device = torch.device(device)
+    network = model.network.to(device)
+    network.eval()
+    total = stack.n_slices
+    autocast = (
+        torch.autocast(device_type=device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16)
+        if amp and device.type in ("cuda", "cpu")
+        else nullcontext()
+    )
+    done = 0
+    with torch.inference_mode():
+        for start in range(0, total, max(1, int(batch_size))):
+            if should_stop is not None and should_stop():
+                raise InferenceCancelled(f"cancelled after {done} of {total} slices")
+            idx = np.arange(start, min(start + batch_size, total))
+            x = torch.from_numpy(stack.inputs(idx)).to(device, non_blocking=True)
+            with autocast:
+                logits = network(x)
+            on_batch(idx, logits.float())
+            done = int(idx[-1]) + 1
+            if progress is not None:
+                progress(done, total)
+
+
+def predict_volume(
+    model: LoadedModel,
+    images: dict[str, np.ndarray],
+    *,
+    device: str | torch.device = "cpu",
+    batch_size: int = 16,
+    amp: bool = False,
+    progress: ProgressCallback | None = None,
+    should_stop: StopPoll | None = None,
+) -> np.ndarray:
+    """Internal labels (uint8 0-3) with the images' shape: argmax per voxel, background outside the brain box."""
+    stack = _prepare(model, images)
+    crop = np.zeros((stack.n_slices, *stack.crop_shape[:2]), dtype=np.uint8)
+    resized = stack.spec.resize is not None
+
+    def on_batch(idx: np.ndarray, logits: torch.Tensor) -> None:
+        if resized:  # probabilities must be resized back before the argmax
+            probs = torch.softmax(logits, dim=1).cpu().numpy()
+            crop[idx] = stack.to_crop_labels(probs)
+        else:
+            crop[idx] = stack.unpad(logits.argmax(dim=1).to(torch.uint8).cpu().numpy())
+
+    _run_batches(model, stack, on_batch, device, batch_size, amp, progress, should_stop)
+    return stack.to_full(crop)
+
+
+def predict_probabilities(
+    model: LoadedModel,
+    images: dict[str, np.ndarray],
+    *,
+    device: str | torch.device = "cpu",
+    batch_size: int = 16,
+    amp: bool = False,
+    progress: ProgressCallback | None = None,
+    should_stop: StopPoll | None = None,
+) -> np.ndarray:
+    """Softmax probabilities (classes, X, Y, Z) float32 on the full grid; background is 1 outside the crop."""
+    stack = _prepare(model, images)
+    n_classes = int(model.metadata.get("architecture", {}).get("num_classes", 4))
+    full = np.zeros((n_classes, *stack.full_shape), dtype=np.float32)
+    full[0] = 1.0
+    bx, by, bz = stack.box
+
+    def on_batch(idx: np.ndarray, logits: torch.Tensor) -> None:
+        probs = stack.to_crop_probabilities(torch.softmax(logits, dim=1).cpu().numpy())  # (N, C, X, Y)
+        z = stack.z_indices[idx]
+        full[:, bx, by, z[0] : z[-1] + 1] = probs.transpose(1, 2, 3, 0)
+
+    _run_batches(model, stack, on_batch, device, batch_size, amp, progress, should_stop)
+    return full
