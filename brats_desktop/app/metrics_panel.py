@@ -1,0 +1,185 @@
+"""Dock panel comparing the prediction with the ground truth, BraTS style.
+
+With both layers: Dice, precision, sensitivity and specificity for each class (NCR, ED,
+ET) and region (WT, TC, ET), and volumes in mL for both. Without ground truth: the
+prediction's volumes only. Numbers come from :mod:`brats_desktop.core.metrics` (the
+same functions ``brats-evaluate`` and ``brats-predict`` use); the panel only observes
+the layers and redraws, debounced, when their labels change, so corrections painted
+into either layer update it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from brats_desktop.core.metrics import Confusion, class_volumes_ml, compare
+
+from .state import GROUND_TRUTH, PREDICTION, LabelLayer, ViewerState
+
+# (row label, key in core.metrics.compare) — ET is both a class and a region.
+OVERLAP_ROWS: tuple[tuple[str, str], ...] = (
+    ("NCR", "NCR"), ("ED", "ED"), ("ET", "ET"), ("WT", "WT"), ("TC", "TC"), ("ET region", "ET"),
+)
+OVERLAP_COLUMNS: tuple[str, ...] = ("Dice", "Precision", "Sensitivity", "Specificity")
+VOLUME_ROWS: tuple[str, ...] = ("NCR", "ED", "ET", "WT", "TC")
+VOLUME_COLUMNS: tuple[str, ...] = ("Prediction (mL)", "Ground truth (mL)")
+REFRESH_DELAY_MS = 120  # coalesces the many labels_changed of one brush stroke
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    """What the panel last showed, for callers that want numbers rather than text."""
+
+    confusion: dict[str, Confusion] | None
+    prediction_ml: dict[str, float] | None
+    reference_ml: dict[str, float] | None
+
+
+def format_value(value: float | None, digits: int = 3) -> str:
+    """Table text of a number; ``—`` for missing."""
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+class MetricsPanel(QWidget):
+    """Per-class and per-region agreement of the prediction layer with the ground truth."""
+
+    def __init__(self, state: ViewerState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("MetricsPanel")
+        self._state = state
+        self._observed: list[LabelLayer] = []
+        self._snapshot = MetricsSnapshot(None, None, None)
+
+        self.summary = QLabel("Open a patient and run Segment → Run.")
+        self.summary.setWordWrap(True)
+        self.overlap_table = _table([r for r, _ in OVERLAP_ROWS], OVERLAP_COLUMNS)
+        self.volume_table = _table(list(VOLUME_ROWS), VOLUME_COLUMNS)
+        self.note = QLabel("Dice is 1.0 when prediction and ground truth are both empty (BraTS convention).")
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: gray;")
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.overlap_table)
+        layout.addWidget(self.volume_table)
+        layout.addWidget(self.note)
+        layout.addStretch(1)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(REFRESH_DELAY_MS)
+        self._timer.timeout.connect(self.refresh)
+
+        state.layers_changed.connect(self._on_layers_changed)
+        state.patient_changed.connect(self._on_layers_changed)
+        self._on_layers_changed()
+
+    # -- observation -------------------------------------------------------------------
+    def _layers(self) -> tuple[LabelLayer | None, LabelLayer | None]:
+        layers = self._state.layers
+        pred = next((layer for layer in layers if layer.kind == PREDICTION), None)
+        ref = next((layer for layer in layers if layer.kind == GROUND_TRUTH), None)
+        return pred, ref
+
+    def _on_layers_changed(self, *_args: object) -> None:
+        for layer in self._observed:
+            try:
+                layer.labels_changed.disconnect(self._on_labels_changed)
+            except (RuntimeError, TypeError):  # pragma: no cover - layer already gone
+                pass
+        self._observed = [layer for layer in self._layers() if layer is not None]
+        for layer in self._observed:
+            layer.labels_changed.connect(self._on_labels_changed)
+        self.refresh()
+
+    def _on_labels_changed(self, _bbox: object) -> None:
+        self._timer.start()  # restarts while a stroke keeps painting
+
+    # -- computing and showing -----------------------------------------------------------
+    @property
+    def snapshot(self) -> MetricsSnapshot:
+        return self._snapshot
+
+    def refresh(self) -> None:
+        """Recompute from the current layers (also called by the debounce timer)."""
+        self._timer.stop()
+        patient = self._state.patient
+        pred, ref = self._layers()
+        if patient is None:
+            self._show(MetricsSnapshot(None, None, None), "Open a patient and run Segment → Run.")
+            return
+        ml = patient.voxel_volume_ml
+        pred_ml = class_volumes_ml(pred.data, ml) if pred is not None else None
+        ref_ml = class_volumes_ml(ref.data, ml) if ref is not None else None
+        confusion = compare(pred.data, ref.data) if pred is not None and ref is not None else None
+        if pred is None and ref is None:
+            text = f"{patient.name}: no segmentation yet. Run Segment → Run."
+        elif pred is None:
+            text = f"{patient.name}: ground truth volumes; run Segment → Run to compare a prediction."
+        elif ref is None:
+            text = f"{patient.name}: no ground truth in this folder, so volumes only."
+        else:
+            text = f"{patient.name}: prediction compared with the ground truth."
+        self._show(MetricsSnapshot(confusion, pred_ml, ref_ml), text)
+
+    def _show(self, snap: MetricsSnapshot, text: str) -> None:
+        self._snapshot = snap
+        self.summary.setText(text)
+        self.overlap_table.setVisible(snap.confusion is not None)
+        self.note.setVisible(snap.confusion is not None)
+        for row, (_, key) in enumerate(OVERLAP_ROWS):
+            c = snap.confusion[key] if snap.confusion is not None else None
+            values = (None,) * 4 if c is None else (c.dice, c.precision, c.sensitivity, c.specificity)
+            digits = (3, 3, 3, 4)  # specificity lives near 1.0: one more digit to see differences
+            for col, (value, d) in enumerate(zip(values, digits)):
+                _set(self.overlap_table, row, col, format_value(value, d))
+        self.volume_table.setVisible(snap.prediction_ml is not None or snap.reference_ml is not None)
+        self.volume_table.setColumnHidden(0, snap.prediction_ml is None)
+        self.volume_table.setColumnHidden(1, snap.reference_ml is None)
+        for row, key in enumerate(VOLUME_ROWS):
+            for col, vols in enumerate((snap.prediction_ml, snap.reference_ml)):
+                _set(self.volume_table, row, col, format_value(None if vols is None else vols[key], 2))
+
+    def cell_text(self, table: QTableWidget, row_label: str, column: str) -> str:
+        """Displayed text of one cell, addressed by its headers (used by tests and tooltips)."""
+        rows = [table.verticalHeaderItem(r).text() for r in range(table.rowCount())]
+        cols = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+        item = table.item(rows.index(row_label), cols.index(column))
+        return item.text() if item is not None else ""
+
+
+def _table(rows: list[str], columns: tuple[str, ...]) -> QTableWidget:
+    table = QTableWidget(len(rows), len(columns))
+    table.setVerticalHeaderLabels(rows)
+    table.setHorizontalHeaderLabels(list(columns))
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    height = table.horizontalHeader().sizeHint().height() + 2 + sum(
+        table.verticalHeader().sectionSizeHint(r) for r in range(len(rows))
+    )
+    table.setFixedHeight(height + 4)
+    return table
+
+
+def _set(table: QTableWidget, row: int, col: int, text: str) -> None:
+    item = table.item(row, col)
+    if item is None:
+        item = QTableWidgetItem()
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        table.setItem(row, col, item)
+    item.setText(text)
