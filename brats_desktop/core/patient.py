@@ -6,6 +6,7 @@ and training use it directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,28 +61,52 @@ class Patient:
         return [m for m in required if m not in self.images]
 
 
-def load_patient(folder: Path | str, workers: int = 4) -> Patient:
+def load_patient(
+    folder: Path | str,
+    workers: int = 4,
+    first: tuple[str, ...] | list[str] = (),
+    on_first: Callable[[Patient], None] | None = None,
+) -> Patient:
     """Read a patient folder: check every header first, then read the volumes in parallel.
 
     Headers are checked before any voxel is read, so a mismatched or 4-D file is
     reported at once. Reading runs in threads: gzip inflation releases the GIL.
+
+    ``first``/``on_first`` let a viewer show something early: the modalities named in
+    ``first`` (the first one present) and the segmentation are read before the rest,
+    and ``on_first`` receives a partial :class:`Patient` holding just those. The full
+    patient is still returned at the end, and any later read error still raises.
     """
     files = discover_patient(folder)
     paths = dict(files.images)
     if files.segmentation is not None:
         paths["seg"] = files.segmentation
     headers = {key: read_header(path) for key, path in paths.items()}
-    first = headers[next(iter(files.images))]
+    first_header = headers[next(iter(files.images))]
     for header in headers.values():
-        check_same_grid(first, header)
+        check_same_grid(first_header, header)
 
     def read(key: str) -> tuple[str, np.ndarray, SourceImage]:
         data, source = read_volume(paths[key])
         return key, data, source
 
+    early_image = next((k for k in first if k in files.images), None)
+    early = [] if on_first is None or early_image is None else [early_image]
+    if early and "seg" in paths:
+        early.append("seg")
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(paths)))) as pool:
-        results = list(pool.map(read, paths))
-    images = {k: d for k, d, _ in results if k != "seg"}
+        results = list(pool.map(read, early))
+        if early and on_first is not None:
+            on_first(_assemble(files, results, first_header))
+        results += list(pool.map(read, [k for k in paths if k not in early]))
+    return _assemble(files, results, first_header)
+
+
+def _assemble(
+    files: PatientFiles, results: list[tuple[str, np.ndarray, SourceImage]], first: SourceImage
+) -> Patient:
+    """Patient from read volumes (all of them, or the early subset of a progressive load)."""
+    images = {m: d for m in MODALITIES for k, d, _ in results if k == m}
     sources = {k: s for k, _, s in results}
     convention = default_convention(files)
     ground_truth = None

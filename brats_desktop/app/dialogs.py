@@ -1,0 +1,42 @@
+"""Modal questions the main window asks, behind one replaceable object.
+
+Tests (and scripted use) pass a subclass that answers without showing anything, so
+no test ever blocks on a modal dialog; the app uses the real Qt dialogs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
+
+
+class Dialogs:
+    """The real dialogs. Every method returns the user's answer (None when cancelled)."""
+
+    def error(self, parent: QWidget | None, title: str, text: str) -> None:
+        QMessageBox.critical(parent, title, text)
+
+    def confirm(self, parent: QWidget | None, title: str, text: str) -> bool:
+        answer = QMessageBox.question(
+            parent, title, text,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def open_folder(self, parent: QWidget | None, start: Path | None) -> Path | None:
+        folder = QFileDialog.getExistingDirectory(parent, "Open Patient Folder", str(start or ""))
+        return Path(folder) if folder else None
+
+    def save_path(self, parent: QWidget | None, title: str, suggested: Path) -> Path | None:
+        # We ask about replacing ourselves (with the file name), so Qt must not ask too.
+        path, _ = QFileDialog.getSaveFileName(
+            parent, title, str(suggested), "NIfTI (*.nii.gz *.nii)",
+            options=QFileDialog.Option.DontConfirmOverwrite,
+        )
+        return Path(path) if path else None
+
+    def choose(self, parent: QWidget | None, title: str, label: str, items: list[str]) -> str | None:
+        item, ok = QInputDialog.getItem(parent, title, label, items, 0, False)
+        return item if ok else None

@@ -1,0 +1,103 @@
+"""Patient loading off the GUI thread, in two steps so the first image shows early.
+
+The worker wraps the core's :func:`~brats_desktop.core.patient.load_patient` (one
+loading implementation for app, CLI and training) and reports through Qt signals,
+which Qt delivers on the GUI thread: ``first_loaded`` with the displayed modality and
+the segmentation, then ``loaded`` with every volume, or ``failed`` with the
+:class:`~brats_desktop.core.errors.PatientLoadError`. Automatic display windows are
+computed here too, so the GUI thread only draws.
+"""
+
+from __future__ import annotations
+
+import itertools
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from brats_desktop.core.errors import PatientLoadError
+from brats_desktop.core.patient import Patient, load_patient
+
+from .state import DEFAULT_MODALITY_ORDER
+from .windowing import windows_for
+
+
+class LoadSignals(QObject):
+    """Signals of one load request; ``request`` tells stale results from current ones."""
+
+    first_loaded = Signal(int, object, object)  # request, partial Patient, windows
+    loaded = Signal(int, object, object)  # request, Patient, windows
+    failed = Signal(int, object)  # request, exception (PatientLoadError or unexpected)
+
+
+class _LoadTask(QRunnable):
+    def __init__(
+        self, request: int, folder: Path, signals: LoadSignals,
+        load: Callable[..., Patient],
+    ) -> None:
+        super().__init__()
+        self.request, self.folder, self.signals, self.load = request, folder, signals, load
+
+    def run(self) -> None:
+        def first(partial: Patient) -> None:
+            self.signals.first_loaded.emit(self.request, partial, windows_for(partial.images))
+
+        try:
+            patient = self.load(self.folder, first=DEFAULT_MODALITY_ORDER, on_first=first)
+            self.signals.loaded.emit(self.request, patient, windows_for(patient.images))
+        except PatientLoadError as exc:
+            self.signals.failed.emit(self.request, exc)
+        except Exception as exc:  # noqa: BLE001 - report any bug as a dialog, never crash the GUI
+            traceback.print_exc()
+            self.signals.failed.emit(
+                self.request, PatientLoadError(self.folder, f"unexpected error: {exc!r}")
+            )
+
+
+class PatientLoader(QObject):
+    """Starts load requests on its own thread pool; only the newest request counts."""
+
+    first_loaded = Signal(object, object)  # partial Patient, windows
+    loaded = Signal(object, object)  # Patient, windows
+    failed = Signal(object)  # PatientLoadError
+
+    def __init__(self, parent: QObject | None = None, load: Callable[..., Patient] = load_patient) -> None:
+        super().__init__(parent)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._load = load
+        self._counter = itertools.count(1)
+        self._current = 0
+        self._signals = LoadSignals(self)
+        self._signals.first_loaded.connect(self._on_first_loaded)
+        self._signals.loaded.connect(self._on_loaded)
+        self._signals.failed.connect(self._on_failed)
+
+    @property
+    def busy(self) -> bool:
+        return self._current != 0
+
+    def start(self, folder: Path | str) -> None:
+        """Load ``folder`` in the background; an older request still running is ignored."""
+        self._current = next(self._counter)
+        self._pool.start(_LoadTask(self._current, Path(folder), self._signals, self._load))
+
+    def wait(self, msecs: int = -1) -> bool:
+        """Block until running loads finish (tests, shutdown)."""
+        return self._pool.waitForDone(msecs)
+
+    def _on_first_loaded(self, request: int, patient: Patient, windows: dict) -> None:
+        if request == self._current:
+            self.first_loaded.emit(patient, windows)
+
+    def _on_loaded(self, request: int, patient: Patient, windows: dict) -> None:
+        if request == self._current:
+            self._current = 0
+            self.loaded.emit(patient, windows)
+
+    def _on_failed(self, request: int, exc: Exception) -> None:
+        if request == self._current:
+            self._current = 0
+            self.failed.emit(exc)

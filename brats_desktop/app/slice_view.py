@@ -1,0 +1,411 @@
+"""One 2-D view of the patient along one plane, with label overlays and a crosshair.
+
+Display convention: **radiological** — the patient's right is on the screen's left in
+axial and coronal views, anterior is on the left in sagittal views, superior/anterior
+up. Orientation letters on every view say so. Arrays are canonical RAS+ (see
+DEVELOPERS.md), and the view flips its x axis (``invertX``) instead of the data.
+
+Mouse input goes through a replaceable *tool* (:class:`ViewTool`): the default
+:class:`NavigateTool` moves the shared cursor; the annotation tools paint. The view
+itself only translates widget positions to voxels, so tools never see pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QMouseEvent, QTransform, QWheelEvent
+from PySide6.QtWidgets import QLabel, QWidget
+
+from . import pg_setup  # noqa: F401  (row-major axis order before any widget)
+from .state import BBox, LabelLayer, ViewerState, Voxel
+
+
+@dataclass(frozen=True)
+class Plane:
+    """A slicing plane: the canonical axis it cuts, the axes on screen and their letters."""
+
+    name: str
+    axis: int  # canonical axis normal to the plane (the slice index)
+    col_axis: int  # canonical axis along the screen's x
+    row_axis: int  # canonical axis along the screen's y (up)
+    letters: tuple[str, str, str, str]  # screen left, right, top, bottom
+
+
+AXIAL = Plane("Axial", 2, 0, 1, ("R", "L", "A", "P"))
+CORONAL = Plane("Coronal", 1, 0, 2, ("R", "L", "S", "I"))
+SAGITTAL = Plane("Sagittal", 0, 1, 2, ("A", "P", "S", "I"))
+PLANES: tuple[Plane, ...] = (AXIAL, CORONAL, SAGITTAL)
+CONVENTION_TEXT = "Radiological display: patient's right on screen left"
+
+
+def extract_slice(volume: np.ndarray, plane: Plane, index: int) -> np.ndarray:
+    """2-D view ``[row, col]`` of ``volume`` at ``index`` (no copy): rows run along ``row_axis``."""
+    return _slice(volume, plane.axis, index)
+
+
+def _slice(volume: np.ndarray, axis: int, index: int) -> np.ndarray:
+    """Transposed so that rows follow the higher remaining axis (screen y), columns the lower."""
+    if axis == 2:
+        return volume[:, :, index].T
+    if axis == 1:
+        return volume[:, index, :].T
+    return volume[index, :, :].T
+
+
+def outline_of(labels: np.ndarray) -> np.ndarray:
+    """Keep only the label pixels that touch a different label (4-neighbourhood)."""
+    edge = np.zeros(labels.shape, dtype=bool)
+    dv = labels[1:, :] != labels[:-1, :]
+    dh = labels[:, 1:] != labels[:, :-1]
+    edge[1:, :] |= dv
+    edge[:-1, :] |= dv
+    edge[:, 1:] |= dh
+    edge[:, :-1] |= dh
+    return np.where(edge, labels, 0).astype(np.uint8)
+
+
+class ViewTool:
+    """Mouse behaviour of the slice views (left button); subclass and pass to ``set_tool``.
+
+    ``voxel`` is the canonical (x, y, z) under the mouse, or None outside the image.
+    A press is always followed by a release on the same view; moves in between are
+    drags. Right/middle buttons and Ctrl+wheel stay with the view (zoom and pan).
+    """
+
+    cursor_shape: Qt.CursorShape = Qt.CursorShape.CrossCursor
+
+    def press(self, view: "SliceView", voxel: Voxel | None, event: QMouseEvent) -> None:
+        """Left button went down."""
+
+    def move(self, view: "SliceView", voxel: Voxel | None, event: QMouseEvent) -> None:
+        """Mouse moved with the left button held."""
+
+    def release(self, view: "SliceView", voxel: Voxel | None, event: QMouseEvent) -> None:
+        """Left button went up (ends a stroke)."""
+
+
+class NavigateTool(ViewTool):
+    """Click or drag to move the shared crosshair; the other views follow."""
+
+    def __init__(self, state: ViewerState) -> None:
+        self.state = state
+
+    def press(self, view: "SliceView", voxel: Voxel | None, event: QMouseEvent) -> None:
+        if voxel is not None:
+            self.state.set_cursor(voxel)
+
+    move = press
+
+
+class _Overlay:
+    """The ImageItem of one label layer in one view, kept in sync with its display settings."""
+
+    def __init__(self, layer: LabelLayer, item: pg.ImageItem) -> None:
+        self.layer = layer
+        self.item = item
+        self.lut = layer.lookup_table()
+
+
+class SliceView(pg.GraphicsView):
+    """Base image + one overlay per label layer + crosshair for one plane of the state."""
+
+    hovered = Signal(object)  # Voxel under the mouse, or None when it leaves the image
+    slice_rendered = Signal()  # after the images of this view were updated
+
+    def __init__(self, state: ViewerState, plane: Plane, parent: QWidget | None = None) -> None:
+        super().__init__(parent, background="k")
+        self.state = state
+        self.plane = plane
+        self._tool: ViewTool = NavigateTool(state)
+        self._dragging = False
+        self._index = -1
+
+        self.viewbox = pg.ViewBox(lockAspect=True, invertX=True, enableMenu=False)
+        self.viewbox.setDefaultPadding(0.0)
+        self.setCentralItem(self.viewbox)
+        self._base = pg.ImageItem(axisOrder="row-major")
+        self._base.setZValue(0)
+        self.viewbox.addItem(self._base)
+        pen = pg.mkPen((255, 80, 80, 170), width=1)
+        self._vline = pg.InfiniteLine(angle=90, movable=False, pen=pen)
+        self._hline = pg.InfiniteLine(angle=0, movable=False, pen=pen)
+        for line in (self._vline, self._hline):
+            line.setZValue(100)
+            self.viewbox.addItem(line, ignoreBounds=True)
+        self._overlays: list[_Overlay] = []
+        self._scale = (1.0, 1.0)
+
+        self._letters = [self._make_label(t, big=True) for t in plane.letters]
+        self._title = self._make_label(plane.name)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMinimumSize(160, 160)
+        self.viewport().setCursor(self._tool.cursor_shape)
+
+        state.patient_changed.connect(self._on_patient_changed)
+        state.modalities_changed.connect(self._on_modalities_changed)
+        state.cursor_changed.connect(self._on_cursor_changed)
+        state.modality_changed.connect(self._on_modality_changed)
+        state.window_changed.connect(self._on_window_changed)
+        state.layers_changed.connect(self._on_layers_changed)
+        if state.patient is not None:
+            self._on_patient_changed(state.patient)
+
+    # -- public -----------------------------------------------------------------------
+    @property
+    def tool(self) -> ViewTool:
+        return self._tool
+
+    def set_tool(self, tool: ViewTool) -> None:
+        """Replace what the left mouse button does (navigation, painting ...)."""
+        self._tool = tool
+        self._dragging = False
+        self.viewport().setCursor(tool.cursor_shape)
+
+    @property
+    def slice_index(self) -> int:
+        """Index of the displayed slice along :attr:`plane`'s axis."""
+        return self.state.cursor[self.plane.axis]
+
+    def voxel_at(self, pos: QPointF) -> Voxel | None:
+        """Canonical voxel under a widget position, or None outside the image."""
+        if self.state.patient is None:
+            return None
+        p = self._base.mapFromScene(self.mapToScene(pos.toPoint()))
+        col, row = int(np.floor(p.x())), int(np.floor(p.y()))
+        shape = self.state.patient.shape
+        if not (0 <= col < shape[self.plane.col_axis] and 0 <= row < shape[self.plane.row_axis]):
+            return None
+        v = list(self.state.cursor)
+        v[self.plane.col_axis], v[self.plane.row_axis] = col, row
+        return (v[0], v[1], v[2])
+
+    def widget_pos_of(self, voxel: Voxel) -> QPointF:
+        """Widget position of a voxel's centre (for tests and tools that draw)."""
+        x = voxel[self.plane.col_axis] + 0.5
+        y = voxel[self.plane.row_axis] + 0.5
+        scene = self._base.mapToScene(QPointF(x, y))
+        return QPointF(self.mapFromScene(scene))
+
+    def reset_zoom(self) -> None:
+        """Fit the whole slice in the view."""
+        self.viewbox.autoRange(padding=0.0)
+
+    def render_slice(self) -> None:
+        """Redraw base image and overlays for the current slice index."""
+        patient = self.state.patient
+        if patient is None:
+            return
+        self._index = self.slice_index
+        self._render_base()
+        for overlay in self._overlays:
+            self._render_overlay(overlay)
+        self.slice_rendered.emit()
+
+    # -- rendering --------------------------------------------------------------------
+    def _render_base(self) -> None:
+        volume = self.state.volume()
+        if volume is None:
+            self._base.clear()
+            return
+        self._base.setImage(
+            _slice(volume, self.plane.axis, self._index),
+            autoLevels=False,
+            levels=self.state.window(),
+        )
+
+    def _render_overlay(self, overlay: _Overlay) -> None:
+        layer = overlay.layer
+        overlay.item.setVisible(layer.visible)
+        overlay.item.setOpacity(layer.opacity)
+        if not layer.visible:
+            return
+        labels = _slice(layer.data, self.plane.axis, self._index)
+        if layer.outline:
+            labels = outline_of(labels)
+        overlay.item.setImage(labels, autoLevels=False, levels=None, lut=overlay.lut)
+
+    def _place_crosshair(self) -> None:
+        c = self.state.cursor
+        sx, sy = self._scale
+        self._vline.setPos((c[self.plane.col_axis] + 0.5) * sx)
+        self._hline.setPos((c[self.plane.row_axis] + 0.5) * sy)
+        shape = self.state.patient.shape if self.state.patient is not None else (0, 0, 0)
+        self._title.setText(
+            f"{self.plane.name}  {'xyz'[self.plane.axis]} = {self.slice_index + 1}/{shape[self.plane.axis]}"
+        )
+        self._title.adjustSize()
+
+    # -- state handlers ---------------------------------------------------------------
+    def _on_patient_changed(self, patient: object) -> None:
+        self._sync_overlays()
+        if self.state.patient is None:
+            self._base.clear()
+            for overlay in self._overlays:
+                overlay.item.clear()
+            self._title.setText(self.plane.name)
+            return
+        spacing = self.state.patient.spacing
+        self._scale = (spacing[self.plane.col_axis], spacing[self.plane.row_axis])
+        transform = QTransform.fromScale(*self._scale)
+        self._base.setTransform(transform)
+        for overlay in self._overlays:
+            overlay.item.setTransform(transform)
+        self.render_slice()
+        self._place_crosshair()
+        self.reset_zoom()
+
+    def _on_modalities_changed(self) -> None:
+        self._render_base()
+
+    def _on_cursor_changed(self, cursor: Voxel) -> None:
+        if cursor[self.plane.axis] != self._index:
+            self.render_slice()
+        self._place_crosshair()
+
+    def _on_modality_changed(self, _modality: str) -> None:
+        self._render_base()
+
+    def _on_window_changed(self, modality: str, low: float, high: float) -> None:
+        if modality == self.state.modality:
+            self._base.setLevels((low, high))
+
+    def _on_layers_changed(self) -> None:
+        self._sync_overlays()
+        if self.state.patient is not None:
+            for overlay in self._overlays:
+                self._render_overlay(overlay)
+
+    def _sync_overlays(self) -> None:
+        """One overlay item per layer, in layer order, stacked above the image."""
+        layers = self.state.layers
+        if [o.layer for o in self._overlays] == layers:
+            return
+        kept = {id(o.layer): o for o in self._overlays}
+        new: list[_Overlay] = []
+        for z, layer in enumerate(layers):
+            overlay = kept.pop(id(layer), None)
+            if overlay is None:
+                item = pg.ImageItem(axisOrder="row-major")
+                item.setTransform(QTransform.fromScale(*self._scale))
+                self.viewbox.addItem(item, ignoreBounds=True)
+                overlay = _Overlay(layer, item)
+                layer.labels_changed.connect(self._on_labels_changed)
+                layer.display_changed.connect(self._on_display_changed)
+            overlay.item.setZValue(1 + z)
+            new.append(overlay)
+        for gone in kept.values():
+            self.viewbox.removeItem(gone.item)
+            for signal, slot in (
+                (gone.layer.labels_changed, self._on_labels_changed),
+                (gone.layer.display_changed, self._on_display_changed),
+            ):
+                try:
+                    signal.disconnect(slot)
+                except (RuntimeError, TypeError):  # pragma: no cover - layer already gone
+                    pass
+        self._overlays = new
+
+    def _overlay_of(self, layer: object) -> _Overlay | None:
+        return next((o for o in self._overlays if o.layer is layer), None)
+
+    def _on_labels_changed(self, bbox: BBox | None) -> None:
+        overlay = self._overlay_of(self.sender())
+        if overlay is None or self.state.patient is None:
+            return
+        if bbox is not None:
+            sl = bbox[self.plane.axis]
+            start = 0 if sl.start is None else sl.start
+            stop = self.state.patient.shape[self.plane.axis] if sl.stop is None else sl.stop
+            if not start <= self._index < stop:
+                return
+        self._render_overlay(overlay)
+
+    def _on_display_changed(self) -> None:
+        overlay = self._overlay_of(self.sender())
+        if overlay is None or self.state.patient is None:
+            return
+        overlay.lut = overlay.layer.lookup_table()
+        self._render_overlay(overlay)
+
+    # -- Qt events --------------------------------------------------------------------
+    def mousePressEvent(self, ev: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        if ev.button() == Qt.MouseButton.LeftButton:
+            self.setFocus(Qt.FocusReason.MouseFocusReason)
+            self._dragging = True
+            self._tool.press(self, self.voxel_at(ev.position()), ev)
+            ev.accept()
+            return
+        super().mousePressEvent(ev)
+
+    def mouseMoveEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
+        voxel = self.voxel_at(ev.position())
+        self.hovered.emit(voxel)
+        if self._dragging:
+            self._tool.move(self, voxel, ev)
+            ev.accept()
+            return
+        super().mouseMoveEvent(ev)
+
+    def mouseReleaseEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
+        if ev.button() == Qt.MouseButton.LeftButton and self._dragging:
+            self._dragging = False
+            self._tool.release(self, self.voxel_at(ev.position()), ev)
+            ev.accept()
+            return
+        super().mouseReleaseEvent(ev)
+
+    def leaveEvent(self, ev) -> None:  # noqa: N802
+        self.hovered.emit(None)
+        super().leaveEvent(ev)
+
+    def wheelEvent(self, ev: QWheelEvent) -> None:  # noqa: N802
+        """Wheel steps slices; Ctrl+wheel zooms (pyqtgraph's ViewBox zoom)."""
+        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            super().wheelEvent(ev)
+            return
+        delta = ev.angleDelta().y() or ev.angleDelta().x()
+        if delta:
+            steps = int(delta / 120) or (1 if delta > 0 else -1)
+            self.state.step(self.plane.axis, steps)
+        ev.accept()
+
+    def keyPressEvent(self, ev: QKeyEvent) -> None:  # noqa: N802
+        """Page Up/Down and the arrow keys step slices (Up/Right/PageUp forward)."""
+        key = ev.key()
+        forward = (Qt.Key.Key_PageUp, Qt.Key.Key_Up, Qt.Key.Key_Right)
+        backward = (Qt.Key.Key_PageDown, Qt.Key.Key_Down, Qt.Key.Key_Left)
+        if key in forward or key in backward:
+            self.state.step(self.plane.axis, 1 if key in forward else -1)
+            ev.accept()
+            return
+        super().keyPressEvent(ev)
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802
+        super().resizeEvent(ev)
+        if hasattr(self, "_letters"):  # pyqtgraph resizes during its own __init__
+            self._place_letters()
+
+    # -- orientation letters ----------------------------------------------------------
+    def _make_label(self, text: str, big: bool = False) -> QLabel:
+        label = QLabel(text, self)
+        label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        size = "15px" if big else "12px"
+        label.setStyleSheet(
+            f"color: #ffd27f; font-weight: bold; font-size: {size}; background: transparent;"
+        )
+        label.adjustSize()
+        return label
+
+    def _place_letters(self) -> None:
+        w, h, m = self.width(), self.height(), 4
+        left, right, top, bottom = self._letters
+        left.move(m, (h - left.height()) // 2)
+        right.move(w - right.width() - m, (h - right.height()) // 2)
+        top.move((w - top.width()) // 2, m)
+        bottom.move((w - bottom.width()) // 2, h - bottom.height() - m)
+        self._title.move(m, m)
