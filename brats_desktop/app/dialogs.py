@@ -40,3 +40,12 @@ class Dialogs:
     def choose(self, parent: QWidget | None, title: str, label: str, items: list[str]) -> str | None:
         item, ok = QInputDialog.getItem(parent, title, label, items, 0, False)
         return item if ok else None
+
+    def unsaved_changes(self, parent: QWidget | None, text: str) -> str:
+        """Save / Discard / Cancel before edits would be lost: returns "save", "discard" or "cancel"."""
+        buttons = QMessageBox.StandardButton
+        answer = QMessageBox.warning(
+            parent, "Unsaved changes", text,
+            buttons.Save | buttons.Discard | buttons.Cancel, buttons.Save,
+        )
+        return {buttons.Save: "save", buttons.Discard: "discard"}.get(answer, "cancel")

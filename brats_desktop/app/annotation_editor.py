@@ -1,0 +1,273 @@
+"""The label editor: which layer is edited, with what, and its undo/redo history.
+
+Mouse tools (:mod:`brats_desktop.app.paint_tool`) turn events into voxel
+coordinates and call :meth:`LabelEditor.begin_stroke` / :meth:`continue_stroke` /
+:meth:`end_stroke`; the editor runs the pure numpy operations of
+:mod:`brats_desktop.core.editing` on the active :class:`LabelLayer`'s array, records
+them in that layer's :class:`~brats_desktop.core.history.EditHistory` (one drag = one
+undo step), and tells the layer which box changed so views redraw only that.
+
+Layers are never written to a file here: edits stay in memory until the user saves
+(:mod:`brats_desktop.app.annotation_io`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from brats_desktop.core.editing import flood_fill, paint_stroke, plane_axis
+from brats_desktop.core.history import BBox, EditHistory, bbox_union
+from brats_desktop.core.labels import BACKGROUND, ENHANCING, NCR
+
+from .state import ANNOTATION, LabelLayer, ViewerState
+
+Voxel = tuple[int, int, int]
+
+BRUSH = "brush"
+FILL = "fill"
+TOOLS: tuple[str, ...] = (BRUSH, FILL)
+
+ANNOTATION_LAYER_NAME = "Annotation"
+MIN_RADIUS, MAX_RADIUS = 0, 30
+DEFAULT_RADIUS = 3
+
+
+class LabelEditor(QObject):
+    """Edits the active layer of a :class:`ViewerState` and owns one history per layer."""
+
+    active_layer_changed = Signal(object)  # LabelLayer | None
+    label_changed = Signal(int)  # 0 = eraser, 1-3 tumour classes
+    tool_changed = Signal(str)
+    radius_changed = Signal(int)
+    only_over_changed = Signal(object)  # int | None
+    history_changed = Signal()  # can_undo / can_redo may differ
+    stroke_finished = Signal(object, object)  # layer, bbox of the whole step (None: nothing)
+
+    def __init__(self, state: ViewerState, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._state = state
+        self._layer: LabelLayer | None = None
+        self._label = NCR
+        self._tool = BRUSH
+        self._radius = DEFAULT_RADIUS
+        self._only_over: int | None = None
+        self._histories: dict[LabelLayer, EditHistory] = {}
+        self._stroke: tuple[int, Voxel, BBox | None] | None = None  # axis, last voxel, bbox
+        state.layers_changed.connect(self._on_layers_changed)
+        state.patient_changed.connect(self._on_patient_changed)
+
+    # ---------------------------------------------------------------- settings
+    @property
+    def state(self) -> ViewerState:
+        return self._state
+
+    @property
+    def layer(self) -> LabelLayer | None:
+        """The layer that strokes paint into (None: painting is off)."""
+        return self._layer
+
+    def set_layer(self, layer: LabelLayer | None) -> None:
+        if layer is not None and layer not in self._state.layers:
+            raise ValueError(f"layer {layer.name!r} is not shown")
+        if layer is not self._layer:
+            self.end_stroke()
+            self._layer = layer
+            self.active_layer_changed.emit(layer)
+            self.history_changed.emit()
+
+    def new_annotation_layer(self) -> LabelLayer:
+        """Add an empty "Annotation" layer (or a numbered one) and make it the edited layer."""
+        patient = self._state.patient
+        if patient is None:
+            raise ValueError("no patient is open")
+        name, n = ANNOTATION_LAYER_NAME, 1
+        while self._state.layer(name) is not None:
+            n += 1
+            name = f"{ANNOTATION_LAYER_NAME} {n}"
+        layer = LabelLayer(name, np.zeros(patient.shape, np.uint8), ANNOTATION, None, patient.convention)
+        self._state.add_layer(layer)
+        self.set_layer(layer)
+        return layer
+
+    @property
+    def label(self) -> int:
+        return self._label
+
+    def set_label(self, label: int) -> None:
+        """Class to paint: 1-3, or 0 for the eraser."""
+        label = int(label)
+        if not BACKGROUND <= label <= ENHANCING:
+            raise ValueError(f"label must be 0-3, got {label}")
+        if label != self._label:
+            self._label = label
+            self.label_changed.emit(label)
+
+    @property
+    def tool(self) -> str:
+        return self._tool
+
+    def set_tool(self, tool: str) -> None:
+        if tool not in TOOLS:
+            raise ValueError(f"tool must be one of {TOOLS}, got {tool!r}")
+        if tool != self._tool:
+            self._tool = tool
+            self.tool_changed.emit(tool)
+
+    @property
+    def radius(self) -> int:
+        """Brush radius in voxels (0 = one voxel)."""
+        return self._radius
+
+    def set_radius(self, radius: int) -> None:
+        radius = int(min(MAX_RADIUS, max(MIN_RADIUS, int(radius))))
+        if radius != self._radius:
+            self._radius = radius
+            self.radius_changed.emit(radius)
+
+    def grow_brush(self, delta: int) -> None:
+        self.set_radius(self._radius + delta)
+
+    @property
+    def only_over(self) -> int | None:
+        """Paint only over voxels holding this value (0 background, 1-3 a class); None: anywhere."""
+        return self._only_over
+
+    def set_only_over(self, value: int | None) -> None:
+        if value is not None and not BACKGROUND <= int(value) <= ENHANCING:
+            raise ValueError(f"paint-only-over value must be 0-3 or None, got {value}")
+        value = None if value is None else int(value)
+        if value != self._only_over:
+            self._only_over = value
+            self.only_over_changed.emit(value)
+
+    # ----------------------------------------------------------------- history
+    def history(self, layer: LabelLayer | None = None) -> EditHistory | None:
+        """The history of ``layer`` (default: the active one), made on first use.
+
+        A layer whose array was replaced (``set_data``, e.g. a new prediction)
+        starts a fresh history: old steps refer to the old array.
+        """
+        layer = layer or self._layer
+        if layer is None:
+            return None
+        history = self._histories.get(layer)
+        if history is None:
+            history = self._histories[layer] = EditHistory(layer.data)
+        elif history.target is not layer.data:
+            history.clear(layer.data)
+        return history
+
+    @property
+    def can_undo(self) -> bool:
+        history = self.history()
+        return history is not None and history.can_undo
+
+    @property
+    def can_redo(self) -> bool:
+        history = self.history()
+        return history is not None and history.can_redo
+
+    def undo(self) -> BBox | None:
+        return self._step(forward=False)
+
+    def redo(self) -> BBox | None:
+        return self._step(forward=True)
+
+    def _step(self, forward: bool) -> BBox | None:
+        self.end_stroke()
+        history, layer = self.history(), self._layer
+        if history is None or layer is None:
+            return None
+        bbox = history.redo() if forward else history.undo()
+        if bbox is not None:
+            layer.notify_changed(bbox)
+            self.history_changed.emit()
+            self.stroke_finished.emit(layer, bbox)
+        return bbox
+
+    # ----------------------------------------------------------------- strokes
+    @property
+    def stroking(self) -> bool:
+        return self._stroke is not None
+
+    def begin_stroke(self, plane: str | int, voxel: Voxel) -> BBox | None:
+        """Mouse press: open one undo step and paint (or fill) at ``voxel``."""
+        self.end_stroke()
+        layer, history = self._layer, self.history()
+        if layer is None or history is None:
+            return None
+        axis = plane_axis(plane)
+        voxel = _as_voxel(voxel)
+        if self._tool == FILL:
+            bbox = flood_fill(layer.data, axis, voxel, self._label, self._only_over, history)
+            self._after_edit(layer, bbox)
+            self.stroke_finished.emit(layer, bbox)
+            self.history_changed.emit()
+            return bbox
+        history.begin()
+        bbox = paint_stroke(layer.data, axis, voxel, None, self._radius, self._label, self._only_over, history)
+        self._stroke = (axis, voxel, bbox)
+        self._after_edit(layer, bbox)
+        return bbox
+
+    def continue_stroke(self, voxel: Voxel) -> BBox | None:
+        """Mouse move while pressed: paint the brush along the way from the last position.
+
+        The coordinate along the stroke's plane axis is kept from the press, so a
+        stroke never leaks onto another slice.
+        """
+        if self._stroke is None or self._layer is None:
+            return None
+        axis, last, total = self._stroke
+        voxel = list(_as_voxel(voxel))
+        voxel[axis] = last[axis]
+        here = (voxel[0], voxel[1], voxel[2])
+        if here == last:
+            return None
+        history = self.history()
+        bbox = paint_stroke(
+            self._layer.data, axis, last, here, self._radius, self._label, self._only_over, history
+        )
+        self._stroke = (axis, here, bbox_union(total, bbox))
+        self._after_edit(self._layer, bbox)
+        return bbox
+
+    def end_stroke(self) -> BBox | None:
+        """Mouse release: close the undo step; listeners then refresh metrics once."""
+        if self._stroke is None:
+            return None
+        _, _, total = self._stroke
+        self._stroke = None
+        layer, history = self._layer, self.history()
+        if history is not None and history.in_block:
+            history.commit()
+        self.history_changed.emit()
+        if layer is not None:
+            self.stroke_finished.emit(layer, total)
+        return total
+
+    def _after_edit(self, layer: LabelLayer, bbox: BBox | None) -> None:
+        if bbox is not None:
+            layer.notify_changed(bbox)
+
+    # ------------------------------------------------------------------ events
+    def _on_layers_changed(self) -> None:
+        shown = self._state.layers
+        for layer in list(self._histories):
+            if layer not in shown:
+                del self._histories[layer]
+        if self._layer is not None and self._layer not in shown:
+            self._stroke = None
+            self._layer = None
+            self.active_layer_changed.emit(None)
+            self.history_changed.emit()
+
+    def _on_patient_changed(self, _patient: object) -> None:
+        # Histories of layers that are gone are dropped by _on_layers_changed, which
+        # follows; a restored previous patient (failed load) keeps its undo steps.
+        self._stroke = None
+        self._on_layers_changed()
+
+def _as_voxel(voxel: Voxel) -> Voxel:
+    return (int(voxel[0]), int(voxel[1]), int(voxel[2]))
