@@ -29,6 +29,13 @@ class Dialogs:
         folder = QFileDialog.getExistingDirectory(parent, "Open Patient Folder", str(start or ""))
         return Path(folder) if folder else None
 
+    def open_file(
+        self, parent: QWidget | None, title: str, start: Path | None, name_filter: str
+    ) -> Path | None:
+        """One existing file (e.g. File → Load Model…)."""
+        path, _ = QFileDialog.getOpenFileName(parent, title, str(start or ""), name_filter)
+        return Path(path) if path else None
+
     def save_path(self, parent: QWidget | None, title: str, suggested: Path) -> Path | None:
         # We ask about replacing ourselves (with the file name), so Qt must not ask too.
         path, _ = QFileDialog.getSaveFileName(
