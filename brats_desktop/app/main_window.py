@@ -1,0 +1,453 @@
+"""The main window: three linked slice views, an info pane, docks, menus and file handling.
+
+Other features plug in without editing this file's internals: ``menu(title)`` returns
+(or creates) a top-level menu such as "Segment" or "Edit", ``add_dock_panel`` adds a
+right-hand dock, ``set_tool`` replaces the mouse tool of every view, and everything
+else goes through :attr:`MainWindow.state`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QVBoxLayout,
+    QWidget,
+)
+
+from brats_desktop.core.discovery import MODALITIES, MODALITY_LABELS
+from brats_desktop.core.errors import ExportError, PatientLoadError
+from brats_desktop.core.labels import CLASS_NAMES, CLASS_SHORT, TUMOUR_CLASSES
+from brats_desktop.core.nifti_io import unused_path, write_label_map
+from brats_desktop.core.patient import Patient
+
+from .dialogs import Dialogs
+from .display_panel import DisplayPanel
+from .layers_panel import LayersPanel, swatch
+from .loader import PatientLoader
+from .slice_view import AXIAL, CONVENTION_TEXT, CORONAL, SAGITTAL, SliceView, ViewTool
+from .state import ViewerState, Voxel
+
+APP_NAME = "BraTS Desktop"
+MAX_RECENT = 8
+RECENT_KEY = "recent_folders"
+# Menu order; features add theirs with ``menu(title)`` and it lands in this order.
+MENU_ORDER: tuple[str, ...] = ("File", "Edit", "View", "Segment", "Help")
+
+
+def default_settings() -> QSettings:
+    """The user's settings (recent folders); tests pass their own QSettings instead."""
+    return QSettings("BraTS Desktop", "BraTS Desktop")
+
+
+def tumour_focus(labels: np.ndarray | None) -> Voxel | None:
+    """Axial slice with the most tumour, and the tumour voxel nearest its centre there; None if no tumour."""
+    if labels is None:
+        return None
+    mask = labels > 0
+    if not mask.any():
+        return None
+    z = int(np.argmax(mask.sum(axis=(0, 1))))
+    xs, ys = np.nonzero(mask[:, :, z])
+    # The in-slice centre of the tumour, snapped onto a tumour voxel so the
+    # coronal and sagittal views cut through it too.
+    cx, cy = xs.mean(), ys.mean()
+    nearest = int(np.argmin((xs - cx) ** 2 + (ys - cy) ** 2))
+    return (int(xs[nearest]), int(ys[nearest]), z)
+
+
+class InfoPanel(QWidget):
+    """Bottom-right pane: patient, files, label convention, display convention, legend."""
+
+    def __init__(self, state: ViewerState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
+        self.setObjectName("info_panel")
+        self.setStyleSheet("#info_panel { background: #161616; } QLabel { color: #ddd; }")
+        layout = QVBoxLayout(self)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setTextFormat(Qt.TextFormat.RichText)
+        self.text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.text)
+        for cls in TUMOUR_CLASSES:
+            row = QHBoxLayout()
+            row.addWidget(swatch(cls))
+            row.addWidget(QLabel(f"{CLASS_SHORT[cls]}: {CLASS_NAMES[cls]}"), 1)
+            layout.addLayout(row)
+        note = QLabel(CONVENTION_TEXT + " (letters on each view).")
+        note.setWordWrap(True)
+        layout.addWidget(note)
+        layout.addStretch(1)
+        state.patient_changed.connect(self._refresh)
+        state.modalities_changed.connect(self._refresh)
+        self._refresh()
+
+    def _refresh(self, *_args: object) -> None:
+        p = self.state.patient
+        if p is None:
+            self.text.setText(
+                "<b>No patient open.</b><br>File → Open Patient Folder… (Ctrl+O), "
+                "or drop a folder on the window."
+            )
+            return
+        present = ", ".join(MODALITY_LABELS[m] for m in p.modalities)
+        missing = [MODALITY_LABELS[m] for m in MODALITIES if m not in p.images]
+        lines = [f"<b>{p.name}</b>"]
+        if p.folder is not None:
+            lines.append(f"<small>{p.folder}</small>")
+        lines.append(f"Volumes: {present}" + (" (loading…)" if self.state.loading else ""))
+        if missing and not self.state.loading:
+            lines.append(f"Missing: {', '.join(missing)}")
+        sx, sy, sz = p.spacing
+        lines.append(f"Grid: {p.shape[0]}×{p.shape[1]}×{p.shape[2]}, {sx:g}×{sy:g}×{sz:g} mm")
+        seg = "yes" if p.ground_truth is not None else "none"
+        lines.append(f"Segmentation: {seg}; labels {p.convention.value} "
+                     f"({', '.join(map(str, p.convention.file_values))})")
+        self.text.setText("<br>".join(lines))
+
+
+class MainWindow(QMainWindow):
+    """Owns the :class:`ViewerState`; views and panels observe it."""
+
+    first_image_shown = Signal()  # the first volume of a newly opened patient is on screen
+    patient_loaded = Signal(object)  # every volume of the patient is in (Patient)
+    load_failed = Signal(str)  # the message shown in the error dialog
+    exported = Signal(object)  # Path written by Export
+
+    def __init__(
+        self,
+        settings: QSettings | None = None,
+        dialogs: Dialogs | None = None,
+        loader: PatientLoader | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings if settings is not None else default_settings()
+        self.dialogs = dialogs if dialogs is not None else Dialogs()
+        self.state = ViewerState(self)
+        self.loader = loader if loader is not None else PatientLoader(self)
+        self._snapshot = None  # what to restore if a progressive load fails halfway
+        self._started_partial = False
+        self.menus: dict[str, QMenu] = {}
+
+        self.axial_view = SliceView(self.state, AXIAL)
+        self.coronal_view = SliceView(self.state, CORONAL)
+        self.sagittal_view = SliceView(self.state, SAGITTAL)
+        self.views: list[SliceView] = [self.axial_view, self.coronal_view, self.sagittal_view]
+        self.info_panel = InfoPanel(self.state)
+        central = QWidget()
+        grid = QGridLayout(central)
+        grid.setContentsMargins(2, 2, 2, 2)
+        grid.setSpacing(2)
+        grid.addWidget(self.axial_view, 0, 0)
+        grid.addWidget(self.coronal_view, 0, 1)
+        grid.addWidget(self.sagittal_view, 1, 0)
+        grid.addWidget(self.info_panel, 1, 1)
+        self.setCentralWidget(central)
+
+        self.display_panel = DisplayPanel(self.state)
+        self.layers_panel = LayersPanel(self.state)
+        self.add_dock_panel(self.display_panel, "Display")
+        self.add_dock_panel(self.layers_panel, "Layers")
+        self._build_menus()
+        self.setAcceptDrops(True)
+        self.resize(1400, 900)
+
+        for view in self.views:
+            view.hovered.connect(self._on_hovered)
+        self.state.patient_changed.connect(self._update_title)
+        self.state.modified_changed.connect(self._update_title)
+        self.loader.first_loaded.connect(self._on_first_loaded)
+        self.loader.loaded.connect(self._on_loaded)
+        self.loader.failed.connect(self._on_failed)
+        self._update_title()
+
+    # -- extension points -------------------------------------------------------------
+    def menu(self, title: str) -> QMenu:
+        """The top-level menu ``title``, created in :data:`MENU_ORDER` position if new."""
+        if title in self.menus:
+            return self.menus[title]
+        menu = QMenu(title, self)
+        rank = MENU_ORDER.index(title) if title in MENU_ORDER else len(MENU_ORDER)
+        before = next(
+            (m for t, m in self.menus.items()
+             if (MENU_ORDER.index(t) if t in MENU_ORDER else len(MENU_ORDER)) > rank),
+            None,
+        )
+        if before is not None:
+            self.menuBar().insertMenu(before.menuAction(), menu)
+        else:
+            self.menuBar().addMenu(menu)
+        self.menus[title] = menu
+        return menu
+
+    add_menu = menu
+
+    def add_dock_panel(
+        self, widget: QWidget, title: str,
+        area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea,
+    ) -> QDockWidget:
+        """Put ``widget`` in a dock on the right (stacked below the others); View lists it."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName("dock_" + re.sub(r"\W+", "_", title))
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        if "View" in self.menus:
+            self.menus["View"].addAction(dock.toggleViewAction())
+        return dock
+
+    def set_tool(self, tool: ViewTool) -> None:
+        """Give every slice view the same mouse tool (painting, navigation ...)."""
+        for view in self.views:
+            view.set_tool(tool)
+
+    # -- opening patients -------------------------------------------------------------
+    def open_patient(self, folder: Path | str) -> None:
+        """Load a folder in the background; the current patient stays until it succeeds."""
+        if not self._may_discard("open another patient"):
+            return
+        self._snapshot = None
+        self._started_partial = False
+        self._loading_folder = Path(folder)
+        self.statusBar().showMessage(f"Loading {Path(folder).name}…")
+        self.loader.start(folder)
+
+    def show_patient(self, patient: Patient | None, windows: dict | None = None) -> None:
+        """Show an in-memory patient (the demo) at once."""
+        self.state.set_patient(patient, windows, cursor=self._initial_cursor(patient))
+        self.first_image_shown.emit()
+        if patient is not None:
+            self.patient_loaded.emit(patient)
+
+    def _initial_cursor(self, patient: Patient | None) -> Voxel | None:
+        return tumour_focus(patient.ground_truth) if patient is not None else None
+
+    def _on_first_loaded(self, patient: Patient, windows: dict) -> None:
+        self._snapshot = self.state.snapshot()
+        self._started_partial = True
+        self.state.set_patient(patient, windows, loading=True, cursor=self._initial_cursor(patient))
+        self.first_image_shown.emit()
+
+    def _on_loaded(self, patient: Patient, windows: dict) -> None:
+        if self._started_partial:
+            self.state.complete_patient(patient, windows)
+        else:
+            self.state.set_patient(patient, windows, cursor=self._initial_cursor(patient))
+            self.first_image_shown.emit()
+        self._snapshot = None
+        self._started_partial = False
+        if patient.folder is not None:
+            self._remember_recent(patient.folder)
+        self.statusBar().showMessage(f"Opened {patient.name}", 5000)
+        self.patient_loaded.emit(patient)
+
+    def _on_failed(self, exc: Exception) -> None:
+        if self._snapshot is not None:
+            self.state.restore(self._snapshot)
+        self._snapshot = None
+        self._started_partial = False
+        if isinstance(exc, PatientLoadError) and exc.path is not None:
+            message = f"{exc.path.name}: {exc.problem}\n\n(in {exc.path.parent})"
+        else:
+            message = str(exc)
+        self.statusBar().showMessage("Could not open the patient folder", 5000)
+        self.load_failed.emit(message)
+        self.dialogs.error(self, "Cannot open patient", message)
+
+    def _may_discard(self, action: str) -> bool:
+        if not self.state.has_unsaved_changes:
+            return True
+        names = ", ".join(layer.name for layer in self.state.layers if layer.modified)
+        return self.dialogs.confirm(
+            self, "Unsaved changes",
+            f"The layer(s) {names} have unsaved changes. Discard them and {action}?",
+        )
+
+    # -- recent folders ---------------------------------------------------------------
+    def recent_folders(self) -> list[Path]:
+        value = self.settings.value(RECENT_KEY, [])
+        if isinstance(value, str):  # QSettings returns a lone string for one-item lists
+            value = [value]
+        return [Path(v) for v in (value or [])]
+
+    def _remember_recent(self, folder: Path) -> None:
+        folder = folder.resolve()
+        items = [folder] + [p for p in self.recent_folders() if p != folder]
+        self.settings.setValue(RECENT_KEY, [str(p) for p in items[:MAX_RECENT]])
+        self.settings.sync()
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        folders = self.recent_folders()
+        for folder in folders:
+            action = self.recent_menu.addAction(str(folder))
+            action.triggered.connect(lambda _=False, f=folder: self.open_patient(f))
+        if not folders:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    # -- export -----------------------------------------------------------------------
+    def export_layer(self, name: str | None = None) -> Path | None:
+        """Write a label layer as NIfTI on the patient's grid and in its label convention."""
+        patient, layers = self.state.patient, self.state.layers
+        if patient is None or not layers:
+            self.dialogs.error(self, "Export", "There is no label layer to export.")
+            return None
+        if name is None:
+            name = layers[0].name if len(layers) == 1 else self.dialogs.choose(
+                self, "Export Label Layer", "Layer:", [layer.name for layer in layers]
+            )
+            if name is None:
+                return None
+        layer = self.state.layer(name)
+        if layer is None:
+            self.dialogs.error(self, "Export", f"There is no layer named {name!r}.")
+            return None
+        folder = patient.folder or Path.home()
+        slug = re.sub(r"\W+", "-", layer.name.lower()).strip("-")
+        target = self.dialogs.save_path(
+            self, "Export Label Layer", unused_path(folder, f"{patient.name}_{slug}")
+        )
+        if target is None:
+            return None
+        if not target.name.lower().endswith((".nii", ".nii.gz")):
+            target = target.with_name(target.name + ".nii.gz")
+        if target.resolve() in patient.input_paths:
+            self.dialogs.error(
+                self, "Export",
+                f"{target.name} is an input file of this patient; it is never overwritten. "
+                "Choose another name.",
+            )
+            return None
+        overwrite = False
+        if target.exists():
+            if not self.dialogs.confirm(self, "Replace file?", f"{target.name} already exists. Replace it?"):
+                return None
+            overwrite = True
+        try:
+            written = write_label_map(
+                layer.data, patient.grid, target, patient.convention,
+                protected=patient.input_paths, overwrite=overwrite,
+            )
+        except (ExportError, OSError) as exc:
+            self.dialogs.error(self, "Export failed", str(exc))
+            return None
+        layer.set_modified(False)
+        self.statusBar().showMessage(f"Exported {layer.name} to {written}", 8000)
+        self.exported.emit(written)
+        return written
+
+    # -- menus ------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        file_menu = self.menu("File")
+        open_action = QAction("&Open Patient Folder…", self)
+        open_action.setShortcut(QKeySequence.StandardKey.Open)
+        open_action.triggered.connect(self._on_open_triggered)
+        file_menu.addAction(open_action)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self._fill_recent_menu()
+        file_menu.addSeparator()
+        self.export_action = QAction("&Export Label Layer…", self)
+        self.export_action.setShortcut(QKeySequence("Ctrl+E"))
+        self.export_action.triggered.connect(lambda: self.export_layer())
+        file_menu.addAction(self.export_action)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+
+        view_menu = self.menu("View")
+        reset_zoom = QAction("Reset &Zoom", self)
+        reset_zoom.setShortcut(QKeySequence("Ctrl+0"))
+        reset_zoom.triggered.connect(lambda: [v.reset_zoom() for v in self.views])
+        view_menu.addAction(reset_zoom)
+        reset_window = QAction("Reset &Window/Level", self)
+        reset_window.triggered.connect(lambda: self.state.reset_window())
+        view_menu.addAction(reset_window)
+        centre = QAction("Go to &Tumour", self)
+        centre.setShortcut(QKeySequence("Ctrl+T"))
+        centre.triggered.connect(self._on_go_to_tumour)
+        view_menu.addAction(centre)
+        view_menu.addSeparator()
+        for dock in self.findChildren(QDockWidget):
+            view_menu.addAction(dock.toggleViewAction())
+
+    def _on_open_triggered(self) -> None:
+        start = self.recent_folders()[0].parent if self.recent_folders() else None
+        folder = self.dialogs.open_folder(self, start)
+        if folder is not None:
+            self.open_patient(folder)
+
+    def _on_go_to_tumour(self) -> None:
+        for layer in self.state.layers:
+            focus = tumour_focus(layer.data)
+            if focus is not None:
+                self.state.set_cursor(focus)
+                return
+
+    # -- status bar and title ---------------------------------------------------------
+    def _on_hovered(self, voxel: Voxel | None) -> None:
+        patient = self.state.patient
+        if voxel is None or patient is None:
+            self.statusBar().clearMessage()
+            return
+        parts = [f"voxel ({voxel[0]}, {voxel[1]}, {voxel[2]})"]
+        parts += [f"{MODALITY_LABELS[m]} {patient.images[m][voxel]:.4g}" for m in patient.modalities]
+        for layer in self.state.layers:
+            value = layer.label_at(voxel)
+            parts.append(f"{layer.name}: {CLASS_SHORT.get(value, str(value))}")
+        self.statusBar().showMessage("   ".join(parts))
+
+    def _update_title(self, *_args: object) -> None:
+        patient = self.state.patient
+        title = APP_NAME if patient is None else f"{APP_NAME} — {patient.name}"
+        if self.state.has_unsaved_changes:
+            title += " *"
+        self.setWindowTitle(title)
+
+    # -- Qt events --------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
+        if self._dropped_folder(event) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        folder = self._dropped_folder(event)
+        if folder is not None:
+            event.acceptProposedAction()
+            self.open_patient(folder)
+
+    @staticmethod
+    def _dropped_folder(event: QDropEvent | QDragEnterEvent) -> Path | None:
+        """The first local folder among dropped URLs (a dropped file opens its folder)."""
+        mime = event.mimeData()
+        if not mime.hasUrls():
+            return None
+        for url in mime.urls():
+            if url.isLocalFile():
+                path = Path(url.toLocalFile())
+                if path.is_dir():
+                    return path
+                if path.is_file() and path.parent.is_dir():
+                    return path.parent
+        return None
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if not self._may_discard("quit"):
+            event.ignore()
+            return
+        self.loader.wait()
+        event.accept()
