@@ -17,15 +17,22 @@ the GUI can put it in the status bar and the CLI can put it in its JSON.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from brats_desktop.core.discovery import MODALITY_LABELS
 from brats_desktop.core.patient import Patient
+
+from .inference import InferenceCancelled, MissingModalityError, predict_volume
+from .inference import check_modalities as inference_check
+
+__all__ = [
+    "DeviceUnavailableError", "InferenceCancelled", "MissingModalityError", "PredictionRun",
+    "check_modalities", "describe_device", "predict_patient", "run_with_fallback", "select_device",
+]
 
 DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 
@@ -52,16 +59,6 @@ class PredictFn(Protocol):
 
 class DeviceUnavailableError(RuntimeError):
     """The user asked for a device this machine does not have (e.g. ``--device cuda`` without a GPU)."""
-
-
-class MissingModalitiesError(ValueError):
-    """The patient lacks modalities the checkpoint needs; ``missing`` lists their keys."""
-
-    def __init__(self, missing: list[str], patient_name: str = "") -> None:
-        self.missing = list(missing)
-        names = ", ".join(MODALITY_LABELS.get(m, m) for m in missing)
-        who = f"{patient_name}: " if patient_name else ""
-        super().__init__(f"{who}the model needs {names}, which this patient does not have")
 
 
 # --------------------------------------------------------------------------- devices
@@ -178,7 +175,7 @@ def run_with_fallback(
     Cancellation (``should_stop``) and every other error propagate unchanged.
     """
     if predict is None:
-        from models.inference import predict_volume as predict  # deferred: keeps imports light
+        predict = predict_volume
     device = torch.device(device)
     notes: list[str] = []
 
@@ -220,22 +217,13 @@ def run_with_fallback(
     )
 
 
-def required_modalities(model: Any) -> tuple[str, ...]:
-    """Modality keys a loaded checkpoint needs, in channel order, from its metadata."""
-    metadata = getattr(model, "metadata", model)
-    found = metadata.get("modalities") if isinstance(metadata, Mapping) else getattr(metadata, "modalities", None)
-    if not found:
-        raise ValueError("the checkpoint's metadata does not list its input modalities")
-    return tuple(str(m) for m in found)
+def check_modalities(model: Any, patient: Patient) -> list[str]:
+    """The modalities to feed the model, in channel order.
 
-
-def check_modalities(model: Any, patient: Patient) -> tuple[str, ...]:
-    """The modalities to feed the model; raises :class:`MissingModalitiesError` naming what is absent."""
-    needed = required_modalities(model)
-    missing = patient.missing(needed)
-    if missing:
-        raise MissingModalitiesError(missing, patient.name)
-    return needed
+    Raises :class:`models.inference.MissingModalityError` naming what the patient lacks,
+    before any device is touched or any work is done.
+    """
+    return inference_check(model, patient.images)
 
 
 def predict_patient(

@@ -13,7 +13,7 @@ import torch
 from brats_desktop.core.patient import patient_from_arrays
 from models import runtime
 from models.runtime import (
-    MissingModalitiesError,
+    MissingModalityError,
     predict_patient,
     run_with_fallback,
     select_device,
@@ -23,10 +23,11 @@ torch.set_num_threads(1)
 
 
 class FakeModel:
-    """Just what runtime reads from a LoadedModel: the metadata's modalities."""
+    """Just what runtime reads from a LoadedModel: its name and modalities."""
 
     def __init__(self, modalities=("flair", "t1ce")) -> None:
-        self.metadata = {"modalities": list(modalities)}
+        self.name = "fake"
+        self.modalities = list(modalities)
 
 
 class OomUntil:
@@ -130,10 +131,10 @@ def test_missing_modalities_named_before_running():
     shape = (6, 6, 4)
     patient = patient_from_arrays("p1", {"t1": np.zeros(shape, np.float32), "t2": np.zeros(shape, np.float32)})
     called = []
-    with pytest.raises(MissingModalitiesError) as info:
+    with pytest.raises(MissingModalityError) as info:
         predict_patient(FakeModel(("flair", "t1ce")), patient, device="cpu", predict=lambda *a, **k: called.append(1))
     assert info.value.missing == ["flair", "t1ce"]
-    assert "FLAIR" in str(info.value) and "T1CE" in str(info.value) and "p1" in str(info.value)
+    assert "FLAIR" in str(info.value) and "T1CE" in str(info.value)
     assert not called
 
 

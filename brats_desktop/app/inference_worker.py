@@ -95,8 +95,12 @@ class InferenceWorker(QObject):
 
     # -- work (worker thread) ---------------------------------------------------------
     def _run(self) -> None:
-        from models.inference import InferenceCancelled
-        from models.runtime import DeviceUnavailableError, MissingModalitiesError, predict_patient
+        from models.runtime import (
+            DeviceUnavailableError,
+            InferenceCancelled,
+            MissingModalityError,
+            predict_patient,
+        )
 
         self.started.emit()
         try:
@@ -114,8 +118,8 @@ class InferenceWorker(QObject):
         except InferenceCancelled:
             self.cancelled.emit()
             return
-        except (MissingModalitiesError, DeviceUnavailableError) as exc:
-            self.failed.emit(str(exc))
+        except (MissingModalityError, DeviceUnavailableError) as exc:
+            self.failed.emit(f"{self.patient.name}: {exc}")
             return
         except MemoryError:
             self.failed.emit(f"{self.patient.name}: not enough memory to segment this volume")

@@ -92,7 +92,7 @@ def predict_folder(
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Segment one patient folder and write the result; returns the JSON-ready record."""
-    from models.runtime import MissingModalitiesError, predict_patient
+    from models.runtime import MissingModalityError, predict_patient
 
     start = time.perf_counter()
     try:
@@ -108,7 +108,7 @@ def predict_folder(
     notes: list[str] = []
     try:
         run = predict_patient(model, patient, device=device, batch_size=batch_size, notify=notes.append)
-    except MissingModalitiesError as exc:
+    except MissingModalityError as exc:
         raise CliError(f"{folder}: {exc}") from exc
     try:
         written = write_label_map(
