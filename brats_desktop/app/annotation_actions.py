@@ -1,0 +1,271 @@
+"""Annotation wired into the main window: dock, menus, shortcuts, paint tool, autosave, restore.
+
+Everything goes through the window's extension points (``menu``, ``add_dock_panel``,
+``views``, ``dialogs``, ``state``), so the window only has to create an
+:class:`AnnotationController` and ask it before edits would be lost
+(:meth:`AnnotationController.resolve_unsaved`).
+
+Recovery rule: a recovery file exists while (and only while) the open patient has
+unsaved changes; it lags the edits by at most one autosave interval. A save, a
+Discard, or the last modified layer becoming clean removes it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction, QKeySequence
+
+from brats_desktop.core.errors import PatientLoadError
+from brats_desktop.core.patient import load_patient
+
+from .annotation_editor import BRUSH, FILL, LabelEditor
+from .annotation_io import AnnotationSaver
+from .annotation_panel import AnnotationPanel
+from .paint_tool import PaintTool
+from .recovery import AUTOSAVE_INTERVAL_MS, AutosaveTimer, RecoveredLayer, Recovery, RecoveryStore
+from .state import GROUND_TRUTH, LAYER_KINDS, LabelLayer
+
+
+class AnnotationController(QObject):
+    """Owns the label editor and everything the user touches to annotate."""
+
+    def __init__(
+        self,
+        window,  # MainWindow (not imported: the window imports this module)
+        recovery: RecoveryStore | None = None,
+        autosave_interval_ms: int = AUTOSAVE_INTERVAL_MS,
+    ) -> None:
+        super().__init__(window)
+        self.window = window
+        self.state = window.state
+        self.editor = LabelEditor(self.state, self)
+        self.paint_tool = PaintTool(self.editor)
+        self.panel = AnnotationPanel(self.editor)
+        self.dock = window.add_dock_panel(self.panel, "Annotate")
+        self.saver = AnnotationSaver(self.state, window.dialogs, window)
+        self.recovery = recovery if recovery is not None else RecoveryStore()
+        self.autosave = AutosaveTimer(self.write_recovery, autosave_interval_ms, self)
+        self._build_actions()
+
+        self.editor.active_layer_changed.connect(self._on_active_layer_changed)
+        self.editor.history_changed.connect(self._update_actions)
+        self.editor.stroke_finished.connect(self._on_stroke_finished)
+        self.state.patient_changed.connect(self._on_patient_changed)
+        self.state.layers_changed.connect(self._update_actions)
+        self.state.modified_changed.connect(self._on_modified_changed)
+        self.saver.discarded.connect(self._on_discarded)
+        self._on_patient_changed(self.state.patient)
+
+    # ------------------------------------------------------------------ actions
+    def _build_actions(self) -> None:
+        w = self.window
+        edit = w.menu("Edit")
+        self.undo_action = QAction("&Undo Stroke", w)
+        self.undo_action.setShortcuts([QKeySequence("Ctrl+Z")])
+        self.undo_action.triggered.connect(self.editor.undo)
+        self.redo_action = QAction("&Redo Stroke", w)
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.redo_action.triggered.connect(self.editor.redo)
+        edit.addAction(self.undo_action)
+        edit.addAction(self.redo_action)
+        edit.addSeparator()
+        self.new_layer_action = QAction("&New Annotation Layer", w)
+        self.new_layer_action.triggered.connect(self._on_new_layer)
+        edit.addAction(self.new_layer_action)
+
+        file_menu = w.menu("File")
+        self.save_action = QAction("&Save Annotation", w)
+        self.save_action.setShortcut(QKeySequence("Ctrl+S"))
+        self.save_action.triggered.connect(self.save)
+        self.save_as_action = QAction("Save Annotation &As…", w)
+        self.save_as_action.setShortcut(QKeySequence("Ctrl+Shift+S"))
+        self.save_as_action.triggered.connect(self.save_as)
+        first = file_menu.actions()
+        before = next((a for a in first if a.isSeparator()), None)
+        for action in (self.save_action, self.save_as_action):
+            file_menu.insertAction(before, action) if before is not None else file_menu.addAction(action)
+
+        # Single keys: a focused text or number field takes its own keys first (Qt's
+        # ShortcutOverride), so typing a number into a spin box never changes the class.
+        self.key_actions: dict[str, QAction] = {}
+        bindings = {
+            "1": lambda: self.editor.set_label(1),
+            "2": lambda: self.editor.set_label(2),
+            "3": lambda: self.editor.set_label(3),
+            "0": lambda: self.editor.set_label(0),
+            "E": lambda: self.editor.set_label(0),
+            "[": lambda: self.editor.grow_brush(-1),
+            "]": lambda: self.editor.grow_brush(+1),
+            "B": lambda: self.editor.set_tool(BRUSH),
+            "F": lambda: self.editor.set_tool(FILL),
+        }
+        for key, slot in bindings.items():
+            action = QAction(f"annotation key {key}", w)
+            action.setShortcut(QKeySequence(key))
+            action.triggered.connect(slot)
+            w.addAction(action)
+            self.key_actions[key] = action
+        self._update_actions()
+
+    def _update_actions(self, *_args: object) -> None:
+        self.undo_action.setEnabled(self.editor.can_undo)
+        self.redo_action.setEnabled(self.editor.can_redo)
+        has_layer = self.editor.layer is not None
+        self.save_action.setEnabled(has_layer)
+        self.save_as_action.setEnabled(has_layer)
+        self.new_layer_action.setEnabled(self.state.patient is not None)
+
+    # ------------------------------------------------------------------- saving
+    def save(self) -> bool:
+        """Save the edited layer (Save As the first time)."""
+        layer = self.editor.layer
+        return layer is not None and self.saver.save(layer)
+
+    def save_as(self) -> bool:
+        layer = self.editor.layer
+        return layer is not None and self.saver.save_as(layer)
+
+    def resolve_unsaved(self, action: str = "continue") -> bool:
+        """Save / Discard / Cancel when edits would be lost; True when the caller may go on."""
+        self.editor.end_stroke()
+        return self.saver.resolve_unsaved(action)
+
+    # ----------------------------------------------------------------- recovery
+    def _current_id(self) -> tuple[str | None, str] | None:
+        patient = self.state.patient
+        if patient is None:
+            return None
+        folder = str(patient.folder.resolve()) if patient.folder is not None else None
+        return folder, patient.name
+
+    def write_recovery(self) -> Path | None:
+        """Write the modified layers of the open patient to its recovery file (autosave)."""
+        ident, patient = self._current_id(), self.state.patient
+        if ident is None or patient is None:
+            return None
+        modified = [layer for layer in self.state.layers if layer.modified]
+        if not modified:
+            self.recovery.remove(*ident)
+            return None
+        layers = [
+            RecoveredLayer(
+                layer.name, layer.kind, patient.convention.value, layer.data.copy(),
+                str(layer.source_path) if layer.source_path else None,
+                str(self.saver.saved_path(layer)) if self.saver.saved_path(layer) else None,
+            )
+            for layer in modified
+        ]
+        try:
+            return self.recovery.write(Recovery(ident[0], ident[1], patient.shape, time.time(), layers))
+        except OSError as exc:  # never let a failing autosave interrupt the user's work
+            self.window.statusBar().showMessage(f"Autosave failed: {exc}", 8000)
+            return None
+
+    def offer_restore(self) -> bool:
+        """At start: offer each recovery file left by a crash; True when one was restored.
+
+        A declined or unreadable file is removed so it is not offered again. The
+        patient is loaded synchronously: the restored layers need its grid.
+        """
+        restored = False
+        for path in self.recovery.pending():
+            try:
+                rec = self.recovery.read(path)
+            except ValueError as exc:
+                self.window.dialogs.error(self.window, "Recovery file unreadable", str(exc))
+                self.recovery.remove_file(path)
+                continue
+            if restored or not self.window.dialogs.confirm(
+                self.window, "Restore unsaved work?",
+                "BraTS Desktop did not close normally last time.\n"
+                f"Restore the unsaved labels of {rec.describe()}?",
+            ):
+                if not restored:
+                    self.recovery.remove_file(path)
+                continue
+            restored = self.restore(rec)
+        return restored
+
+    def restore(self, rec: Recovery) -> bool:
+        """Open the recovery's patient and put its layers back as unsaved edits."""
+        current = self._current_id()
+        if rec.patient_folder is not None and (current is None or current[0] != rec.patient_folder):
+            try:
+                patient = load_patient(rec.patient_folder)
+            except PatientLoadError as exc:
+                self.window.dialogs.error(self.window, "Cannot restore", f"{exc.path}: {exc.problem}")
+                return False
+            self.window.show_patient(patient)
+        patient = self.state.patient
+        if patient is None or patient.shape != rec.shape or (
+            rec.patient_folder is None and patient.name != rec.patient_name
+        ):
+            self.window.dialogs.error(
+                self.window, "Cannot restore",
+                f"{rec.path}: the recovered labels belong to {rec.patient_name}, which is not open.",
+            )
+            return False
+        last: LabelLayer | None = None
+        for item in rec.layers:
+            kind = item.kind if item.kind in LAYER_KINDS else "annotation"
+            layer = self.state.replace_layer(
+                item.name, item.data, kind,
+                Path(item.source_path) if item.source_path else None, modified=True,
+            )
+            layer.set_modified(True)
+            if item.saved_path:
+                self.saver.remember(layer, Path(item.saved_path))
+            if last is None or kind != GROUND_TRUTH:
+                last = layer
+        if last is not None:
+            self.editor.set_layer(last)
+        self.window.statusBar().showMessage(f"Restored unsaved labels of {rec.patient_name}", 8000)
+        return True
+
+    # ------------------------------------------------------------------- events
+    def _on_active_layer_changed(self, layer: LabelLayer | None) -> None:
+        if layer is None:
+            self.paint_tool.uninstall()
+        else:
+            self.paint_tool.install(self.window.views)
+        self._update_actions()
+
+    def _on_new_layer(self) -> None:
+        if self.state.patient is not None:
+            self.editor.new_annotation_layer()
+
+    def _on_stroke_finished(self, _layer: object, bbox: object) -> None:
+        if bbox is not None:
+            self.autosave.mark_dirty()
+        self._update_actions()
+
+    def _on_modified_changed(self, modified: bool) -> None:
+        if modified:
+            self.autosave.mark_dirty()
+        else:
+            self.autosave.mark_clean()
+            ident = self._current_id()
+            if ident is not None:
+                self.recovery.remove(*ident)
+
+    def _on_discarded(self) -> None:
+        self.autosave.mark_clean()
+        ident = self._current_id()
+        if ident is not None:
+            self.recovery.remove(*ident)
+
+    def _on_patient_changed(self, _patient: object) -> None:
+        # A new patient starts clean; a previous one put back after a failed load may not be.
+        self.autosave.mark_clean()
+        if self.state.has_unsaved_changes:
+            self.autosave.mark_dirty()
+        self._update_actions()
+
+
+def install_annotation(window, recovery: RecoveryStore | None = None) -> AnnotationController:
+    """Add annotation to ``window`` (the main window calls this once)."""
+    return AnnotationController(window, recovery)
+
