@@ -31,6 +31,7 @@ from brats_desktop.core.labels import CLASS_NAMES, CLASS_SHORT, TUMOUR_CLASSES
 from brats_desktop.core.nifti_io import unused_path, write_label_map
 from brats_desktop.core.patient import Patient
 
+from .annotation_actions import AnnotationController
 from .dialogs import Dialogs
 from .display_panel import DisplayPanel
 from .layers_panel import LayersPanel, swatch
@@ -163,6 +164,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.setAcceptDrops(True)
         self.resize(1400, 900)
+        # Annotate dock, Edit → Undo/Redo, File → Save Annotation, autosave/recovery (issue 4).
+        self.annotation = AnnotationController(self)
 
         for view in self.views:
             view.hovered.connect(self._on_hovered)
@@ -266,13 +269,8 @@ class MainWindow(QMainWindow):
         self.dialogs.error(self, "Cannot open patient", message)
 
     def _may_discard(self, action: str) -> bool:
-        if not self.state.has_unsaved_changes:
-            return True
-        names = ", ".join(layer.name for layer in self.state.layers if layer.modified)
-        return self.dialogs.confirm(
-            self, "Unsaved changes",
-            f"The layer(s) {names} have unsaved changes. Discard them and {action}?",
-        )
+        """Save / Discard / Cancel when layers hold unsaved edits; True when we may go on."""
+        return self.annotation.resolve_unsaved(action)
 
     # -- recent folders ---------------------------------------------------------------
     def recent_folders(self) -> list[Path]:
