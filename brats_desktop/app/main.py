@@ -72,10 +72,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     window.show()
+    # Labels autosaved before a crash are offered back first (issue 4); restoring one
+    # opens its patient, so the folder given on the command line is then not opened.
     if args.patient is not None:
-        window.open_patient(args.patient)
+        if not window.annotation.offer_restore():
+            window.open_patient(args.patient)
     else:
         window.show_patient(load_demo_patient())
+        window.annotation.offer_restore()
     return app.exec()
 
 
