@@ -119,7 +119,7 @@ def _load_payload(path: Path) -> dict[str, Any]:
             "refused: the file contains Python objects other than weights "
             f"(it could execute code when loaded, so it is not loaded) [{str(exc).splitlines()[0][:160]}]",
         ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError, AttributeError, TypeError) as exc:
+    except (RuntimeError, EOFError, OSError, ValueError, AttributeError, TypeError, IndexError, KeyError) as exc:
         raise ModelLoadError(path, f"not a readable model file ({str(exc).splitlines()[0][:200]})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelLoadError(path, f"not a BraTS Desktop model file (no '{FORMAT}' format marker)")

@@ -36,6 +36,7 @@ from .dialogs import Dialogs
 from .display_panel import DisplayPanel
 from .layers_panel import LayersPanel, swatch
 from .loader import PatientLoader
+from .segment_controller import SegmentController
 from .slice_view import AXIAL, CONVENTION_TEXT, CORONAL, SAGITTAL, SliceView, ViewTool
 from .state import ViewerState, Voxel
 
@@ -162,6 +163,8 @@ class MainWindow(QMainWindow):
         self.add_dock_panel(self.display_panel, "Display")
         self.add_dock_panel(self.layers_panel, "Layers")
         self._build_menus()
+        # Segment menu, toolbar, progress/device in the status bar, metrics dock (issue 3).
+        self.segment = SegmentController(self, self.state)
         self.setAcceptDrops(True)
         self.resize(1400, 900)
         # Annotate dock, Edit → Undo/Redo, File → Save Annotation, autosave/recovery (issue 4).
@@ -447,5 +450,6 @@ class MainWindow(QMainWindow):
         if not self._may_discard("quit"):
             event.ignore()
             return
+        self.segment.shutdown()  # cancel and wait: no inference thread outlives the window
         self.loader.wait()
         event.accept()

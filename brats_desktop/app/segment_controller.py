@@ -1,0 +1,540 @@
+"""Everything the window needs to run the U-Net: actions, menus, status bar, worker life cycle.
+
+The main window creates one :class:`SegmentController` and otherwise knows nothing
+about inference. The controller
+
+* adds Segment → Run (toolbar button, Ctrl+R), Cancel, Force CPU (kept in QSettings),
+  Model Information…, the metrics dock, and File → Load Model… / Export Prediction as
+  NIfTI…;
+* checks that the open patient has the checkpoint's modalities before starting, and
+  says which are missing;
+* runs :class:`~brats_desktop.app.inference_worker.InferenceWorker` and shows its
+  progress (and a Cancel button) in the status bar, with the device in use beside it;
+* puts the result on screen as the "Prediction" layer (kind ``prediction``), which the
+  views draw with the same class colours, toggles and opacity as the ground truth;
+* cancels and waits for a running worker when the patient changes or the window
+  closes (:meth:`shutdown`), and ignores any result that arrives for a patient that is
+  no longer on screen.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QDialogButtonBox,
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QStyle,
+    QTextBrowser,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from brats_desktop.core.discovery import MODALITY_LABELS
+from brats_desktop.core.labels import CLASS_SHORT
+
+from .dialogs import Dialogs
+from .inference_worker import InferenceWorker
+from .metrics_panel import MetricsPanel
+from .state import PREDICTION, LabelLayer, ViewerState
+
+PREDICTION_LAYER = "Prediction"
+FORCE_CPU_KEY = "inference/force_cpu"
+MODEL_PATH_KEY = "inference/model_path"
+BATCH_SIZE = 16
+SHUTDOWN_WAIT_MS = 30_000
+
+
+class SegmentController(QObject):
+    """Runs the bundled (or a user-loaded) checkpoint on the patient in ``state``."""
+
+    prediction_applied = Signal(object)  # the prediction LabelLayer, once it is on screen
+    running_changed = Signal(bool)
+    model_changed = Signal(object)  # models.checkpoint.LoadedModel
+
+    def __init__(
+        self,
+        window: QMainWindow,
+        state: ViewerState,
+        *,
+        settings: QSettings | None = None,
+        dialogs: Dialogs | None = None,
+        predict: Any = None,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        super().__init__(window)
+        self._window = window
+        self._state = state
+        if settings is None:
+            settings = getattr(window, "settings", None)
+        self._settings = settings if settings is not None else QSettings()
+        if dialogs is None:
+            dialogs = getattr(window, "dialogs", None)
+        self._dialogs = dialogs if dialogs is not None else Dialogs()
+        self.predict = predict  # None: models.inference.predict_volume; tests inject hooks
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._worker: InferenceWorker | None = None
+        self._retired: list[InferenceWorker] = []  # cancelled or done, thread maybe still ending
+        self._run_started = 0.0
+        self._notices: list[str] = []
+        self.last_run: Any = None  # models.runtime.PredictionRun of the last applied prediction
+        self.last_run_to_overlay_s: float | None = None
+        self.info_dialog: QDialog | None = None
+
+        self._build_actions()
+        self._build_status_bar()
+        self._build_menus_and_toolbar()
+        self._build_metrics_dock()
+
+        state.patient_changed.connect(self._on_patient_changed)
+        state.modalities_changed.connect(self._update_actions)
+        state.layers_changed.connect(self._update_actions)
+        app = QApplication.instance()
+        if app is not None:  # last line of defence: never leave a thread running at exit
+            app.aboutToQuit.connect(self.shutdown)
+        self._update_device_label()
+        self._update_actions()
+
+    # ------------------------------------------------------------------ construction
+    def _build_actions(self) -> None:
+        style = self._window.style()
+        self.run_action = QAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "&Run Segmentation", self)
+        self.run_action.setShortcut(QKeySequence("Ctrl+R"))
+        self.run_action.setToolTip("Segment the open patient with the U-Net (Ctrl+R)")
+        self.run_action.triggered.connect(self.run)
+
+        self.cancel_action = QAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop), "&Cancel Segmentation", self)
+        self.cancel_action.setToolTip("Stop the running segmentation; nothing on screen changes")
+        self.cancel_action.triggered.connect(self.cancel)
+
+        self.force_cpu_action = QAction("Force &CPU", self)
+        self.force_cpu_action.setCheckable(True)
+        self.force_cpu_action.setChecked(_as_bool(self._settings.value(FORCE_CPU_KEY, False)))
+        self.force_cpu_action.setToolTip("Run on the CPU even when a GPU is available")
+        self.force_cpu_action.toggled.connect(self._on_force_cpu_toggled)
+
+        self.model_info_action = QAction("Model &Information…", self)
+        self.model_info_action.triggered.connect(self.show_model_info)
+
+        self.load_model_action = QAction("Load &Model…", self)
+        self.load_model_action.setToolTip("Use another BraTS Desktop checkpoint (.pt), e.g. one trained with brats-train")
+        self.load_model_action.triggered.connect(lambda: self.load_model())
+
+        self.export_action = QAction("Export &Prediction as NIfTI…", self)
+        self.export_action.setToolTip("Write the prediction on the patient's grid in its label convention")
+        self.export_action.triggered.connect(lambda: self.export_prediction())
+
+    def _build_status_bar(self) -> None:
+        bar = self._window.statusBar()
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setObjectName("InferenceProgress")
+        self.progress_bar.setMaximumWidth(180)
+        self.progress_bar.setFormat("Segmenting %p%")
+        self.progress_bar.hide()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("InferenceCancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.hide()
+        self.device_label = QLabel()
+        self.device_label.setObjectName("InferenceDevice")
+        bar.addPermanentWidget(self.progress_bar)
+        bar.addPermanentWidget(self.cancel_button)
+        bar.addPermanentWidget(self.device_label)
+
+    def _menu(self, title: str) -> QMenu:
+        """The window's top-level menu ``title`` (MainWindow.menu keeps File, Edit, View, Segment, Help order)."""
+        if hasattr(self._window, "menu"):
+            return self._window.menu(title)
+        menu_bar = self._window.menuBar()
+        return _find_menu(menu_bar, title) or menu_bar.addMenu(f"&{title}")
+
+    def _build_menus_and_toolbar(self) -> None:
+        self.segment_menu = self._menu("Segment")
+        self.segment_menu.addAction(self.run_action)
+        self.segment_menu.addAction(self.cancel_action)
+        self.segment_menu.addSeparator()
+        self.segment_menu.addAction(self.force_cpu_action)
+        self.segment_menu.addAction(self.model_info_action)
+
+        file_menu = self._menu("File")
+        quit_action = next(
+            (a for a in file_menu.actions() if _plain(a.text()) in ("quit", "exit")), None
+        )
+        if quit_action is not None:
+            file_menu.insertActions(quit_action, [self.load_model_action, self.export_action])
+            file_menu.insertSeparator(quit_action)
+        else:
+            file_menu.addSeparator()
+            file_menu.addActions([self.load_model_action, self.export_action])
+
+        self.toolbar = QToolBar("Segment", self._window)
+        self.toolbar.setObjectName("SegmentToolBar")
+        self.toolbar.addAction(self.run_action)
+        self.toolbar.addAction(self.cancel_action)
+        self._window.addToolBar(self.toolbar)
+
+    def _build_metrics_dock(self) -> None:
+        self.metrics_panel = MetricsPanel(self._state)
+        if hasattr(self._window, "add_dock_panel"):
+            self.metrics_dock = self._window.add_dock_panel(self.metrics_panel, "Metrics")
+        else:
+            self.metrics_dock = QDockWidget("Metrics", self._window)
+            self.metrics_dock.setObjectName("dock_Metrics")
+            self.metrics_dock.setWidget(self.metrics_panel)
+            self._window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.metrics_dock)
+        self.segment_menu.addAction(self.metrics_dock.toggleViewAction())
+
+    # ------------------------------------------------------------------ state
+    @property
+    def running(self) -> bool:
+        return self._worker is not None
+
+    @property
+    def worker(self) -> InferenceWorker | None:
+        return self._worker
+
+    @property
+    def force_cpu(self) -> bool:
+        return self.force_cpu_action.isChecked()
+
+    def prediction_layer(self) -> LabelLayer | None:
+        return next((layer for layer in self._state.layers if layer.kind == PREDICTION), None)
+
+    def _update_actions(self, *_args: object) -> None:
+        patient = self._state.patient
+        ready = patient is not None and not self._state.loading
+        self.run_action.setEnabled(ready and not self.running)
+        self.cancel_action.setEnabled(self.running)
+        self.export_action.setEnabled(self.prediction_layer() is not None and not self.running)
+        if patient is not None and self._state.loading:
+            self.run_action.setToolTip("Available once all volumes of the patient are loaded")
+        else:
+            self.run_action.setToolTip("Segment the open patient with the U-Net (Ctrl+R)")
+
+    def _update_device_label(self, device: Any = None) -> None:
+        from models.runtime import describe_device, select_device
+
+        device = device if device is not None else select_device("auto", self.force_cpu)
+        self.device_label.setText(f"Device: {describe_device(device)}")
+
+    def _on_force_cpu_toggled(self, checked: bool) -> None:
+        self._settings.setValue(FORCE_CPU_KEY, bool(checked))
+        self._settings.sync()
+        self._update_device_label()
+
+    def _status(self, text: str, msecs: int = 0) -> None:
+        self._window.statusBar().showMessage(text, msecs)
+
+    # ------------------------------------------------------------------ model
+    @property
+    def model(self) -> Any:
+        """The loaded checkpoint, loading the user's last one or the bundled default on first use."""
+        if self._model is None:
+            self._model = self._load_default()
+        return self._model
+
+    def _load_default(self) -> Any:
+        from models.checkpoint import ModelLoadError, default_model_path, load_model
+
+        remembered = self._settings.value(MODEL_PATH_KEY, "")
+        if remembered and Path(str(remembered)).is_file():
+            try:
+                return load_model(Path(str(remembered)))
+            except ModelLoadError:
+                pass  # fall back to the bundled model; the user can load another
+        return load_model(default_model_path())
+
+    def load_model(self, path: Path | str | None = None) -> Any:
+        """File → Load Model…: load a checkpoint, remember it, show its metadata."""
+        from models.checkpoint import BUNDLED_DIR, ModelLoadError, load_model
+
+        if path is None:
+            start = Path(str(self._settings.value(MODEL_PATH_KEY, ""))).parent if self._settings.value(MODEL_PATH_KEY, "") else BUNDLED_DIR
+            path = self._dialogs.open_file(
+                self._window, "Load Model", start, "BraTS Desktop model (*.pt);;All files (*)"
+            )
+            if path is None:
+                return None
+        try:
+            model = load_model(Path(path))
+        except ModelLoadError as exc:
+            self._dialogs.error(self._window, "Cannot load model", str(exc))
+            return None
+        self._model = model
+        self._settings.setValue(MODEL_PATH_KEY, str(Path(path).resolve()))
+        self._settings.sync()
+        self.model_changed.emit(model)
+        self._status(f"Model {model.name} loaded from {Path(path).name}", 8000)
+        self.show_model_info()
+        return model
+
+    def show_model_info(self) -> QDialog | None:
+        """Non-modal dialog with the checkpoint's metadata (modalities, training, metrics, licence)."""
+        from models.checkpoint import ModelLoadError
+
+        try:
+            model = self.model
+        except ModelLoadError as exc:
+            self._dialogs.error(self._window, "Cannot load model", str(exc))
+            return None
+        if self.info_dialog is not None:
+            self.info_dialog.close()
+            self.info_dialog.deleteLater()
+        self.info_dialog = ModelInfoDialog(model, self._window)
+        self.info_dialog.show()
+        return self.info_dialog
+
+    # ------------------------------------------------------------------ running
+    def run(self) -> bool:
+        """Segment → Run: check, then start the worker. Returns False when it did not start."""
+        from models.checkpoint import ModelLoadError
+        from models.runtime import MissingModalityError, check_modalities
+
+        patient = self._state.patient
+        if self.running:
+            return False
+        if patient is None:
+            self._dialogs.error(self._window, "Segment", "Open a patient folder first.")
+            return False
+        if self._state.loading:
+            self._status("The patient is still loading; run again when all volumes are in.", 5000)
+            return False
+        try:
+            model = self.model
+        except ModelLoadError as exc:
+            self._dialogs.error(
+                self._window, "Cannot load model",
+                f"{exc}\n\nUse File → Load Model… to choose a checkpoint.",
+            )
+            return False
+        try:
+            check_modalities(model, patient)
+        except MissingModalityError as exc:
+            names = ", ".join(MODALITY_LABELS.get(m, m.upper()) for m in exc.missing)
+            have = ", ".join(MODALITY_LABELS.get(m, m) for m in patient.modalities) or "none"
+            self._dialogs.error(
+                self._window, "Missing modalities",
+                f"{patient.name}: the model “{model.name}” needs {names}, which this patient "
+                f"does not have (it has {have}).\n\nLoad a model that needs only these with "
+                "File → Load Model…, or open a folder with all modalities.",
+            )
+            return False
+
+        worker = InferenceWorker(
+            model, patient, device="auto", force_cpu=self.force_cpu,
+            batch_size=self.batch_size, predict=self.predict, parent=self,
+        )
+        worker.progress.connect(self._on_progress)
+        worker.finished.connect(self._on_finished)
+        worker.failed.connect(self._on_failed)
+        worker.cancelled.connect(self._on_cancelled)
+        worker.notice.connect(self._on_notice)
+        self._worker = worker
+        self._notices = []
+        self._run_started = time.perf_counter()
+        self.progress_bar.setRange(0, 100)
+        self.progress_bar.setValue(0)
+        self.progress_bar.show()
+        self.cancel_button.setEnabled(True)
+        self.cancel_button.show()
+        self._update_device_label()
+        self._status(f"Segmenting {patient.name}…")
+        self._update_actions()
+        self.running_changed.emit(True)
+        worker.start()
+        return True
+
+    def cancel(self) -> None:
+        """Ask the worker to stop; the app is left as it was before Run."""
+        if self._worker is not None:
+            self._worker.cancel()
+            self.cancel_button.setEnabled(False)
+            self.cancel_action.setEnabled(False)
+            self._status("Cancelling segmentation…")
+
+    def shutdown(self) -> None:
+        """Cancel and wait for every worker: called when the window closes or the patient changes."""
+        was_running = self._worker is not None
+        if was_running:
+            self._finish_run()  # forget it first: whatever it still emits is ignored
+        for worker in self._retired:
+            if not worker.shutdown(SHUTDOWN_WAIT_MS):  # pragma: no cover - a wedged GPU driver
+                print("warning: an inference worker did not stop in time")
+        self._finish_run()  # now every thread has ended: release them
+        if was_running:
+            self._status("Segmentation cancelled", 4000)
+
+    def _is_current(self) -> bool:
+        """True when the signal comes from the worker we are waiting for, for the patient on screen."""
+        sender = self.sender()
+        return (
+            sender is not None
+            and sender is self._worker
+            and not self._worker.cancel_requested
+            and self._worker.patient is self._state.patient
+        )
+
+    def _on_progress(self, done: int, total: int) -> None:
+        if self.sender() is not self._worker or total <= 0:
+            return
+        self.progress_bar.setValue(int(round(100 * done / total)))
+
+    def _on_finished(self, run: Any) -> None:
+        if not self._is_current():
+            return  # a cancelled run, or a patient no longer on screen: discard
+        self.progress_bar.setValue(100)
+        layer = self._state.replace_layer(PREDICTION_LAYER, run.labels, PREDICTION, modified=False)
+        layer.set_visible(True)
+        self.last_run = run
+        self._finish_run()
+        QApplication.processEvents()  # let the views draw the overlay before we call it done
+        self.last_run_to_overlay_s = time.perf_counter() - self._run_started
+        self._update_device_label(run.device)
+        counts = {CLASS_SHORT[c]: int((run.labels == c).sum()) for c in (1, 2, 3)}
+        found = "no tumour found" if not any(counts.values()) else "prediction shown as layer “Prediction”"
+        extra = f" ({'; '.join(run.notes)})" if run.notes else ""
+        self._status(f"Segmented in {run.seconds:.1f} s on {run.device_name}: {found}{extra}", 15000)
+        if run.notes:
+            self._dialogs.error(
+                self._window, "Segmentation fell back",
+                "The segmentation finished, but not as planned:\n\n" + "\n".join(run.notes),
+            )
+        self.prediction_applied.emit(layer)
+
+    def _on_failed(self, message: str) -> None:
+        if self.sender() is not self._worker:
+            return
+        self._finish_run()
+        self._status("Segmentation failed", 8000)
+        self._dialogs.error(self._window, "Segmentation failed", message)
+
+    def _on_cancelled(self) -> None:
+        if self.sender() is not self._worker:
+            return
+        self._finish_run()
+        self._status("Segmentation cancelled; nothing was changed", 6000)
+
+    def _on_notice(self, message: str) -> None:
+        if self.sender() is not self._worker:
+            return
+        self._notices.append(message)
+        self._status(message, 10000)
+        if "CPU" in message:
+            from models.runtime import describe_device
+
+            self._update_device_label("cpu")
+            self.device_label.setText(f"Device: {describe_device('cpu')} (GPU fallback)")
+
+    def _finish_run(self) -> None:
+        """Back to idle: hide progress, re-enable Run. The worker is deleted once its thread has ended."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            self._retired.append(worker)
+        still_running = []
+        for old in self._retired:
+            if old.is_running():
+                still_running.append(old)  # a QThread must not be destroyed while it runs
+            else:
+                old.deleteLater()
+        self._retired = still_running
+        self.progress_bar.hide()
+        self.cancel_button.hide()
+        self._update_actions()
+        if worker is not None:
+            self.running_changed.emit(False)
+
+    def _on_patient_changed(self, patient: object) -> None:
+        if self._worker is not None and self._worker.patient is not patient:
+            self.shutdown()
+        self._update_actions()
+
+    # ------------------------------------------------------------------ export
+    def export_prediction(self) -> Path | None:
+        """File → Export Prediction as NIfTI…: the window's one export path, for the prediction layer.
+
+        ``MainWindow.export_layer`` writes in the patient's convention on the source
+        affine, atomically, asks before replacing and refuses the patient's inputs.
+        """
+        layer = self.prediction_layer()
+        if self._state.patient is None or layer is None:
+            self._dialogs.error(
+                self._window, "Export prediction", "There is no prediction to export; run Segment → Run first."
+            )
+            return None
+        return self._window.export_layer(layer.name)
+
+
+class ModelInfoDialog(QDialog):
+    """Shows a checkpoint's metadata: what it needs, how it was trained, how well it did, its licence."""
+
+    def __init__(self, model: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Model: {model.name}")
+        self.setModal(False)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
+        self.browser = QTextBrowser()
+        self.browser.setHtml(model_info_html(model))
+        self.browser.setMinimumSize(520, 420)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.browser)
+        layout.addWidget(buttons)
+
+
+def model_info_html(model: Any) -> str:
+    """Readable summary of the metadata, then the whole of it as JSON."""
+    meta: dict[str, Any] = dict(model.metadata)
+    path = getattr(model, "path", None)
+    rows = [
+        ("Name", meta.get("name", "")),
+        ("File", str(path) if path else "(in memory)"),
+        ("Input modalities", ", ".join(MODALITY_LABELS.get(m, m) for m in meta.get("modalities", []))),
+        ("Classes", ", ".join(f"{k}: {v}" for k, v in dict(meta.get("classes", {})).items())),
+        ("Label convention", meta.get("label_convention", "")),
+    ]
+    for key in ("training", "metrics", "licence", "license"):
+        if key in meta:
+            value = meta[key]
+            rows.append((key.capitalize(), value if isinstance(value, str) else json.dumps(value, indent=1)[:1200]))
+    body = "".join(
+        f"<tr><th align='left' valign='top'>{html.escape(str(k))}</th>"
+        f"<td><pre style='margin:0; white-space:pre-wrap'>{html.escape(str(v))}</pre></td></tr>"
+        for k, v in rows
+    )
+    full = html.escape(json.dumps(meta, indent=2, default=str))
+    return f"<table cellspacing='6'>{body}</table><h4>All metadata</h4><pre>{full}</pre>"
+
+
+def _plain(text: str) -> str:
+    return text.replace("&", "").replace("…", "").replace("...", "").strip().lower()
+
+
+def _find_menu(menu_bar: Any, title: str) -> QMenu | None:
+    for action in menu_bar.actions():
+        menu = action.menu()
+        if menu is not None and _plain(menu.title()) == title.lower():
+            return menu
+    return None
+
+
+def _as_bool(value: Any) -> bool:
+    """QSettings returns "true"/"false" strings from INI files."""
+    if isinstance(value, str):
+        return value.lower() in ("1", "true", "yes")
+    return bool(value)

@@ -1,0 +1,261 @@
+"""The inference worker and the Segment controller in the real main window.
+
+A tiny random checkpoint (tests/inference_support.py) runs through the real
+predict_volume on small synthetic patients, so these tests exercise the same code the
+user's Run does, only on a smaller network and volume.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QApplication
+
+from brats_desktop.app.inference_worker import InferenceWorker
+from brats_desktop.app.main_window import MainWindow
+from brats_desktop.app.segment_controller import FORCE_CPU_KEY, SegmentController
+from brats_desktop.app.state import PREDICTION
+from brats_desktop.core.patient import patient_from_arrays
+from inference_support import GatedPredict, RecordingDialogs, synthetic_arrays, tiny_model
+from models.inference import predict_volume
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def model(tmp_path):
+    return tiny_model(tmp_path)
+
+
+@pytest.fixture
+def patient():
+    images, labels = synthetic_arrays(seed=3)
+    return patient_from_arrays("synthetic-3", images, labels)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, model):
+    dialogs = RecordingDialogs()
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings=settings, dialogs=dialogs)
+    qtbot.addWidget(win)
+    win.segment.batch_size = 4  # several batches even on the tiny volume
+    win.segment.load_model(model.path)
+    win.segment.info_dialog.close()
+    win.show()
+    qtbot.waitExposed(win)
+    yield win, dialogs
+    win.segment.shutdown()
+    win.state.set_patient(None)
+    win.close()
+    win.deleteLater()
+    QApplication.processEvents()
+
+
+def _layer_names(win: MainWindow) -> list[str]:
+    return [layer.name for layer in win.state.layers]
+
+
+# --------------------------------------------------------------------------- worker alone
+
+
+def test_worker_result_equals_direct_prediction_and_progress_is_monotonic(qtbot, model, patient):
+    worker = InferenceWorker(model, patient, device="cpu", batch_size=4)
+    seen: list[tuple[int, int]] = []
+    started: list[bool] = []
+    worker.progress.connect(lambda d, t: seen.append((d, t)))
+    worker.started.connect(lambda: started.append(True))
+    with qtbot.waitSignal(worker.finished, timeout=60_000) as blocker:
+        worker.start()
+    assert worker.wait(10_000)
+    run = blocker.args[0]
+    assert started == [True]
+    expected = predict_volume(model, {m: patient.images[m] for m in model.modalities}, device="cpu")
+    assert run.labels.shape == patient.shape
+    np.testing.assert_array_equal(run.labels, expected)
+    assert set(np.unique(run.labels)) <= {0, 1, 2, 3}
+    QApplication.processEvents()
+    done = [d for d, _ in seen]
+    assert len(seen) >= 3, "several batches expected"
+    assert done == sorted(done) and len(set(done)) == len(done)
+    assert seen[-1][0] == seen[-1][1]  # reaches 100 %
+
+
+def test_worker_cancel_mid_run_emits_cancelled_only(qtbot, model, patient):
+    gated = GatedPredict()
+    worker = InferenceWorker(model, patient, device="cpu", batch_size=4, predict=gated)
+    finished: list[object] = []
+    worker.finished.connect(finished.append)
+    with qtbot.waitSignal(worker.cancelled, timeout=20_000):
+        worker.start()
+        assert gated.paused.wait(20)  # provably mid-run: first batch done, more to come
+        worker.cancel()
+    assert worker.wait(5_000)
+    QApplication.processEvents()
+    assert finished == []
+    assert not gated.returned.is_set()
+
+
+# --------------------------------------------------------------------------- in the window
+
+
+def _run_by_click(qtbot, win: MainWindow) -> None:
+    button = win.segment.toolbar.widgetForAction(win.segment.run_action)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_run_from_toolbar_shows_prediction_layer(qtbot, window, patient, model):
+    win, dialogs = window
+    win.show_patient(patient)
+    progress: list[int] = []
+    win.segment.progress_bar.valueChanged.connect(progress.append)
+    with qtbot.waitSignal(win.segment.prediction_applied, timeout=60_000) as blocker:
+        _run_by_click(qtbot, win)
+        assert win.segment.running and win.segment.progress_bar.isVisible()
+        assert not win.segment.run_action.isEnabled()
+    layer = blocker.args[0]
+    assert layer is win.state.layer("Prediction") and layer.kind == PREDICTION
+    expected = predict_volume(model, {m: patient.images[m] for m in model.modalities}, device="cpu")
+    np.testing.assert_array_equal(layer.data, expected)
+    assert _layer_names(win) == ["Ground truth", "Prediction"]
+    assert progress == sorted(progress) and progress[-1] == 100
+    assert not win.segment.progress_bar.isVisible() and win.segment.run_action.isEnabled()
+    assert win.segment.device_label.text().startswith("Device: CPU")
+    assert not layer.modified  # a fresh prediction is not an unsaved edit
+    # The metrics panel compares it with the ground truth.
+    panel = win.segment.metrics_panel
+    assert not panel.overlap_table.isHidden()
+    assert panel.cell_text(panel.overlap_table, "WT", "Dice") != "—"
+    assert dialogs.errors == []
+
+
+def test_ctrl_r_runs_segmentation(qtbot, window, patient):
+    win, _ = window
+    win.show_patient(patient)
+    win.activateWindow()
+    win.axial_view.setFocus()
+    with qtbot.waitSignal(win.segment.prediction_applied, timeout=60_000):
+        qtbot.keyClick(win.axial_view, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert win.state.layer("Prediction") is not None
+
+
+def test_cancel_button_mid_run_leaves_app_as_before(qtbot, window, patient):
+    win, dialogs = window
+    win.show_patient(patient)
+    before = _layer_names(win)
+    gated = GatedPredict()
+    win.segment.predict = gated
+    _run_by_click(qtbot, win)
+    assert gated.paused.wait(20)
+    worker = win.segment.worker
+    assert win.segment.cancel_button.isVisible()
+    qtbot.mouseClick(win.segment.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not win.segment.running, timeout=5_000)
+    assert worker.wait(5_000)
+    QApplication.processEvents()
+    assert _layer_names(win) == before  # no prediction layer
+    assert win.state.layer("Prediction") is None
+    assert not gated.returned.is_set()  # stopped inside predict_volume, not after it
+    assert win.segment.run_action.isEnabled() and not win.segment.progress_bar.isVisible()
+    assert "cancelled" in win.statusBar().currentMessage().lower()
+    assert dialogs.errors == []
+
+
+@pytest.mark.parametrize("honour_cancel", [True, False], ids=["cancelled", "result-arrives-late"])
+def test_opening_another_patient_mid_run_discards_the_old_run(qtbot, window, patient, honour_cancel):
+    win, dialogs = window
+    win.show_patient(patient)
+    gated = GatedPredict(honour_cancel=honour_cancel)
+    win.segment.predict = gated
+    _run_by_click(qtbot, win)
+    assert gated.paused.wait(20)
+    worker = win.segment.worker
+    if not honour_cancel:
+        gated.release()  # the old run completes anyway; its result must not be applied
+    images, labels = synthetic_arrays(seed=9)
+    other = patient_from_arrays("synthetic-9", images, labels)
+    win.show_patient(other)  # cancels and waits for the worker
+    assert not worker.is_running()
+    assert not win.segment.running
+    for _ in range(20):
+        QApplication.processEvents()
+    assert win.state.patient is other
+    assert _layer_names(win) == ["Ground truth"]
+    np.testing.assert_array_equal(win.state.layer("Ground truth").data, labels)
+    assert dialogs.errors == []
+
+
+def test_missing_modalities_are_named_before_starting(qtbot, window):
+    win, dialogs = window
+    images, labels = synthetic_arrays(seed=4)
+    partial = patient_from_arrays("t1-t2-only", {"t1": images["t1"], "t2": images["t2"]}, labels)
+    win.show_patient(partial)
+    _run_by_click(qtbot, win)
+    assert not win.segment.running
+    title, text = dialogs.errors[-1]
+    assert "FLAIR" in text and "T1CE" in text and "t1-t2-only" in text
+    assert win.state.layer("Prediction") is None
+
+
+def test_closing_the_window_mid_run_stops_the_worker(qtbot, tmp_path, model, patient):
+    dialogs = RecordingDialogs()
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings=settings, dialogs=dialogs)
+    win.segment.load_model(model.path)
+    win.segment.info_dialog.close()
+    win.segment.batch_size = 4
+    win.show()
+    win.show_patient(patient)
+    gated = GatedPredict()
+    win.segment.predict = gated
+    assert win.segment.run()
+    assert gated.paused.wait(20)
+    worker = win.segment.worker
+    assert win.close()
+    assert not worker.is_running()
+    assert not gated.returned.is_set()
+    win.deleteLater()
+    QApplication.processEvents()
+
+
+def test_force_cpu_setting_is_remembered(qtbot, tmp_path, window):
+    win, _ = window
+    win.segment.segment_menu  # the action lives in Segment
+    assert not win.segment.force_cpu
+    win.segment.force_cpu_action.trigger()
+    assert win.segment.force_cpu
+    assert win.settings.value(FORCE_CPU_KEY) in (True, "true")
+    again = SegmentController(win, win.state, settings=win.settings)
+    assert again.force_cpu and "CPU" in again.device_label.text()
+
+
+def test_load_model_shows_metadata_and_refuses_bad_files(qtbot, tmp_path, window):
+    win, dialogs = window
+    other = tiny_model(tmp_path / "other", modalities=("t1", "t2", "flair", "t1ce"), seed=1)
+    dialogs.open_files.append(other.path)
+    win.segment.load_model_action.trigger()
+    assert win.segment.model.modalities == ["t1", "t2", "flair", "t1ce"]
+    text = win.segment.info_dialog.browser.toPlainText()
+    assert "tiny-test-unet" in text and "T1CE" in text and "FLAIR" in text and "test only" in text
+    win.segment.info_dialog.close()
+
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"this is not a checkpoint")
+    dialogs.open_files.append(bad)
+    win.segment.load_model_action.trigger()
+    title, message = dialogs.errors[-1]
+    assert title == "Cannot load model" and "broken.pt" in message
+    assert win.segment.model.path == other.path  # the previous model stays
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+def test_worker_runs_on_cuda(qtbot, model, patient):
+    worker = InferenceWorker(model, patient, device="cuda", batch_size=8)
+    with qtbot.waitSignal(worker.finished, timeout=60_000) as blocker:
+        worker.start()
+    assert blocker.args[0].device == "cuda"
+    worker.wait()
