@@ -18,7 +18,9 @@ from PySide6.QtWidgets import QWidget
 
 from brats_desktop.core.errors import ExportError
 from brats_desktop.core.labels import LabelConvention
+from brats_desktop.core.discovery import nifti_stem
 from brats_desktop.core.nifti_io import unused_path, write_label_map
+from brats_desktop.core.patient import Patient
 
 from .dialogs import Dialogs
 from .state import LabelLayer, ViewerState
@@ -26,6 +28,21 @@ from .state import LabelLayer, ViewerState
 SAVE = "save"
 DISCARD = "discard"
 CANCEL = "cancel"
+
+
+def case_id(patient: Patient) -> str:
+    """The case ID in the patient's file names (``BraTS20_Training_001`` of ``..._flair.nii.gz``).
+
+    Bare names (``t1n.nii.gz``) carry none; then the folder name stands in.
+    """
+    files = patient.files
+    if files is not None:
+        for path in (files.segmentation, *files.images.values()):
+            stem = nifti_stem(path) if path is not None else None
+            match = re.match(r"^(?P<id>.+)[_-][^_-]+$", stem or "")
+            if match:
+                return match.group("id")
+    return patient.name
 
 
 class AnnotationSaver(QObject):
@@ -67,7 +84,7 @@ class AnnotationSaver(QObject):
         if slug == "ground-truth":
             slug = "corrected"
         sep = "-" if patient.convention is LabelConvention.BRATS2023 else "_"
-        return unused_path(folder, f"{patient.name}{sep}{slug}")
+        return unused_path(folder, f"{case_id(patient)}{sep}{slug}")
 
     def save(self, layer: LabelLayer) -> bool:
         """Save to the layer's file of this session, or ask where (Save As) the first time."""

@@ -208,6 +208,10 @@ class AutosaveTimer(QObject):
     def interval_ms(self) -> int:
         return self._timer.interval()
 
+    def set_interval(self, interval_ms: int) -> None:
+        """Change the cadence (tests use a short one; the app keeps one minute)."""
+        self._timer.setInterval(int(interval_ms))
+
     @property
     def dirty(self) -> bool:
         return self._dirty
