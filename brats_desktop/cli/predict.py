@@ -193,6 +193,9 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     root: Path = args.patient_dir
     if not root.is_dir():
         raise CliError(f"{root}: not a folder")
+    from models.runtime import select_device
+
+    select_device(args.device)  # refuse an absent --device cuda before reading anything
     folders = find_patient_folders(root)
     if not folders:
         raise CliError(f"{root}: no patient folder with MRI volumes found")

@@ -1,0 +1,121 @@
+"""``brats-predict`` on synthetic folders: one JSON object, non-overwriting defaults, cohort CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from brats_desktop.cli.predict import main
+from brats_desktop.core.patient import load_patient
+from inference_support import tiny_model, write_patient_folder
+from models.inference import predict_volume
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _hand_dice(pred: np.ndarray, ref: np.ndarray, classes: tuple[int, ...]) -> float:
+    p, r = np.isin(pred, classes), np.isin(ref, classes)
+    total = p.sum() + r.sum()
+    return 1.0 if total == 0 else float(2 * (p & r).sum() / total)
+
+
+def test_json_output_and_dice_in_a_subprocess(tmp_path):
+    model = tiny_model(tmp_path)
+    folder, images, labels = write_patient_folder(tmp_path, "BraTS-GLI-99999-000", "LPS", "2023")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "brats_desktop.cli.predict", str(folder), "--model", str(model.path),
+         "--device", "cpu"],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)  # exactly one JSON object, nothing else on stdout
+    out = Path(result["output"])
+    assert out == folder / "BraTS-GLI-99999-000_pred.nii.gz" and out.exists()
+    assert result["device"] == "cpu" and result["seconds"] > 0
+    assert result["label_convention"] == "brats2023"
+
+    pred = predict_volume(model, {m: images[m] for m in model.modalities}, device="cpu")
+    written = load_patient(folder)  # inputs untouched and still loadable
+    back = np.asarray(nib.load(str(out)).dataobj)[::-1, ::-1, :]  # LPS on disk -> canonical
+    np.testing.assert_array_equal(back, pred)
+    np.testing.assert_array_equal(written.ground_truth, labels)
+
+    classes = {"NCR": (1,), "ED": (2,), "ET": (3,)}
+    regions = {"WT": (1, 2, 3), "TC": (1, 3), "ET": (3,)}
+    for key, cls in classes.items():
+        assert result["dice"]["classes"][key] == pytest.approx(_hand_dice(pred, labels, cls), abs=1e-6)
+    for key, cls in regions.items():
+        assert result["dice"]["regions"][key] == pytest.approx(_hand_dice(pred, labels, cls), abs=1e-6)
+
+
+def test_default_output_never_overwrites(tmp_path, capsys):
+    model = tiny_model(tmp_path)
+    folder, _, _ = write_patient_folder(tmp_path, "BraTS20_Training_777", "RAS", "2020", with_seg=False)
+    first = folder / "BraTS20_Training_777_pred.nii.gz"
+    first.write_bytes(b"an older prediction")
+    assert main([str(folder), "--model", str(model.path), "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["output"] == str(folder / "BraTS20_Training_777_pred-1.nii.gz")
+    assert first.read_bytes() == b"an older prediction"
+    assert "dice" not in result  # no segmentation in the folder
+    assert result["label_convention"] == "brats2020"
+    values = set(np.unique(np.asarray(nib.load(result["output"]).dataobj)))
+    assert values <= {0, 1, 2, 4}
+
+
+def test_explicit_out_refuses_existing_file_and_inputs(tmp_path, capsys):
+    model = tiny_model(tmp_path)
+    folder, _, _ = write_patient_folder(tmp_path, "case", "RAS", "2023")
+    out = tmp_path / "existing.nii.gz"
+    out.write_bytes(b"x")
+    assert main([str(folder), "--out", str(out), "--model", str(model.path), "--device", "cpu"]) == 1
+    assert "already exists" in capsys.readouterr().err and out.read_bytes() == b"x"
+    seg = folder / "case-seg.nii.gz"
+    before = seg.read_bytes()
+    assert main([str(folder), "--out", str(seg), "--overwrite", "--model", str(model.path)]) == 1
+    assert "never overwritten" in capsys.readouterr().err and seg.read_bytes() == before
+
+
+def test_missing_modality_and_bad_model_are_clear_errors(tmp_path, capsys):
+    model = tiny_model(tmp_path)
+    folder, _, _ = write_patient_folder(tmp_path, "t1only", "RAS", "2023", modalities=("t1", "t2"))
+    assert main([str(folder), "--model", str(model.path)]) == 1
+    err = capsys.readouterr().err
+    assert "FLAIR" in err and "T1CE" in err and "t1only" in err
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"garbage")
+    assert main([str(folder), "--model", str(bad)]) == 1
+    assert "bad.pt" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main([str(folder), "--model", str(model.path), "--device", "cuda"]) == 1
+        assert "CUDA" in capsys.readouterr().err
+
+
+def test_cohort_folder_writes_csv(tmp_path, capsys):
+    model = tiny_model(tmp_path)
+    cohort = tmp_path / "cohort"
+    write_patient_folder(cohort, "p1", "RAS", "2023", seed=1)
+    write_patient_folder(cohort, "p2", "LPS", "2020", seed=2, with_seg=False)
+    write_patient_folder(cohort, "p3", "RAS", "2023", seed=3, modalities=("t1",))
+    out_dir = tmp_path / "preds"
+    assert main([str(cohort), "--out", str(out_dir), "--model", str(model.path), "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["patients"] == 3 and result["succeeded"] == 2 and result["failed"] == 1
+    with open(result["csv"], newline="") as fh:
+        rows = {row["patient"]: row for row in csv.DictReader(fh)}
+    assert set(rows) == {"p1", "p2", "p3"}
+    assert rows["p1"]["dice_WT"] != "" and rows["p2"]["dice_WT"] == ""
+    assert "FLAIR" in rows["p3"]["error"]
+    assert Path(rows["p1"]["output"]).parent == out_dir and Path(rows["p1"]["output"]).exists()
+    assert (out_dir / "p2_pred.nii.gz").exists()
