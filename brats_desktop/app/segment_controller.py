@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import html
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QSettings, Qt, Signal
+from PySide6.QtCore import QObject, QSettings, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -57,12 +58,14 @@ FORCE_CPU_KEY = "inference/force_cpu"
 MODEL_PATH_KEY = "inference/model_path"
 BATCH_SIZE = 16
 SHUTDOWN_WAIT_MS = 30_000
+DEVICE_PROBE_DELAY_MS = 1500
 
 
 class SegmentController(QObject):
     """Runs the bundled (or a user-loaded) checkpoint on the patient in ``state``."""
 
     prediction_applied = Signal(object)  # the prediction LabelLayer, once it is on screen
+    _device_found = Signal(str)  # from the device probe's thread
     running_changed = Signal(bool)
     model_changed = Signal(object)  # models.checkpoint.LoadedModel
 
@@ -107,7 +110,16 @@ class SegmentController(QObject):
         app = QApplication.instance()
         if app is not None:  # last line of defence: never leave a thread running at exit
             app.aboutToQuit.connect(self.shutdown)
-        self._update_device_label()
+        # Naming the device needs torch, whose import takes ~2 s: do it off the GUI thread,
+        # after the first image had its chance to appear (a Run names it at once anyway).
+        self.device_label.setText("Device: …")
+        self._device_found.connect(self._on_device_found)
+        self._probe_pool = QThreadPool(self)
+        self._probe_pool.setMaxThreadCount(1)
+        self._probe_timer = QTimer(self)
+        self._probe_timer.setSingleShot(True)
+        self._probe_timer.timeout.connect(self._probe_device)
+        self._probe_timer.start(0 if "torch" in sys.modules else DEVICE_PROBE_DELAY_MS)
         self._update_actions()
 
     # ------------------------------------------------------------------ construction
@@ -225,6 +237,23 @@ class SegmentController(QObject):
             self.run_action.setToolTip("Available once all volumes of the patient are loaded")
         else:
             self.run_action.setToolTip("Segment the open patient with the U-Net (Ctrl+R)")
+
+    def _probe_device(self) -> None:
+        force_cpu = self.force_cpu
+
+        def probe() -> None:
+            from models.runtime import describe_device, select_device
+
+            self._device_found.emit(describe_device(select_device("auto", force_cpu)))
+
+        if "torch" in sys.modules:
+            probe()
+        else:
+            self._probe_pool.start(probe)
+
+    def _on_device_found(self, name: str) -> None:
+        if not self.running:  # a run in progress has named its own device
+            self.device_label.setText(f"Device: {name}")
 
     def _update_device_label(self, device: Any = None) -> None:
         from models.runtime import describe_device, select_device
@@ -375,6 +404,8 @@ class SegmentController(QObject):
         for worker in self._retired:
             if not worker.shutdown(SHUTDOWN_WAIT_MS):  # pragma: no cover - a wedged GPU driver
                 print("warning: an inference worker did not stop in time")
+        self._probe_timer.stop()
+        self._probe_pool.waitForDone(SHUTDOWN_WAIT_MS)
         self._finish_run()  # now every thread has ended: release them
         if was_running:
             self._status("Segmentation cancelled", 4000)
