@@ -181,18 +181,50 @@ def write_label_map(
             f"label map shape {internal.shape} does not match the image grid {reference.canonical_shape}"
         )
     data = to_file(reference.on_disk(internal), convention)
+    img = _image_on_grid(data, reference, np.uint8)
+    img.header["cal_min"], img.header["cal_max"] = 0, int(max(convention.file_values))
+    img.header["descrip"] = f"BraTS Desktop labels ({convention.value})".encode()[:79]
+    return _save_atomically(img, target)
+
+
+def write_volume(
+    canonical: np.ndarray,
+    reference: SourceImage,
+    target: Path | str,
+    dtype: type | np.dtype = np.float32,
+    overwrite: bool = False,
+) -> Path:
+    """Write a canonical RAS+ image volume onto ``reference``'s grid, atomically.
+
+    The inverse of :func:`read_volume`: reading the file back gives ``canonical``
+    again (exactly, for a dtype that holds its values). The synthetic cohort uses it
+    to write BraTS-like folders on an LPS grid through the same orientation code.
+    """
+    target = Path(target)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} already exists")
+    if canonical.shape != reference.canonical_shape:
+        raise ExportError(f"volume shape {canonical.shape} does not match the grid {reference.canonical_shape}")
+    img = _image_on_grid(reference.on_disk(canonical).astype(dtype, copy=False), reference, dtype)
+    return _save_atomically(img, target)
+
+
+def _image_on_grid(data: np.ndarray, reference: SourceImage, dtype) -> nib.Nifti1Image:
+    """A NIfTI image of on-disk-ordered ``data`` with the reference's header, sform and qform."""
     header = reference.header.copy()
     image_class = nib.Nifti2Image if isinstance(header, nib.Nifti2Header) else nib.Nifti1Image
     img = image_class(data, reference.affine, header=header)
-    img.set_data_dtype(np.uint8)
+    img.set_data_dtype(dtype)
     sform, scode = reference.header.get_sform(coded=True)
     qform, qcode = reference.header.get_qform(coded=True)
     img.set_sform(reference.affine if sform is None else sform, int(scode) if sform is not None else 1)
     img.set_qform(reference.affine if qform is None else qform, int(qcode) if qform is not None else 1)
     img.header.set_slope_inter(1.0, 0.0)
-    img.header["cal_min"], img.header["cal_max"] = 0, int(max(convention.file_values))
-    img.header["descrip"] = f"BraTS Desktop labels ({convention.value})".encode()[:79]
+    return img
 
+
+def _save_atomically(img: nib.Nifti1Image, target: Path) -> Path:
+    """Save to a temporary name beside ``target``, fsync, then rename: never a half-written file."""
     suffix = ".nii.gz" if target.name.lower().endswith(".gz") else ".nii"
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial{suffix}")
     try:
