@@ -27,13 +27,30 @@ from brats_desktop.core.metrics import Confusion, class_volumes_ml, compare
 
 from .state import GROUND_TRUTH, PREDICTION, LabelLayer, ViewerState
 
-# (row label, key in core.metrics.compare) — ET is both a class and a region.
+# (row label, key in core.metrics.compare) — ET is both a class and a region (one row).
 OVERLAP_ROWS: tuple[tuple[str, str], ...] = (
-    ("NCR", "NCR"), ("ED", "ED"), ("ET", "ET"), ("WT", "WT"), ("TC", "TC"), ("ET region", "ET"),
+    ("NCR", "NCR"), ("ED", "ED"), ("ET", "ET"), ("WT", "WT"), ("TC", "TC"),
 )
-OVERLAP_COLUMNS: tuple[str, ...] = ("Dice", "Precision", "Sensitivity", "Specificity")
+# Short headers fit the dock; the tooltips spell them out.
+OVERLAP_COLUMNS: tuple[str, ...] = ("Dice", "Prec.", "Sens.", "Spec.")
+COLUMN_TIPS: dict[str, str] = {
+    "Dice": "Dice similarity coefficient 2TP / (2TP + FP + FN)",
+    "Prec.": "Precision (positive predictive value) TP / (TP + FP)",
+    "Sens.": "Sensitivity (recall) TP / (TP + FN)",
+    "Spec.": "Specificity TN / (TN + FP), over the whole volume",
+    "Prediction (mL)": "Volume of the prediction layer",
+    "Ground truth (mL)": "Volume of the ground-truth layer",
+}
+ROW_TIPS: dict[str, str] = {
+    "NCR": "Necrotic / non-enhancing tumour core (class 1)",
+    "ED": "Peritumoral edema (class 2)",
+    "ET": "Enhancing tumour (class 3): a class and a BraTS region at once",
+    "WT": "Whole tumour region: NCR + ED + ET",
+    "TC": "Tumour core region: NCR + ET",
+}
 VOLUME_ROWS: tuple[str, ...] = ("NCR", "ED", "ET", "WT", "TC")
 VOLUME_COLUMNS: tuple[str, ...] = ("Prediction (mL)", "Ground truth (mL)")
+ROW_HEIGHT = 22
 REFRESH_DELAY_MS = 120  # coalesces the many labels_changed of one brush stroke
 
 
@@ -65,7 +82,10 @@ class MetricsPanel(QWidget):
         self.summary.setWordWrap(True)
         self.overlap_table = _table([r for r, _ in OVERLAP_ROWS], OVERLAP_COLUMNS)
         self.volume_table = _table(list(VOLUME_ROWS), VOLUME_COLUMNS)
-        self.note = QLabel("Dice is 1.0 when prediction and ground truth are both empty (BraTS convention).")
+        self.note = QLabel(
+            "Classes NCR, ED, ET; regions WT, TC, ET (ET is both). Dice is 1.0 when prediction "
+            "and ground truth are both empty (BraTS convention)."
+        )
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: gray;")
 
@@ -161,18 +181,23 @@ class MetricsPanel(QWidget):
 
 
 def _table(rows: list[str], columns: tuple[str, ...]) -> QTableWidget:
+    """A read-only table exactly as tall as its rows, so the dock never scrolls half a row."""
     table = QTableWidget(len(rows), len(columns))
     table.setVerticalHeaderLabels(rows)
     table.setHorizontalHeaderLabels(list(columns))
+    for c, name in enumerate(columns):
+        table.horizontalHeaderItem(c).setToolTip(COLUMN_TIPS.get(name, name))
+    for r, name in enumerate(rows):
+        table.verticalHeaderItem(r).setToolTip(ROW_TIPS.get(name, name))
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-    table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
     table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    height = table.horizontalHeader().sizeHint().height() + 2 + sum(
-        table.verticalHeader().sectionSizeHint(r) for r in range(len(rows))
-    )
-    table.setFixedHeight(height + 4)
+    table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    header = table.horizontalHeader().sizeHint().height()
+    table.setFixedHeight(header + ROW_HEIGHT * len(rows) + 2 * table.frameWidth() + 2)
     return table
 
 

@@ -33,11 +33,13 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDockWidget,
+    QFrame,
     QLabel,
     QMainWindow,
     QMenu,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QStyle,
     QTextBrowser,
     QToolBar,
@@ -202,14 +204,32 @@ class SegmentController(QObject):
 
     def _build_metrics_dock(self) -> None:
         self.metrics_panel = MetricsPanel(self._state)
+        # In a scroll area: with several docks stacked on a small screen the dock scrolls
+        # instead of squeezing its tables over each other.
+        scroll = QScrollArea()
+        scroll.setWidget(self.metrics_panel)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
         if hasattr(self._window, "add_dock_panel"):
-            self.metrics_dock = self._window.add_dock_panel(self.metrics_panel, "Metrics")
+            self.metrics_dock = self._window.add_dock_panel(scroll, "Metrics")
         else:
             self.metrics_dock = QDockWidget("Metrics", self._window)
             self.metrics_dock.setObjectName("dock_Metrics")
-            self.metrics_dock.setWidget(self.metrics_panel)
+            self.metrics_dock.setWidget(scroll)
             self._window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.metrics_dock)
         self.segment_menu.addAction(self.metrics_dock.toggleViewAction())
+        # Right-hand docks are many; share a tab with the annotation dock (created after us).
+        QTimer.singleShot(0, self._tabify_metrics_dock)
+
+    def _tabify_metrics_dock(self) -> None:
+        partner = next(
+            (d for d in self._window.findChildren(QDockWidget)
+             if d is not self.metrics_dock and "annotat" in d.objectName().lower()),
+            None,
+        )
+        if partner is not None and not partner.isFloating():
+            self._window.tabifyDockWidget(partner, self.metrics_dock)
+            partner.raise_()
 
     # ------------------------------------------------------------------ state
     @property
@@ -431,6 +451,8 @@ class SegmentController(QObject):
         self.progress_bar.setValue(100)
         layer = self._state.replace_layer(PREDICTION_LAYER, run.labels, PREDICTION, modified=False)
         layer.set_visible(True)
+        self.metrics_dock.show()
+        self.metrics_dock.raise_()  # the numbers belong with the new overlay
         self.last_run = run
         self._finish_run()
         QApplication.processEvents()  # let the views draw the overlay before we call it done

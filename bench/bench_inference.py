@@ -1,0 +1,277 @@
+"""Inference speed and memory (issue 3): Run → overlay in the app, peak RSS, time vs volume size.
+
+Each measurement runs in a fresh subprocess of this script, so peak memory (ru_maxrss)
+belongs to that measurement alone:
+
+* ``app``: the real main window (offscreen works) with a 240x240x155 patient and the
+  model loaded; Segment → Run is triggered and the clock stops when the prediction
+  layer is drawn (``SegmentController.last_run_to_overlay_s``: worker start, predict,
+  layer added, views repainted). Repeated ``--repeats`` times; the first run includes
+  torch's one-off warm-up and is reported apart. Peak RSS is read before the first Run
+  (patient + model loaded) and at the end (including inference).
+* ``size``: headless :func:`models.runtime.predict_patient` (the code path of the app
+  and ``brats-predict``) on volumes from 120x120x78 up to 512x512x300, with the time
+  and the peak RSS of the process.
+
+The model is ``--model`` or the bundled default; if neither exists yet, a randomly
+initialised network with the training default configuration's architecture (what the
+bundled model uses) is measured instead, which times the same computation. The
+patient is ``--case`` (a patient folder) or the synthetic 240x240x155 demo-like case.
+
+Usage::
+
+    python bench/bench_inference.py                 # CPU, all measurements
+    python bench/bench_inference.py --device cuda   # GPU when available
+    python bench/bench_inference.py --only app --case ../shared/data/BraTS-GLI-00001-000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SIZES = [(120, 120, 78), (240, 240, 155), (360, 360, 230), (512, 512, 300)]
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def current_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def model_path(requested: str | None, tmp: Path) -> tuple[Path, str]:
+    """The checkpoint to measure and a note saying which it is."""
+    from models.checkpoint import default_model_path, save_model
+
+    if requested:
+        return Path(requested), f"--model {requested}"
+    bundled = default_model_path()
+    if bundled.exists():
+        return bundled, f"bundled {bundled.name}"
+    import torch
+
+    from models.unet import build_network
+    from training.configs import DEFAULT
+
+    torch.manual_seed(0)
+    net = build_network(DEFAULT.architecture)
+    meta = {
+        "name": "random-default-architecture",
+        "modalities": list(DEFAULT.modalities),
+        "classes": {0: "background", 1: "NCR", 2: "ED", 3: "ET"},
+        "label_convention": "internal",
+        "preprocessing": DEFAULT.preprocessing.to_dict(),
+        "architecture": DEFAULT.architecture,
+    }
+    path = save_model(tmp / "random-default.pt", net, meta)
+    return path, "random weights, training DEFAULT architecture (bundled model not present yet)"
+
+
+def synthetic_patient(shape: tuple[int, int, int]):
+    """A BraTS-like patient of any size: the 240x240x155 synthetic case, resampled (nearest)."""
+    import numpy as np
+
+    from brats_desktop.core.patient import patient_from_arrays
+    from brats_desktop.core.synthetic import make_synthetic_case
+
+    case = make_synthetic_case(0)
+    idx = [np.minimum((np.arange(n) * s / n).astype(np.int64), s - 1) for n, s in zip(shape, case.labels.shape)]
+
+    def resample(vol):
+        return np.ascontiguousarray(vol[np.ix_(*idx)])
+
+    images = {m: resample(v) for m, v in case.images.items()}
+    return patient_from_arrays(f"synthetic-{'x'.join(map(str, shape))}", images, resample(case.labels))
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def worker_app(args: argparse.Namespace) -> dict:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from brats_desktop.app import pg_setup  # noqa: F401
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from brats_desktop.app.main_window import MainWindow
+    from brats_desktop.core.patient import load_patient
+
+    app = QApplication.instance() or QApplication([])
+    tmp = Path(tempfile.mkdtemp(prefix="bench-inf-"))
+    path, note = model_path(args.model, tmp)
+    patient = load_patient(args.case) if args.case else synthetic_patient((240, 240, 155))
+    settings = QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings)
+    window.resize(1400, 900)
+    window.show()
+    window.show_patient(patient)
+    seg = window.segment
+    seg.load_model(path)
+    seg.info_dialog.close()
+    seg.force_cpu_action.setChecked(args.device == "cpu")
+    app.processEvents()
+    rss_loaded = peak_rss_mb()
+    cur_loaded = current_rss_mb()
+
+    times, inference, devices = [], [], []
+    for _ in range(args.repeats + 1):
+        loop = QEventLoop()
+        seg.prediction_applied.connect(loop.quit)
+        QTimer.singleShot(120_000, loop.quit)
+        window.state.remove_layer("Prediction")
+        app.processEvents()
+        seg.run_action.trigger()
+        loop.exec()
+        seg.prediction_applied.disconnect(loop.quit)
+        if seg.last_run_to_overlay_s is None:
+            raise SystemExit("no prediction arrived within 120 s")
+        times.append(seg.last_run_to_overlay_s)
+        inference.append(seg.last_run.seconds)
+        devices.append(seg.last_run.device_name)
+        seg.last_run_to_overlay_s = None
+    window.state.set_patient(None)
+    window.close()
+    return {
+        "measure": "app",
+        "model": note,
+        "patient": patient.name,
+        "shape": list(patient.shape),
+        "device": devices[-1],
+        "first_run_s": round(times[0], 3),
+        "run_to_overlay_s": [round(t, 3) for t in times[1:]],
+        "median_run_to_overlay_s": round(statistics.median(times[1:]), 3),
+        "median_inference_s": round(statistics.median(inference[1:]), 3),
+        "peak_rss_loaded_mb": round(rss_loaded, 1),
+        "rss_loaded_mb": round(cur_loaded, 1),
+        "peak_rss_after_runs_mb": round(peak_rss_mb(), 1),
+    }
+
+
+def worker_size(args: argparse.Namespace) -> dict:
+    from models.checkpoint import load_model
+    from models.runtime import predict_patient
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-inf-"))
+    path, note = model_path(args.model, tmp)
+    model = load_model(path)
+    shape = tuple(int(v) for v in args.shape.split("x"))
+    patient = synthetic_patient(shape)  # type: ignore[arg-type]
+    base = peak_rss_mb()
+    start = time.perf_counter()
+    run = predict_patient(model, patient, device=args.device, batch_size=args.batch_size)
+    total = time.perf_counter() - start
+    return {
+        "measure": "size",
+        "model": note,
+        "shape": list(shape),
+        "voxels_m": round(float(shape[0] * shape[1] * shape[2]) / 1e6, 2),
+        "device": run.device_name,
+        "seconds": round(total, 3),
+        "inference_s": round(run.seconds, 3),
+        "peak_rss_before_mb": round(base, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def spawn(kind: str, args: argparse.Namespace, extra: list[str]) -> dict:
+    cmd = [sys.executable, __file__, "--worker", kind, "--device", args.device,
+           "--repeats", str(args.repeats), "--batch-size", str(args.batch_size), *extra]
+    if args.model:
+        cmd += ["--model", args.model]
+    if args.case:
+        cmd += ["--case", args.case]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        return {"measure": kind, "error": proc.stderr.strip().splitlines()[-1:] or ["failed"], "args": extra}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "mps", "auto"))
+    parser.add_argument("--model", help="checkpoint (default: bundled, else random DEFAULT architecture)")
+    parser.add_argument("--case", help="patient folder for the app measurement (default: synthetic 240x240x155)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed Runs after the warm-up Run")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--only", choices=("app", "size"))
+    parser.add_argument("--sizes", default=",".join("x".join(map(str, s)) for s in SIZES))
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--worker", choices=("app", "size"), help=argparse.SUPPRESS)
+    parser.add_argument("--shape", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker == "app":
+        print(json.dumps(worker_app(args)))
+        return 0
+    if args.worker == "size":
+        print(json.dumps(worker_size(args)))
+        return 0
+
+    import torch
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("no CUDA GPU on this machine: nothing to measure with --device cuda")
+        return 0
+    info = {
+        "python": platform.python_version(), "torch": torch.__version__,
+        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "load_avg": [round(v, 2) for v in os.getloadavg()],
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    print(f"# bench_inference  {json.dumps(info)}")
+    results: list[dict] = []
+    if args.only in (None, "app"):
+        r = spawn("app", args, [])
+        results.append(r)
+        print(json.dumps(r))
+    if args.only in (None, "size"):
+        for shape in args.sizes.split(","):
+            r = spawn("size", args, ["--shape", shape])
+            results.append(r)
+            print(json.dumps(r))
+    print()
+    print("| measurement | device | result |")
+    print("| --- | --- | --- |")
+    for r in results:
+        if "error" in r:
+            print(f"| {r['measure']} {r.get('args', '')} | | error: {r['error']} |")
+        elif r["measure"] == "app":
+            print(f"| Run → overlay, {'x'.join(map(str, r['shape']))} (median of {len(r['run_to_overlay_s'])}) "
+                  f"| {r['device']} | {r['median_run_to_overlay_s']:.2f} s (inference {r['median_inference_s']:.2f} s; "
+                  f"first run {r['first_run_s']:.2f} s) |")
+            print(f"| app peak RSS, patient + model loaded / after runs | | "
+                  f"{r['peak_rss_loaded_mb']:.0f} MB / {r['peak_rss_after_runs_mb']:.0f} MB |")
+        else:
+            print(f"| predict_patient {'x'.join(map(str, r['shape']))} ({r['voxels_m']} M voxels) | {r['device']} "
+                  f"| {r['seconds']:.2f} s, peak RSS {r['peak_rss_mb']:.0f} MB |")
+    if args.json:
+        args.json.write_text(json.dumps({"info": info, "results": results}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
