@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .unet import build_network
+from .unet import build_network, fuse_batch_norm
 
 FORMAT = "brats-desktop-model"
 VERSION = 1
@@ -132,8 +132,12 @@ def _load_payload(path: Path) -> dict[str, Any]:
     return payload
 
 
-def load_model(path: Path | str) -> LoadedModel:
-    """Load a model file safely: rebuild the network from its metadata, load weights, eval mode on CPU."""
+def load_model(path: Path | str, fuse: bool = True) -> LoadedModel:
+    """Load a model file safely: rebuild the network from its metadata, load weights, eval mode on CPU.
+
+    ``fuse`` folds batch norm into the convolutions (faster inference, outputs equal to
+    float rounding); pass ``False`` to get the exact trained module structure back.
+    """
     path = Path(path)
     payload = _load_payload(path)
     try:
@@ -149,6 +153,8 @@ def load_model(path: Path | str) -> LoadedModel:
     except (ValueError, TypeError, RuntimeError) as exc:
         raise ModelLoadError(path, f"weights do not match the described architecture ({str(exc)[:300]})") from exc
     network.eval()
+    if fuse:
+        fuse_batch_norm(network)
     return LoadedModel(network, metadata, path)
 
 

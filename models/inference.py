@@ -57,7 +57,7 @@ def _prepare(model: LoadedModel, images: Mapping[str, np.ndarray]) -> SliceStack
     return prepare_stack(images, modalities, spec)
 
 
-def _run_batches(
+def run_batches(
     model: LoadedModel,
     stack: SliceStack,
     on_batch: Callable[[np.ndarray, torch.Tensor], None],
@@ -67,7 +67,11 @@ def _run_batches(
     progress: ProgressCallback | None,
     should_stop: StopPoll | None,
 ) -> None:
-    """Feed the stack through the network batch by batch, handing logits to ``on_batch``."""
+    """Feed the stack through the network batch by batch, handing (stack indices, float logits) to ``on_batch``.
+
+    Shared by :func:`predict_volume` and training's validation, so validation
+    measures exactly what the app will compute.
+    """
     device = torch.device(device)
     network = model.network.to(device)
     network.eval()
@@ -92,6 +96,13 @@ def _run_batches(
                 progress(done, total)
 
 
+def logits_to_crop_labels(stack: SliceStack, logits: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) logits -> (N, X, Y) uint8 labels on the crop grid (training validation uses it too)."""
+    if stack.spec.resize is not None:  # probabilities must be resized back before the argmax
+        return stack.to_crop_labels(torch.softmax(logits, dim=1).cpu().numpy())
+    return stack.unpad(logits.argmax(dim=1).to(torch.uint8).cpu().numpy())
+
+
 def predict_volume(
     model: LoadedModel,
     images: dict[str, np.ndarray],
@@ -105,16 +116,11 @@ def predict_volume(
     """Internal labels (uint8 0-3) with the images' shape: argmax per voxel, background outside the brain box."""
     stack = _prepare(model, images)
     crop = np.zeros((stack.n_slices, *stack.crop_shape[:2]), dtype=np.uint8)
-    resized = stack.spec.resize is not None
 
     def on_batch(idx: np.ndarray, logits: torch.Tensor) -> None:
-        if resized:  # probabilities must be resized back before the argmax
-            probs = torch.softmax(logits, dim=1).cpu().numpy()
-            crop[idx] = stack.to_crop_labels(probs)
-        else:
-            crop[idx] = stack.unpad(logits.argmax(dim=1).to(torch.uint8).cpu().numpy())
+        crop[idx] = logits_to_crop_labels(stack, logits)
 
-    _run_batches(model, stack, on_batch, device, batch_size, amp, progress, should_stop)
+    run_batches(model, stack, on_batch, device, batch_size, amp, progress, should_stop)
     return stack.to_full(crop)
 
 
@@ -140,5 +146,5 @@ def predict_probabilities(
         z = stack.z_indices[idx]
         full[:, bx, by, z[0] : z[-1] + 1] = probs.transpose(1, 2, 3, 0)
 
-    _run_batches(model, stack, on_batch, device, batch_size, amp, progress, should_stop)
+    run_batches(model, stack, on_batch, device, batch_size, amp, progress, should_stop)
     return full
