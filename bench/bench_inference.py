@@ -199,7 +199,9 @@ def worker_size(args: argparse.Namespace) -> dict:
 
 def spawn(kind: str, args: argparse.Namespace, extra: list[str]) -> dict:
     cmd = [sys.executable, __file__, "--worker", kind, "--device", args.device,
-           "--repeats", str(args.repeats), "--batch-size", str(args.batch_size), *extra]
+           "--repeats", str(args.repeats), *extra]
+    if args.batch_size is not None:
+        cmd += ["--batch-size", str(args.batch_size)]
     if args.model:
         cmd += ["--model", args.model]
     if args.case:
@@ -216,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="checkpoint (default: bundled, else random DEFAULT architecture)")
     parser.add_argument("--case", help="patient folder for the app measurement (default: synthetic 240x240x155)")
     parser.add_argument("--repeats", type=int, default=3, help="timed Runs after the warm-up Run")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: models.runtime.auto_batch_size")
     parser.add_argument("--only", choices=("app", "size"))
     parser.add_argument("--sizes", default=",".join("x".join(map(str, s)) for s in SIZES))
     parser.add_argument("--json", type=Path, help="also write the results here")

@@ -217,6 +217,21 @@ def run_with_fallback(
     )
 
 
+REFERENCE_SLICE = 240 * 240  # the BraTS grid's axial slice
+REFERENCE_BATCH = 16
+
+
+def auto_batch_size(shape: tuple[int, int, int]) -> int:
+    """Slices per batch so a batch holds about 16 BraTS-sized slices.
+
+    A batch is the unit of progress and of cancellation (the stop flag is polled
+    between batches), so a 512x512 slice stack gets batches of 4: Cancel stays within a
+    fraction of a second and activations stay small, while 240x240 keeps 16.
+    """
+    pixels = max(1, int(shape[0]) * int(shape[1]))
+    return int(max(1, min(REFERENCE_BATCH, round(REFERENCE_BATCH * REFERENCE_SLICE / pixels))))
+
+
 def check_modalities(model: Any, patient: Patient) -> list[str]:
     """The modalities to feed the model, in channel order.
 
@@ -232,13 +247,15 @@ def predict_patient(
     *,
     device: str = "auto",
     force_cpu: bool = False,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
     notify: Notify | None = None,
     predict: PredictFn | None = None,
 ) -> PredictionRun:
     """Segment ``patient`` with ``model``: the one code path of the app and ``brats-predict``.
+
+    ``batch_size`` None picks :func:`auto_batch_size` for the patient's slice size.
 
     The result lies on the patient's canonical grid (``patient.shape``) voxel for voxel,
     so it can be shown beside the ground truth and written back with
@@ -251,7 +268,7 @@ def predict_patient(
         model,
         images,
         device=target,
-        batch_size=batch_size,
+        batch_size=batch_size if batch_size is not None else auto_batch_size(patient.shape),
         progress=progress,
         should_stop=should_stop,
         notify=notify,

@@ -160,3 +160,10 @@ def test_predict_patient_feeds_required_modalities_in_channel_order():
 def test_cuda_device_is_used_when_present():
     assert select_device("auto").type == "cuda"
     assert runtime.describe_device("cuda").startswith("GPU")
+
+
+def test_auto_batch_size_keeps_batches_small_for_large_slices():
+    assert runtime.auto_batch_size((240, 240, 155)) == 16
+    assert runtime.auto_batch_size((120, 120, 78)) == 16  # never more than the reference
+    assert runtime.auto_batch_size((512, 512, 300)) == 4
+    assert runtime.auto_batch_size((2048, 2048, 10)) == 1

@@ -50,7 +50,7 @@ class InferenceWorker(QObject):
         *,
         device: str = "auto",
         force_cpu: bool = False,
-        batch_size: int = 16,
+        batch_size: int | None = None,
         predict: Any = None,
         parent: QObject | None = None,
     ) -> None:

@@ -58,7 +58,6 @@ from .state import PREDICTION, LabelLayer, ViewerState
 PREDICTION_LAYER = "Prediction"
 FORCE_CPU_KEY = "inference/force_cpu"
 MODEL_PATH_KEY = "inference/model_path"
-BATCH_SIZE = 16
 SHUTDOWN_WAIT_MS = 30_000
 DEVICE_PROBE_DELAY_MS = 1500
 
@@ -79,7 +78,7 @@ class SegmentController(QObject):
         settings: QSettings | None = None,
         dialogs: Dialogs | None = None,
         predict: Any = None,
-        batch_size: int = BATCH_SIZE,
+        batch_size: int | None = None,
     ) -> None:
         super().__init__(window)
         self._window = window
@@ -91,7 +90,7 @@ class SegmentController(QObject):
             dialogs = getattr(window, "dialogs", None)
         self._dialogs = dialogs if dialogs is not None else Dialogs()
         self.predict = predict  # None: models.inference.predict_volume; tests inject hooks
-        self.batch_size = batch_size
+        self.batch_size = batch_size  # None: models.runtime.auto_batch_size
         self._model: Any = None
         self._worker: InferenceWorker | None = None
         self._retired: list[InferenceWorker] = []  # cancelled or done, thread maybe still ending

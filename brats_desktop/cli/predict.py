@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, help="checkpoint to use (default: the bundled model)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
                    help="where to run (auto: CUDA, then Apple MPS, else CPU)")
-    p.add_argument("--batch-size", type=int, default=16, help="slices per batch (default 16)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="slices per batch (default: 16 for 240x240 slices, fewer for larger ones)")
     p.add_argument("--csv", type=Path, help="CSV path for a folder of patients (default: <out or folder>/predictions.csv)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     return p
@@ -88,7 +89,7 @@ def predict_folder(
     *,
     out: Path | None = None,
     device: str = "auto",
-    batch_size: int = 16,
+    batch_size: int | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Segment one patient folder and write the result; returns the JSON-ready record."""
