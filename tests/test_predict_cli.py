@@ -119,3 +119,20 @@ def test_cohort_folder_writes_csv(tmp_path, capsys):
     assert "FLAIR" in rows["p3"]["error"]
     assert Path(rows["p1"]["output"]).parent == out_dir and Path(rows["p1"]["output"]).exists()
     assert (out_dir / "p2_pred.nii.gz").exists()
+
+
+@pytest.mark.realdata
+def test_real_case_prediction_lies_on_its_grid(tmp_path, shared_data, capsys):
+    """brainles-sample-case (LPS, float images, BraTS 2023 labels): output on the seg's own grid."""
+    model = tiny_model(tmp_path)
+    case = shared_data / "brainles-sample-case"
+    out = tmp_path / "real_pred.nii.gz"
+    assert main([str(case), "--out", str(out), "--model", str(model.path), "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["dice"]["regions"]) == {"WT", "TC", "ET"}
+    ref = nib.load(str(case / "seg.nii.gz"))
+    got = nib.load(str(out))
+    assert got.shape == ref.shape == (240, 240, 155)
+    np.testing.assert_allclose(got.affine, ref.affine, atol=1e-6)
+    assert got.get_data_dtype() == np.uint8
+    assert set(np.unique(np.asarray(got.dataobj))) <= {0, 1, 2, 3}
