@@ -41,7 +41,7 @@ DEMO_NAME = "Demo patient (synthetic)"
 ALL_MODALITIES: tuple[str, ...] = ("t1", "t1ce", "t2", "flair")
 
 # Tissues of the contrast table, in the order of the fraction stack.
-_TISSUES: tuple[str, ...] = ("wm", "gm", "deep", "csf", "vessel", "edema", "solid", "enh", "nec")
+TISSUES: tuple[str, ...] = ("wm", "gm", "deep", "csf", "vessel", "edema", "solid", "enh", "nec")
 
 # Fields drawn on the coarse grid and interpolated to voxels (signed distances in voxels,
 # positive inside, unless said otherwise).
@@ -67,11 +67,13 @@ _FIELDS: tuple[str, ...] = (
 # T1CE like T1 plus a bright enhancing rim and vessels; T2 CSF brightest, WM darkest;
 # FLAIR CSF suppressed, edema bright, GM > WM.
 _BASE_CONTRAST: dict[str, dict[str, float]] = {
-    "t1": dict(wm=1.0, gm=0.77, deep=0.86, csf=0.33, vessel=0.45, edema=0.72, solid=0.60, enh=0.55, nec=0.42),
-    "t1ce": dict(wm=1.0, gm=0.84, deep=0.90, csf=0.42, vessel=1.30, edema=0.74, solid=0.80, enh=1.45, nec=0.58),
-    "t2": dict(wm=1.0, gm=1.45, deep=1.25, csf=4.2, vessel=0.9, edema=2.45, solid=2.3, enh=2.8, nec=3.4),
-    "flair": dict(wm=1.0, gm=1.18, deep=1.08, csf=0.42, vessel=0.6, edema=2.25, solid=2.1, enh=2.05, nec=1.85),
+    "t1": dict(wm=1.0, gm=0.84, deep=0.88, csf=0.36, vessel=0.45, edema=0.72, solid=0.60, enh=0.55, nec=0.42),
+    "t1ce": dict(wm=1.0, gm=0.90, deep=0.92, csf=0.45, vessel=1.30, edema=0.74, solid=0.80, enh=1.45, nec=0.58),
+    "t2": dict(wm=1.0, gm=1.32, deep=1.2, csf=3.6, vessel=0.9, edema=2.6, solid=2.5, enh=3.2, nec=3.8),
+    "flair": dict(wm=1.0, gm=1.28, deep=1.12, csf=0.5, vessel=0.6, edema=2.4, solid=2.3, enh=2.35, nec=2.05),
 }
+# Noise relative to white matter differs by sequence (FLAIR and T2 are the noisiest).
+_NOISE_FACTOR: dict[str, float] = {"t1": 1.0, "t1ce": 1.4, "t2": 1.4, "flair": 1.8}
 # Raw scanner magnitude of white matter per modality (brainles-sample-case).
 _SCANNER_SCALE: dict[str, float] = {"t1": 470.0, "t1ce": 500.0, "t2": 70.0, "flair": 136.0}
 
@@ -85,6 +87,9 @@ class SyntheticCase:
     seed: int
     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
     info: dict[str, float | int | bool] = field(default_factory=dict)
+    # Dominant tissue per voxel as an index into TISSUES (255 outside the brain); only
+    # with ``with_tissues=True`` (tests and intensity statistics need it, the app does not).
+    tissues: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------- grids
@@ -187,16 +192,16 @@ def _draw_tumour(rng: np.random.Generator) -> dict[str, float | int | bool]:
         necrosis=necrosis,
         enhancing=enhancing,
         rim_cover=float(rng.uniform(0.0, 2.2)),  # higher: fewer gaps in the enhancing rim
-        edema_spread=float(rng.uniform(0.3, 0.6)),
+        edema_spread=float(rng.uniform(0.15, 0.45)),  # how much grey matter holds edema back
     )
 
 
 def _draw_contrast(rng: np.random.Generator, modalities: tuple[str, ...]) -> np.ndarray:
     """Per-case (modalities x tissues) intensity table: base contrasts jittered, random scanner scale."""
-    table = np.empty((len(modalities), len(_TISSUES)), dtype=np.float32)
+    table = np.empty((len(modalities), len(TISSUES)), dtype=np.float32)
     for i, mod in enumerate(modalities):
         scale = _SCANNER_SCALE[mod] * float(np.exp(rng.uniform(-0.7, 0.9)))
-        for j, tissue in enumerate(_TISSUES):
+        for j, tissue in enumerate(TISSUES):
             value = _BASE_CONTRAST[mod][tissue]
             table[i, j] = scale * (value if tissue == "wm" else value * float(rng.uniform(0.9, 1.1)))
     return table
@@ -210,6 +215,7 @@ def make_synthetic_case(
     shape: tuple[int, int, int] = REFERENCE_SHAPE,
     modalities: tuple[str, ...] = ALL_MODALITIES,
     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    with_tissues: bool = False,
 ) -> SyntheticCase:
     """Generate one deterministic BraTS-like case for ``seed``.
 
@@ -273,9 +279,10 @@ def make_synthetic_case(
     # ---- render in slabs along x: small temporaries stay in cache and are reused.
     crop = grid.voxels(cbox)
     table = _draw_contrast(rng, modalities)
-    look = _Look(rng, tumour, anatomy.cortex, k, table)
+    look = _Look(rng, tumour, anatomy.cortex, k, table, modalities)
     images = {m: np.zeros(shape, dtype=np.float32) for m in modalities}
     labels = np.zeros(shape, dtype=np.uint8)
+    tissues = np.full(shape, 255, dtype=np.uint8) if with_tissues else None
     nodes = coarse.shape[1]
     per_slab = max(2, 24 // g)
     for i0 in range(0, nodes - 1, per_slab):
@@ -291,11 +298,13 @@ def make_synthetic_case(
         if sel.size == 0:
             continue
         values = np.take(part.reshape(len(_FIELDS), -1), sel, axis=1)
-        slab_images, slab_labels = look.render(dict(zip(_FIELDS, values)))
+        slab_images, slab_labels, fractions = look.render(dict(zip(_FIELDS, values)))
         where = (slice(x0, x1), crop[1], crop[2])
         for mod, img in zip(modalities, slab_images):
             images[mod][where][brain] = img
         labels[where][brain] = slab_labels
+        if tissues is not None:
+            tissues[where][brain] = np.argmax(fractions, axis=0)
 
     info: dict[str, float | int | bool] = {
         "wt_ml_target": round(float(tumour["wt_ml"]), 1),
@@ -305,22 +314,25 @@ def make_synthetic_case(
         "tumour_centre_y": float(tc[1]),
         "tumour_centre_z": float(tc[2]),
     }
-    return SyntheticCase(images, labels, int(seed), tuple(float(s) for s in spacing), info)
+    return SyntheticCase(images, labels, int(seed), tuple(float(s) for s in spacing), info, tissues)
 
 
 class _Look:
     """Turns field values at brain voxels into tissue fractions, labels and noisy images."""
 
-    def __init__(self, rng: np.random.Generator, tumour: dict, cortex: float, k: float, table: np.ndarray) -> None:
+    def __init__(
+        self, rng: np.random.Generator, tumour: dict, cortex: float, k: float, table: np.ndarray, modalities: tuple[str, ...]
+    ) -> None:
         self.rng, self.t, self.k, self.table = rng, tumour, k, table
+        self.noise_factor = np.array([_NOISE_FACTOR[m] for m in modalities], dtype=np.float32)
         self.pv = np.float32(max(0.7, 1.2 * k))  # partial-volume width in voxels
         self.t_gm = np.float32(cortex * k)
         self.edema_gm_penalty = np.float32(tumour["r_edema"] * k * tumour["edema_spread"])
         self.bias_strength = rng.uniform(0.5, 1.5, table.shape[0]).astype(np.float32)
-        self.noise_level = np.float32(rng.uniform(0.015, 0.04))
+        self.noise_level = np.float32(rng.uniform(0.02, 0.05))
 
-    def render(self, f: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(modalities x voxels) float32 intensities and uint8 labels for these voxels."""
+    def render(self, f: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(modalities x voxels) intensities, uint8 labels and (tissues x voxels) fractions."""
         k, pv, t_gm, t = self.k, self.pv, self.t_gm, self.t
         n = f["depth"].size
         fold_abs = np.abs(f["fold"])
@@ -344,7 +356,7 @@ class _Look:
 
         # Fractions by painter's order: wm < gm < deep < csf < vessel < edema < core < rim < necrosis.
         layers = [gm, deep * (1.0 - csf), csf, vessel, edema, core, core * enh_on * (1.0 - nec), core * nec]
-        fractions = np.empty((len(_TISSUES), n), dtype=np.float32)
+        fractions = np.empty((len(TISSUES), n), dtype=np.float32)
         remaining = np.ones(n, dtype=np.float32)
         for i in range(len(layers) - 1, -1, -1):  # top layer first: each takes its share of what is left
             np.multiply(layers[i], remaining, out=fractions[i + 1])
@@ -361,11 +373,12 @@ class _Look:
         images = self.table @ fractions  # (modalities, voxels): every modality in one product
         modulation = f["bias"] * np.float32(0.16)
         modulation += f["hetero"] * np.float32(0.1)
+        modulation += f["texture"] * np.float32(0.025)
         offset = 7919  # prime: windows of one buffer at these offsets are uncorrelated voxel by voxel
         pool = self.rng.standard_normal(n + 2 * len(images) * offset, dtype=np.float32)
         for i, img in enumerate(images):
             img *= 1.0 + self.bias_strength[i] * modulation
-            sigma = self.noise_level * self.table[i, 0]
+            sigma = self.noise_level * self.noise_factor[i] * self.table[i, 0]
             # Magnitude of a complex signal with Gaussian noise in both channels (Rician),
             # the two channels being windows of one random buffer (one draw, not eight).
             re = pool[2 * i * offset : 2 * i * offset + n] * sigma
@@ -375,7 +388,7 @@ class _Look:
             im *= im
             re += im
             np.sqrt(re, out=img)
-        return images, labels
+        return images, labels, fractions
 
 
 class _Anatomy:
@@ -389,8 +402,8 @@ class _Anatomy:
         c = np.array(shape, dtype=np.float32) * np.array([0.5, 0.455, 0.5], dtype=np.float32)
         c += rng.normal(0.0, 2.5 * k, 3).astype(np.float32)
         self.centre = c
-        size = rng.uniform(0.9, 1.05)
-        semi = np.array([64, 84, 56], dtype=np.float32) * k * size * rng.uniform(0.95, 1.05, 3).astype(np.float32)
+        size = rng.uniform(0.93, 1.07)
+        semi = np.array([64, 88, 59], dtype=np.float32) * k * size * rng.uniform(0.95, 1.05, 3).astype(np.float32)
         self.semi = semi
         self.mid = float(c[0])
         # Cerebrum: an ellipsoid, widest behind its centre, with a flattened frontal base.
@@ -415,7 +428,7 @@ class _Anatomy:
         # the surface (sampled on a sphere, constant along rays), so they cut radially
         # into the cortex as in real brains. Normalised so |fold| ~ voxels to a sulcus.
         self.fold_radius = 60.0 * k
-        noise = _smooth_noise(rng, cs, max(0.7, 3.4 * k / g))
+        noise = _smooth_noise(rng, cs, max(0.7, 2.9 * k / g))
         gx, gy, gz = np.gradient(noise, g)
         self.fold_noise = noise / max(float(np.mean(np.sqrt(gx * gx + gy * gy + gz * gz))), 1e-6)
         self.fold: np.ndarray | None = None  # computed once the tumour's mass effect is known
@@ -460,8 +473,11 @@ class _Anatomy:
         c, g, radius = self.centre, self.grid.step, self.fold_radius
         dx, dy, dz = (np.broadcast_to(a - b, self.depth.shape) for a, b in zip((x, y, z), c))
         r = np.sqrt(dx * dx + dy * dy + dz * dz) + np.float32(1e-3)
+        # Half of the radial offset is kept, so sulci tilt and bend with depth instead of
+        # being perfectly straight spokes.
         on_sphere = np.float32(radius) / r
-        coords = np.stack([(c[i] + d * on_sphere) / g for i, d in enumerate((dx, dy, dz))])
+        sample = (np.float32(radius) + np.float32(0.5) * (r - np.float32(radius))) / r
+        coords = np.stack([(c[i] + d * sample) / g for i, d in enumerate((dx, dy, dz))])
         fold = ndimage.map_coordinates(self.fold_noise, coords, order=1, mode="nearest")
         return (fold / on_sphere).astype(np.float32)  # distances grow with the radius
 
