@@ -119,12 +119,13 @@ def test_tumour_contrasts(cases):
 def test_edema_surrounds_the_core_and_the_rim_surrounds_necrosis(cases):
     for case in cases.values():
         core = np.isin(case.labels, (NCR, ENHANCING))
-        whole = case.labels > 0
-        # The core lies inside the whole tumour with a margin: eroding the whole tumour
-        # by one voxel still covers nearly all of the core.
-        assert (core & ndimage.binary_erosion(whole)).sum() >= 0.8 * core.sum()
-        # Most brain voxels touching the core from outside are edema.
         brain = case.tissues != 255
+        # The core lies inside the whole tumour with a margin: eroding the whole tumour
+        # by one voxel still covers nearly all of the core (where the brain ends, the
+        # tumour may reach the surface: outside counts as tumour for the erosion).
+        whole = (case.labels > 0) | ~brain
+        assert (core & ndimage.binary_erosion(whole)).sum() >= 0.8 * core.sum(), case.seed
+        # Most brain voxels touching the core from outside are edema.
         shell = ndimage.binary_dilation(core) & ~core & brain
         assert (case.labels[shell] == EDEMA).mean() > 0.6, case.seed
         if case.info["enhancing"] and case.info["necrosis"]:
@@ -148,10 +149,25 @@ def test_subset_of_modalities_and_bad_arguments():
     assert set(case.images) == {"flair", "t1ce"}
     full = make_synthetic_case(2, shape=SMALL)
     assert np.array_equal(case.labels, full.labels)
+    for mod in ("flair", "t1ce"):  # an image does not depend on which others were asked for
+        assert np.array_equal(case.images[mod], full.images[mod])
     with pytest.raises(ValueError, match="dwi"):
         make_synthetic_case(0, shape=SMALL, modalities=("t1", "dwi"))
     with pytest.raises(ValueError, match="shape"):
         make_synthetic_case(0, shape=(8, 64, 64))
+    with pytest.raises(ValueError, match="size_ml"):
+        make_synthetic_case(0, shape=SMALL, tumour={"size_ml": 3})
+
+
+def test_tumour_overrides_change_only_the_tumour():
+    drawn = make_synthetic_case(4, shape=MID)
+    solid = make_synthetic_case(4, shape=MID, tumour={"necrosis": False, "enhancing": True})
+    assert solid.info["necrosis"] is False
+    brain = drawn.images["t1"] > 0
+    assert np.array_equal(brain, solid.images["t1"] > 0)  # same anatomy
+    big = make_synthetic_case(4, shape=MID, tumour={"wt_ml": 140.0})
+    small = make_synthetic_case(4, shape=MID, tumour={"wt_ml": 12.0})
+    assert (big.labels > 0).sum() > 4 * (small.labels > 0).sum()
 
 
 def test_demo_patient_is_a_full_size_patient_with_a_three_class_tumour():

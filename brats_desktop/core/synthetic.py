@@ -28,6 +28,7 @@ canonical RAS+ order like everything from :mod:`brats_desktop.core.nifti_io`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,8 @@ from .labels import EDEMA, ENHANCING, NCR, LabelConvention
 
 REFERENCE_SHAPE: tuple[int, int, int] = (240, 240, 155)
 DEMO_NAME = "Demo patient (synthetic)"
+# The demo shows every class: a necrotic core, a mostly closed enhancing rim and edema.
+DEMO_TUMOUR: dict[str, float | bool] = {"wt_ml": 75.0, "necrosis": True, "enhancing": True, "rim_cover": 1.6, "rim_fraction": 0.33}
 ALL_MODALITIES: tuple[str, ...] = ("t1", "t1ce", "t2", "flair")
 
 # Tissues of the contrast table, in the order of the fraction stack.
@@ -174,32 +177,47 @@ def _ramp(signed: np.ndarray, width: float) -> np.ndarray:
 # ------------------------------------------------------------------- parameters
 
 
-def _draw_tumour(rng: np.random.Generator) -> dict[str, float | int | bool]:
-    """Tumour parameters in reference voxels (mm): about 10-150 mL whole tumour, parts present."""
-    wt_ml = float(np.exp(rng.uniform(np.log(10.0), np.log(150.0))))
-    r_wt = (3.0 * wt_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0)
-    necrosis = bool(rng.random() < 0.8)
-    enhancing = bool(rng.random() < 0.88)
-    if not necrosis and not enhancing:
-        necrosis = True  # a non-enhancing tumour's core is still labelled NCR/NET
-    r_core = r_wt * float(rng.uniform(0.45, 0.8))
-    return dict(
-        wt_ml=wt_ml,
-        r_edema=r_wt * 1.1,  # edema is clipped by grey matter and CSF: start a bit larger
-        r_core=r_core,
-        rim=r_core * float(rng.uniform(0.22, 0.55)) if necrosis else r_core * 5.0,
-        lobulation=float(rng.uniform(0.08, 0.28)),
-        necrosis=necrosis,
-        enhancing=enhancing,
+TUMOUR_KEYS: tuple[str, ...] = (
+    "wt_ml", "necrosis", "enhancing", "core_fraction", "rim_fraction", "lobulation", "rim_cover", "edema_spread",
+)
+
+
+def _draw_tumour(rng: np.random.Generator, overrides: Mapping[str, float | bool] | None = None) -> dict:
+    """Tumour parameters: about 10-150 mL whole tumour, which parts exist, their proportions.
+
+    Every parameter is drawn whatever ``overrides`` says, so overriding one (the demo
+    asks for a rim and a necrotic core) leaves the rest of the case unchanged.
+    """
+    p: dict = dict(
+        wt_ml=float(np.exp(rng.uniform(np.log(10.0), np.log(150.0)))),
+        necrosis=bool(rng.random() < 0.8),
+        enhancing=bool(rng.random() < 0.88),
+        core_fraction=float(rng.uniform(0.45, 0.8)),  # core radius / whole-tumour radius
+        rim_fraction=float(rng.uniform(0.22, 0.55)),  # enhancing rim thickness / core radius
+        lobulation=float(rng.uniform(0.12, 0.4)),
         rim_cover=float(rng.uniform(0.0, 2.2)),  # higher: fewer gaps in the enhancing rim
         edema_spread=float(rng.uniform(0.15, 0.45)),  # how much grey matter holds edema back
     )
+    unknown = sorted(set(overrides or {}) - set(TUMOUR_KEYS))
+    if unknown:
+        raise ValueError(f"unknown tumour parameter(s) {unknown}; choose from {TUMOUR_KEYS}")
+    p.update(overrides or {})
+    if not p["necrosis"] and not p["enhancing"]:
+        p["necrosis"] = True  # a non-enhancing tumour's core is still labelled NCR/NET
+    r_wt = (3.0 * p["wt_ml"] * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0)  # mm
+    p["r_edema"] = r_wt * 1.1  # grey matter and CSF clip the edema: start a bit larger
+    p["r_core"] = r_wt * p["core_fraction"]
+    p["rim"] = p["r_core"] * (p["rim_fraction"] if p["necrosis"] else 5.0)  # no necrosis: solid core
+    return p
 
 
-def _draw_contrast(rng: np.random.Generator, modalities: tuple[str, ...]) -> np.ndarray:
-    """Per-case (modalities x tissues) intensity table: base contrasts jittered, random scanner scale."""
-    table = np.empty((len(modalities), len(TISSUES)), dtype=np.float32)
-    for i, mod in enumerate(modalities):
+def _draw_contrast(rng: np.random.Generator) -> np.ndarray:
+    """Per-case (all modalities x tissues) intensity table: base contrasts jittered, random scanner scale.
+
+    Drawn for every modality, so an image does not depend on which others were asked for.
+    """
+    table = np.empty((len(ALL_MODALITIES), len(TISSUES)), dtype=np.float32)
+    for i, mod in enumerate(ALL_MODALITIES):
         scale = _SCANNER_SCALE[mod] * float(np.exp(rng.uniform(-0.7, 0.9)))
         for j, tissue in enumerate(TISSUES):
             value = _BASE_CONTRAST[mod][tissue]
@@ -216,6 +234,7 @@ def make_synthetic_case(
     modalities: tuple[str, ...] = ALL_MODALITIES,
     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
     with_tissues: bool = False,
+    tumour: Mapping[str, float | bool] | None = None,
 ) -> SyntheticCase:
     """Generate one deterministic BraTS-like case for ``seed``.
 
@@ -223,6 +242,10 @@ def make_synthetic_case(
     inside the brain and exactly 0 outside; labels are internal uint8 (0 background,
     1 NCR/NET, 2 edema, 3 enhancing). Every case has edema; the necrotic core or the
     enhancing rim is absent in some cases by design (``info`` says which).
+
+    ``tumour`` overrides drawn tumour parameters (keys in ``TUMOUR_KEYS``, e.g.
+    ``{"necrosis": True, "enhancing": True, "wt_ml": 60}``); each modality's image is
+    the same whichever other modalities are requested.
     """
     shape = tuple(int(s) for s in shape)
     if len(shape) != 3 or min(shape) < 16:
@@ -237,7 +260,7 @@ def make_synthetic_case(
     g = grid.step
     cs = grid.coarse_shape
     X, Y, Z = grid.coords()
-    tumour = _draw_tumour(rng)
+    tumour = _draw_tumour(rng, tumour)
     anatomy = _Anatomy(rng, grid, k)
 
     # ---- crop: the brain's bounding box on the coarse grid.
@@ -278,8 +301,7 @@ def make_synthetic_case(
 
     # ---- render in slabs along x: small temporaries stay in cache and are reused.
     crop = grid.voxels(cbox)
-    table = _draw_contrast(rng, modalities)
-    look = _Look(rng, tumour, anatomy.cortex, k, table, modalities)
+    look = _Look(rng, tumour, anatomy.cortex, k, _draw_contrast(rng), modalities)
     images = {m: np.zeros(shape, dtype=np.float32) for m in modalities}
     labels = np.zeros(shape, dtype=np.uint8)
     tissues = np.full(shape, 255, dtype=np.uint8) if with_tissues else None
@@ -323,12 +345,14 @@ class _Look:
     def __init__(
         self, rng: np.random.Generator, tumour: dict, cortex: float, k: float, table: np.ndarray, modalities: tuple[str, ...]
     ) -> None:
-        self.rng, self.t, self.k, self.table = rng, tumour, k, table
+        self.rng, self.t, self.k = rng, tumour, k
+        self.rows = [ALL_MODALITIES.index(m) for m in modalities]  # each modality keeps its own draws
+        self.table = table[self.rows]
         self.noise_factor = np.array([_NOISE_FACTOR[m] for m in modalities], dtype=np.float32)
         self.pv = np.float32(max(0.7, 1.2 * k))  # partial-volume width in voxels
         self.t_gm = np.float32(cortex * k)
         self.edema_gm_penalty = np.float32(tumour["r_edema"] * k * tumour["edema_spread"])
-        self.bias_strength = rng.uniform(0.5, 1.5, table.shape[0]).astype(np.float32)
+        self.bias_strength = rng.uniform(0.5, 1.5, len(ALL_MODALITIES)).astype(np.float32)[self.rows]
         self.noise_level = np.float32(rng.uniform(0.02, 0.05))
 
     def render(self, f: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -337,6 +361,7 @@ class _Look:
         n = f["depth"].size
         fold_abs = np.abs(f["fold"])
         csf = _ramp(np.float32(0.7 * k) - fold_abs, pv) * _ramp(f["sulc_rel"], pv)
+        csf *= 1.0 - _ramp(f["edema"], 2 * pv)  # swollen tissue effaces the sulci (mass effect)
         np.maximum(csf, _ramp(np.float32(0.8 * k) - f["depth"], pv), out=csf)
         np.maximum(csf, _ramp(f["fissure"], pv), out=csf)
         np.maximum(csf, _ramp(f["vent"], pv), out=csf)
@@ -349,8 +374,10 @@ class _Look:
         core = _ramp(f["core"], pv)
         nec = _ramp(f["nec"], pv) if t["necrosis"] else np.zeros_like(core)
         enh_on = _ramp(f["gaps"] + np.float32(t["rim_cover"]), np.float32(0.6)) if t["enhancing"] else np.zeros_like(core)
-        # Edema follows white matter: grey matter holds it back (shrinks its reach), CSF excludes it.
+        # Edema follows white matter: grey matter holds it back (shrinks its reach), CSF
+        # excludes it; it always wraps the core in at least a thin shell.
         edema_reach = f["edema"] - self.edema_gm_penalty * gm
+        np.maximum(edema_reach, f["core"] + np.float32(2.5 * k), out=edema_reach)
         edema = _ramp(edema_reach, 2 * pv)
         edema *= 1.0 - csf
 
@@ -370,21 +397,24 @@ class _Look:
         if t["enhancing"]:
             labels[core_hard & (enh_on > 0.5) & ~(t["necrosis"] & (f["nec"] > 0))] = ENHANCING
 
-        images = self.table @ fractions  # (modalities, voxels): every modality in one product
+        # One matrix-vector product per modality (not one matrix product for all): the
+        # rounding, hence the image, is then the same whichever modalities are asked for.
+        images = np.stack([row @ fractions for row in self.table])
         modulation = f["bias"] * np.float32(0.16)
         modulation += f["hetero"] * np.float32(0.1)
         modulation += f["texture"] * np.float32(0.025)
         offset = 7919  # prime: windows of one buffer at these offsets are uncorrelated voxel by voxel
-        pool = self.rng.standard_normal(n + 2 * len(images) * offset, dtype=np.float32)
+        pool = self.rng.standard_normal(n + 2 * len(ALL_MODALITIES) * offset, dtype=np.float32)
         for i, img in enumerate(images):
+            w = self.rows[i]  # noise windows belong to the modality, not to its position here
             img *= 1.0 + self.bias_strength[i] * modulation
             sigma = self.noise_level * self.noise_factor[i] * self.table[i, 0]
             # Magnitude of a complex signal with Gaussian noise in both channels (Rician),
             # the two channels being windows of one random buffer (one draw, not eight).
-            re = pool[2 * i * offset : 2 * i * offset + n] * sigma
+            re = pool[2 * w * offset : 2 * w * offset + n] * sigma
             re += img
             re *= re
-            im = pool[(2 * i + 1) * offset : (2 * i + 1) * offset + n] * sigma
+            im = pool[(2 * w + 1) * offset : (2 * w + 1) * offset + n] * sigma
             im *= im
             re += im
             np.sqrt(re, out=img)
@@ -535,7 +565,7 @@ class _TumourFields:
         gaps = _smooth_noise(rng, shape, max(0.7, 5.0 * k / g))
         coarse_lobes = _smooth_noise(rng, shape, max(0.8, r_ed / (2.5 * g)))
         fingers = _smooth_noise(rng, shape, max(0.7, 6.0 * k / g))
-        edema = r_ed * (1.0 + 0.3 * coarse_lobes + 0.12 * fingers) - r
+        edema = r_ed * (1.0 + 0.35 * coarse_lobes + 0.2 * fingers) - r
         hetero = _smooth_noise(rng, shape, max(0.6, 2.0 * k / g)) * (r < r_ed + 3 * g)
         return [core, nec, gaps, edema, hetero]
 
@@ -551,7 +581,7 @@ def make_demo_patient(seed: int = 0):
     """
     from .patient import patient_from_arrays
 
-    case = make_synthetic_case(seed)
+    case = make_synthetic_case(seed, tumour=DEMO_TUMOUR)
     return patient_from_arrays(
         DEMO_NAME, case.images, case.labels, spacing=case.spacing, convention=LabelConvention.BRATS2023
     )
