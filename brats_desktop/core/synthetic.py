@@ -160,7 +160,9 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float
     """
     factor = max(1, int(sigma // 1.5))
     small = tuple(n // factor + 2 for n in shape)
-    noise = ndimage.gaussian_filter(rng.standard_normal(small, dtype=np.float32), sigma / factor, mode="wrap")
+    noise = ndimage.gaussian_filter(
+        rng.standard_normal(small, dtype=np.float32), sigma / factor, mode="wrap", truncate=3.0
+    )
     if factor > 1:
         noise = _linear_upsample(noise.reshape((1,) + small) if noise.ndim == 3 else noise[None], factor)[0]
     noise = noise[tuple(slice(0, n) for n in shape)]
@@ -289,13 +291,19 @@ def make_synthetic_case(
         (("core", "nec", "gaps", "edema", "hetero"), _TumourFields(rng, grid, tc, tumour, k),
          tc - tumour_reach, tc + tumour_reach, (-100.0, -100.0, -100.0, -100.0, 0.0)),
     )
+    nodes = coarse.shape[1]
+    fill = np.zeros(len(_FIELDS), dtype=np.float32)
+    x_nodes = [(0, nodes)] * len(_FIELDS)  # coarse x-range where each field is not just ``fill``
     for names, fields_fn, vlo, vhi, fills in locals_:
         rows = [_FIELDS.index(n) for n in names]
+        fill[rows] = fills
         coarse[rows] = np.asarray(fills, dtype=np.float32).reshape(-1, 1, 1, 1)
         box = grid.cbox_around(vlo, vhi)
         box = tuple(slice(max(b.start, c.start), min(b.stop, c.stop)) for b, c in zip(box, cbox))
+        rel = tuple(slice(b.start - c.start, b.stop - c.start) for b, c in zip(box, cbox))
+        for row in rows:
+            x_nodes[row] = (rel[0].start, rel[0].stop)
         if all(b.stop > b.start for b in box):
-            rel = tuple(slice(b.start - c.start, b.stop - c.start) for b, c in zip(box, cbox))
             for row, values in zip(rows, fields_fn(box)):
                 coarse[(row,) + rel] = values
 
@@ -305,7 +313,6 @@ def make_synthetic_case(
     images = {m: np.zeros(shape, dtype=np.float32) for m in modalities}
     labels = np.zeros(shape, dtype=np.uint8)
     tissues = np.full(shape, 255, dtype=np.uint8) if with_tissues else None
-    nodes = coarse.shape[1]
     per_slab = max(2, 24 // g)
     for i0 in range(0, nodes - 1, per_slab):
         i1 = min(i0 + per_slab, nodes - 1)
@@ -313,15 +320,30 @@ def make_synthetic_case(
         x1 = min(crop[0].start + i1 * g, crop[0].stop)
         if x1 <= x0:
             break
-        part = grid.upsample(coarse[:, i0 : i1 + 1])
-        part = part[:, : x1 - x0, : crop[1].stop - crop[1].start, : crop[2].stop - crop[2].start]
-        brain = part[_FIELDS.index("depth")] > 0
+        # The slab's own brain box (narrower than the crop away from the middle)...
+        inside = coarse[0, i0 : i1 + 1] > -g
+        if not inside.any():
+            continue
+        ys, zs = (np.flatnonzero(inside.any(axis=a)) for a in ((0, 2), (0, 1)))
+        ya, yb = max(ys[0] - 1, 0), min(ys[-1] + 2, coarse.shape[2])
+        za, zb = max(zs[0] - 1, 0), min(zs[-1] + 2, coarse.shape[3])
+        # ... and only the fields that vary in it are interpolated; the others are their fill.
+        active = [j for j, (a, b) in enumerate(x_nodes) if a <= i1 and b > i0]
+        part = grid.upsample(coarse[active, i0 : i1 + 1, ya:yb, za:zb])
+        y0, z0 = crop[1].start + ya * g, crop[2].start + za * g
+        y1, z1 = min(crop[1].start + (yb - 1) * g, crop[1].stop), min(crop[2].start + (zb - 1) * g, crop[2].stop)
+        part = part[:, : x1 - x0, : y1 - y0, : z1 - z0]
+        brain = part[active.index(_FIELDS.index("depth"))] > 0
         sel = np.flatnonzero(brain)
         if sel.size == 0:
             continue
-        values = np.take(part.reshape(len(_FIELDS), -1), sel, axis=1)
-        slab_images, slab_labels, fractions = look.render(dict(zip(_FIELDS, values)))
-        where = (slice(x0, x1), crop[1], crop[2])
+        taken = np.take(part.reshape(len(active), -1), sel, axis=1)
+        values = {
+            name: taken[active.index(j)] if j in active else np.full(sel.size, fill[j], dtype=np.float32)
+            for j, name in enumerate(_FIELDS)
+        }
+        slab_images, slab_labels, fractions = look.render(values)
+        where = (slice(x0, x1), slice(y0, y1), slice(z0, z1))
         for mod, img in zip(modalities, slab_images):
             images[mod][where][brain] = img
         labels[where][brain] = slab_labels
@@ -347,7 +369,7 @@ class _Look:
     ) -> None:
         self.rng, self.t, self.k = rng, tumour, k
         self.rows = [ALL_MODALITIES.index(m) for m in modalities]  # each modality keeps its own draws
-        self.table = table[self.rows]
+        self.full_table, self.table = table, table[self.rows]
         self.noise_factor = np.array([_NOISE_FACTOR[m] for m in modalities], dtype=np.float32)
         self.pv = np.float32(max(0.7, 1.2 * k))  # partial-volume width in voxels
         self.t_gm = np.float32(cortex * k)
@@ -397,9 +419,9 @@ class _Look:
         if t["enhancing"]:
             labels[core_hard & (enh_on > 0.5) & ~(t["necrosis"] & (f["nec"] > 0))] = ENHANCING
 
-        # One matrix-vector product per modality (not one matrix product for all): the
-        # rounding, hence the image, is then the same whichever modalities are asked for.
-        images = np.stack([row @ fractions for row in self.table])
+        # Every modality in one matrix product, always all four rows (then the requested
+        # ones picked): the rounding, hence each image, is the same whatever is asked for.
+        images = (self.full_table @ fractions)[self.rows]
         modulation = f["bias"] * np.float32(0.16)
         modulation += f["hetero"] * np.float32(0.1)
         modulation += f["texture"] * np.float32(0.025)
