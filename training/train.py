@@ -47,7 +47,7 @@ from .augment import augment_batch
 from .cohort import Case, load_real_case, real_patient_folders, synthetic_case
 from .configs import TrainConfig, get_config
 from .data import PreparedCase, SliceDataset, epoch_samples, patient_batches, prepare_case
-from .losses import compute_loss, soft_dice_loss, tutorial_metrics
+from .losses import batch_summary, compute_loss
 from .plots import plot_history
 from .progress import Progress, format_seconds
 from .split import Split, split_patients
@@ -195,10 +195,12 @@ class Trainer:
             )
         if config.optimizer == "adam":
             self.optimizer: torch.optim.Optimizer = torch.optim.Adam(
-                self.network.parameters(), lr=config.lr, weight_decay=config.weight_decay
+                self.network.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True
             )
         elif config.optimizer == "adamw":
-            self.optimizer = torch.optim.AdamW(self.network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+            self.optimizer = torch.optim.AdamW(
+                self.network.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True
+            )
         else:
             raise ValueError(f"unknown optimizer {config.optimizer!r}")
         self.plateau = (
@@ -241,14 +243,7 @@ class Trainer:
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        with torch.no_grad():
-            m = tutorial_metrics(logits.detach(), y)
-            return {
-                "loss": float(loss.detach()),
-                "accuracy": m["accuracy"],
-                "dice_coef": m["dice_coef"],
-                "dice_tumour": 1.0 - float(soft_dice_loss(logits.detach().float(), y)),
-            }
+        return {"loss": float(loss.detach())} | batch_summary(logits.detach(), y)
 
     def batches(self, cases: list[PreparedCase], epoch: int, max_steps: int | None):
         """Yield (x, y) batches of one epoch, sharded across processes, augmented when configured."""
