@@ -458,9 +458,10 @@ class _Anatomy:
         semi = np.array([64, 88, 59], dtype=np.float32) * k * size * rng.uniform(0.95, 1.05, 3).astype(np.float32)
         self.semi = semi
         self.mid = float(c[0])
-        # Cerebrum: an ellipsoid, widest behind its centre, with a flattened frontal base.
+        # Cerebrum: an ellipsoid, widest behind its centre (y runs anterior), with a
+        # flattened frontal base.
         dx, dy, dz = (X - c[0]) / semi[0], (Y - c[1]) / semi[1], (Z - c[2]) / semi[2]
-        dx = dx / (1.0 + 0.08 * dy)
+        dx = dx / (1.0 - 0.12 * dy)
         dz = np.where(dz < 0, dz * (1.25 + 0.25 * np.maximum(dy, 0)), dz)
         rho = np.sqrt(dx * dx + dy * dy + dz * dz)
         depth = (1.0 - rho) * semi[0] * 0.9
@@ -474,7 +475,10 @@ class _Anatomy:
         bs = np.sqrt(((X - c[0]) / (12 * k)) ** 2 + ((Y - (c[1] - 12 * k)) / (13 * k)) ** 2)
         bs_depth = np.minimum((1.0 - bs) * 12 * k, np.minimum(Z - (c[2] - 62 * k), c[2] - Z))
         depth = np.maximum(depth, bs_depth)
-        depth += 2.5 * k * _smooth_noise(rng, cs, 14.0 * k / g)
+        # Outline irregularity, nearly mirror-symmetric like an atlas-registered brain.
+        bumps = _smooth_noise(rng, cs, 14.0 * k / g)
+        mirror = np.clip(np.round(2 * c[0] / g - np.arange(cs[0])).astype(int), 0, cs[0] - 1)
+        depth += 2.0 * k * (0.5 * (bumps + bumps[mirror]) + 0.15 * bumps)
         self.depth = depth.astype(np.float32)
         # Folding: sulci are the zero crossings of a random field that varies only along
         # the surface (sampled on a sphere, constant along rays), so they cut radially
@@ -487,7 +491,7 @@ class _Anatomy:
         self.sulcal_depth = ((11.0 + 4.0 * _smooth_noise(rng, cs, 8.0 * k / g)) * k).astype(np.float32)
         self.bias = _smooth_noise(rng, cs, 45.0 * k / g)
         self.texture = _smooth_noise(rng, cs, max(0.6, 2.0 * k / g))
-        self.cortex = float(rng.uniform(2.4, 3.4))
+        self.cortex = float(rng.uniform(2.6, 3.8))
         self.vsize = float(rng.uniform(0.8, 1.5))  # ventricle size (atrophy varies)
         self.midwobble = 1.5 * k * _smooth_noise(rng, (1,) + cs[1:], 4.0)
         self.vent_noise = _smooth_noise(rng, cs, max(0.8, 4.0 * k / g))
@@ -545,8 +549,8 @@ class _Anatomy:
         vz0 = c[2] + (8 + 14 * vy * vy) * k  # horns curve down at both ends
         vent = np.full(wx.shape, np.inf, dtype=np.float32)
         for side in (-1, 1):
-            vx = (wx - (mid + side * (6 + 2 * vs) * k)) / ((5 + 3 * vy * vy) * k * vs)
-            vz = (wz - vz0) / (7 * k * vs)
+            vx = (wx - (mid + side * (7 + 2 * vs) * k)) / ((6.5 + 3 * vy * vy) * k * vs)
+            vz = (wz - vz0) / (8.5 * k * vs)
             vent = np.minimum(vent, np.sqrt(vx * vx + vy * vy + vz * vz))
         vent = vent + 0.12 * self.vent_noise[box]
         deep = np.full(wx.shape, np.inf, dtype=np.float32)
@@ -582,7 +586,7 @@ class _TumourFields:
         r_core, r_ed = t["r_core"] * k, t["r_edema"] * k
         lobes = _smooth_noise(rng, shape, max(0.8, r_core / (2.0 * g)))
         core = r_core * (1.0 + t["lobulation"] * lobes) - r
-        rim = t["rim"] * k * (1.0 + 0.5 * _smooth_noise(rng, shape, max(0.7, r_core / (3.0 * g))))
+        rim = t["rim"] * k * (1.0 + 0.6 * _smooth_noise(rng, shape, max(0.7, r_core / (4.0 * g))))
         nec = core - np.maximum(rim, 1.2 * k)
         gaps = _smooth_noise(rng, shape, max(0.7, 5.0 * k / g))
         coarse_lobes = _smooth_noise(rng, shape, max(0.8, r_ed / (2.5 * g)))
