@@ -445,6 +445,8 @@ def make_config(args: argparse.Namespace) -> TrainConfig:
         for key in tuples:
             if stored.get(key) is not None:
                 stored[key] = tuple(stored[key])
+        if args.epochs is not None:  # the only change allowed on resume: train for longer
+            stored["epochs"] = args.epochs
         return base.replace(**stored)
     config = get_config(args.config)
     changes: dict[str, Any] = {}
