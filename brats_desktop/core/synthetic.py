@@ -185,13 +185,15 @@ TUMOUR_KEYS: tuple[str, ...] = (
 
 
 def _draw_tumour(rng: np.random.Generator, overrides: Mapping[str, float | bool] | None = None) -> dict:
-    """Tumour parameters: about 10-150 mL whole tumour, which parts exist, their proportions.
+    """Tumour parameters: size, which parts exist, their proportions.
 
     Every parameter is drawn whatever ``overrides`` says, so overriding one (the demo
     asks for a rim and a necrotic core) leaves the rest of the case unchanged.
     """
     p: dict = dict(
-        wt_ml=float(np.exp(rng.uniform(np.log(10.0), np.log(150.0)))),
+        # Target size; edema fingers and the shell around the core make the labelled whole
+        # tumour about 1-1.8x this, i.e. roughly 10-150 mL as in BraTS.
+        wt_ml=float(np.exp(rng.uniform(np.log(7.0), np.log(110.0)))),
         necrosis=bool(rng.random() < 0.8),
         enhancing=bool(rng.random() < 0.88),
         core_fraction=float(rng.uniform(0.45, 0.8)),  # core radius / whole-tumour radius
@@ -207,7 +209,7 @@ def _draw_tumour(rng: np.random.Generator, overrides: Mapping[str, float | bool]
     if not p["necrosis"] and not p["enhancing"]:
         p["necrosis"] = True  # a non-enhancing tumour's core is still labelled NCR/NET
     r_wt = (3.0 * p["wt_ml"] * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0)  # mm
-    p["r_edema"] = r_wt * 1.1  # grey matter and CSF clip the edema: start a bit larger
+    p["r_edema"] = r_wt
     p["r_core"] = r_wt * p["core_fraction"]
     p["rim"] = p["r_core"] * (p["rim_fraction"] if p["necrosis"] else 5.0)  # no necrosis: solid core
     return p
