@@ -71,7 +71,7 @@ _FIELDS: tuple[str, ...] = (
 # FLAIR CSF suppressed, edema bright, GM > WM.
 _BASE_CONTRAST: dict[str, dict[str, float]] = {
     "t1": dict(wm=1.0, gm=0.84, deep=0.88, csf=0.36, vessel=0.45, edema=0.72, solid=0.60, enh=0.55, nec=0.42),
-    "t1ce": dict(wm=1.0, gm=0.90, deep=0.92, csf=0.45, vessel=1.30, edema=0.74, solid=0.80, enh=1.45, nec=0.58),
+    "t1ce": dict(wm=1.0, gm=0.90, deep=0.92, csf=0.45, vessel=1.30, edema=0.74, solid=0.80, enh=1.6, nec=0.58),
     "t2": dict(wm=1.0, gm=1.32, deep=1.2, csf=3.6, vessel=0.9, edema=2.6, solid=2.5, enh=3.2, nec=3.8),
     "flair": dict(wm=1.0, gm=1.28, deep=1.12, csf=0.5, vessel=0.6, edema=2.4, solid=2.3, enh=2.35, nec=2.05),
 }
