@@ -54,7 +54,8 @@ class UpBlock(nn.Module):
         else:  # the tutorial's UpSampling2D + Conv2D(k=2, padding="same", relu)
             self.up = nn.Sequential(
                 nn.Upsample(scale_factor=2, mode="nearest"),
-                nn.Conv2d(in_ch, out_ch, 2, padding="same"),
+                nn.ZeroPad2d((0, 1, 0, 1)),  # Keras "same" for an even kernel pads right/bottom only
+                nn.Conv2d(in_ch, out_ch, 2),
                 nn.ReLU(inplace=True),
             )
         self.conv = ConvBlock(2 * out_ch, out_ch, batch_norm)

@@ -80,6 +80,15 @@ def load_real_case(folder: Path, modalities: Sequence[str]) -> Case:
     )
 
 
+def generator_fingerprint() -> str:
+    """Short hash of the synthetic generator's source: a changed generator never reuses stale cached cases."""
+    import hashlib
+
+    from brats_desktop.core import synthetic
+
+    return hashlib.sha256(Path(synthetic.__file__).read_bytes()).hexdigest()[:8]
+
+
 def synthetic_case(
     seed: int,
     modalities: Sequence[str],
@@ -91,7 +100,7 @@ def synthetic_case(
     cache = None
     if cache_dir is not None:
         tag = "x".join(map(str, shape))
-        cache = Path(cache_dir) / f"{name}-{tag}-{'-'.join(modalities)}.npz"
+        cache = Path(cache_dir) / f"{name}-{tag}-{'-'.join(modalities)}-{generator_fingerprint()}.npz"
         if cache.exists():
             with np.load(cache) as z:
                 return Case(name, {m: z[m] for m in modalities}, z["labels"], "synthetic")
