@@ -101,7 +101,7 @@ def epoch_samples(cases: Sequence[PreparedCase], config: TrainConfig, epoch: int
 def patient_batches(cases: Sequence[PreparedCase], epoch: int, seed: int) -> list[tuple[int, np.ndarray]]:
     """The tutorial's batching: one batch = one patient's selected slices, patients shuffled per epoch."""
     order = epoch_rng(seed, epoch, 2).permutation(len(cases))
-    return [(int(i), cases[i].selectable) for i in order]
+    return [(int(i), cases[i].selectable) for i in order if len(cases[i].selectable)]
 
 
 class SliceDataset(Dataset):

@@ -562,6 +562,8 @@ def main(argv: list[str] | None = None) -> int:
                 write_history(trainer.history, out)
                 elapsed = time.perf_counter() - started
                 eta = elapsed / (epoch + 1 - first_epoch) * (config.epochs - epoch - 1)
+                if limit_s is not None:
+                    eta = min(eta, max(limit_s - elapsed, 0.0))
                 log(
                     f"epoch {epoch + 1}/{config.epochs} lr {lr:.2e} train loss {row['train_loss']:.4f} "
                     f"({row['train_slices_per_s']:.1f} slices/s) val loss {row.get('val_loss', float('nan')):.4f} "
