@@ -260,3 +260,22 @@ def test_worker_runs_on_cuda(qtbot, model, patient):
         worker.start()
     assert blocker.args[0].device == "cuda"
     worker.wait()
+
+
+def test_rerun_asks_before_replacing_an_edited_prediction(qtbot, window, patient):
+    win, dialogs = window
+    win.show_patient(patient)
+    with qtbot.waitSignal(win.segment.prediction_applied, timeout=60_000):
+        _run_by_click(qtbot, win)
+    layer = win.state.layer("Prediction")
+    layer.data[0, 0, 0] = 2  # a correction, as the brush would make it
+    layer.notify_changed((slice(0, 1), slice(0, 1), slice(0, 1)))
+    assert layer.modified
+    dialogs.confirm_answers.append(False)
+    _run_by_click(qtbot, win)
+    assert not win.segment.running and "edits" in dialogs.confirms[-1]
+    assert layer.data[0, 0, 0] == 2  # the edit is kept
+    dialogs.confirm_answers.append(True)
+    with qtbot.waitSignal(win.segment.prediction_applied, timeout=60_000):
+        _run_by_click(qtbot, win)
+    assert win.state.layer("Prediction").data[0, 0, 0] == 0

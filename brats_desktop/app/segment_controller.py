@@ -383,6 +383,14 @@ class SegmentController(QObject):
             )
             return False
 
+        existing = self.prediction_layer()
+        if existing is not None and existing.modified and not self._dialogs.confirm(
+            self._window, "Replace edited prediction?",
+            f"The layer “{existing.name}” has edits that were not exported. "
+            "Replace it with a new prediction?",
+        ):
+            return False
+
         worker = InferenceWorker(
             model, patient, device="auto", force_cpu=self.force_cpu,
             batch_size=self.batch_size, predict=self.predict, parent=self,
