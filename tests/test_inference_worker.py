@@ -279,3 +279,21 @@ def test_rerun_asks_before_replacing_an_edited_prediction(qtbot, window, patient
     with qtbot.waitSignal(win.segment.prediction_applied, timeout=60_000):
         _run_by_click(qtbot, win)
     assert win.state.layer("Prediction").data[0, 0, 0] == 0
+
+
+def test_run_waits_for_a_progressive_load_to_finish(qtbot, tmp_path, window):
+    from inference_support import write_patient_folder
+
+    win, _ = window
+    folder, _, _ = write_patient_folder(tmp_path, "BraTS-GLI-00042-000", "LPS", "2023")
+    seen: list[tuple[bool, bool]] = []
+    win.first_image_shown.connect(
+        lambda: seen.append((win.state.loading, win.segment.run_action.isEnabled()))
+    )
+    with qtbot.waitSignal(win.patient_loaded, timeout=30_000):
+        win.open_patient(folder)
+    assert seen and all(enabled == (not loading) for loading, enabled in seen)
+    assert win.segment.run_action.isEnabled()
+    with qtbot.waitSignal(win.segment.prediction_applied, timeout=60_000):
+        _run_by_click(qtbot, win)
+    assert win.state.layer("Prediction").data.shape == (40, 36, 24)
