@@ -297,3 +297,25 @@ def test_run_waits_for_a_progressive_load_to_finish(qtbot, tmp_path, window):
     with qtbot.waitSignal(win.segment.prediction_applied, timeout=60_000):
         _run_by_click(qtbot, win)
     assert win.state.layer("Prediction").data.shape == (40, 36, 24)
+
+
+def test_bundled_model_is_chosen_by_the_patients_modalities(qtbot, tmp_path, monkeypatch):
+    import models.checkpoint as checkpoint
+
+    two = tiny_model(tmp_path / "two", modalities=("flair", "t1ce")).path
+    four = tiny_model(tmp_path / "four", modalities=("flair", "t1ce", "t1", "t2"), seed=2).path
+    monkeypatch.setattr(checkpoint, "bundled_models", lambda: [two, four])
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings=settings, dialogs=RecordingDialogs())
+    qtbot.addWidget(win)
+    images, labels = synthetic_arrays(seed=5)
+    win.show_patient(patient_from_arrays("all-four", images, labels))
+    assert win.segment.model.path == four
+    pair = {m: images[m] for m in ("flair", "t1ce")}
+    win.show_patient(patient_from_arrays("flair-t1ce", pair, labels))
+    assert win.segment.model.path == two
+    with qtbot.waitSignal(win.segment.prediction_applied, timeout=60_000):
+        win.segment.run_action.trigger()
+    assert win.segment.last_run is not None
+    win.state.set_patient(None)
+    win.close()

@@ -57,7 +57,7 @@ from .state import PREDICTION, LabelLayer, ViewerState
 
 PREDICTION_LAYER = "Prediction"
 FORCE_CPU_KEY = "inference/force_cpu"
-MODEL_PATH_KEY = "inference/model_path"
+MODEL_DIR_KEY = "inference/model_dir"  # where File → Load Model… starts
 SHUTDOWN_WAIT_MS = 30_000
 DEVICE_PROBE_DELAY_MS = 1500
 
@@ -91,7 +91,8 @@ class SegmentController(QObject):
         self._dialogs = dialogs if dialogs is not None else Dialogs()
         self.predict = predict  # None: models.inference.predict_volume; tests inject hooks
         self.batch_size = batch_size  # None: models.runtime.auto_batch_size
-        self._model: Any = None
+        self._user_model: Any = None  # File → Load Model…; None: pick among the bundled models
+        self._bundled_cache: dict[Path, Any] = {}
         self._worker: InferenceWorker | None = None
         self._retired: list[InferenceWorker] = []  # cancelled or done, thread maybe still ending
         self._run_started = 0.0
@@ -291,28 +292,51 @@ class SegmentController(QObject):
     # ------------------------------------------------------------------ model
     @property
     def model(self) -> Any:
-        """The loaded checkpoint, loading the user's last one or the bundled default on first use."""
-        if self._model is None:
-            self._model = self._load_default()
-        return self._model
+        """The checkpoint a Run would use now: the one loaded by the user, else the best bundled one."""
+        return self.model_for(self._state.patient)
 
-    def _load_default(self) -> Any:
-        from models.checkpoint import ModelLoadError, default_model_path, load_model
+    @property
+    def user_model(self) -> Any:
+        """The checkpoint chosen with File → Load Model… in this session, or None."""
+        return self._user_model
 
-        remembered = self._settings.value(MODEL_PATH_KEY, "")
-        if remembered and Path(str(remembered)).is_file():
-            try:
-                return load_model(Path(str(remembered)))
-            except ModelLoadError:
-                pass  # fall back to the bundled model; the user can load another
-        return load_model(default_model_path())
+    def model_for(self, patient: Any) -> Any:
+        """User-loaded model, else the bundled model with the most inputs this patient has.
+
+        The bundled FLAIR + T1CE model comes first; a four-modality model ships only if
+        it measured better, so it is preferred whenever the patient has all four. With
+        no bundled model that fits, the default is returned and the modality check names
+        what is missing. Raises ``ModelLoadError`` when no model file can be loaded.
+        """
+        from models.checkpoint import ModelLoadError, bundled_models, default_model_path
+
+        if self._user_model is not None:
+            return self._user_model
+        candidates = bundled_models()
+        if not candidates:
+            raise ModelLoadError(default_model_path(), "model file not found (no bundled model installed)")
+        best = candidates[0]
+        if patient is not None:
+            fitting = [p for p in candidates if not patient.missing(self._loaded(p).modalities)]
+            if fitting:
+                best = max(fitting, key=lambda p: len(self._loaded(p).modalities))  # stable: default wins ties
+        return self._loaded(best)
+
+    def _loaded(self, path: Path) -> Any:
+        """Load a bundled checkpoint once per session."""
+        from models.checkpoint import load_model
+
+        if path not in self._bundled_cache:
+            self._bundled_cache[path] = load_model(path)
+        return self._bundled_cache[path]
 
     def load_model(self, path: Path | str | None = None) -> Any:
-        """File → Load Model…: load a checkpoint, remember it, show its metadata."""
+        """File → Load Model…: use another checkpoint for this session and show its metadata."""
         from models.checkpoint import BUNDLED_DIR, ModelLoadError, load_model
 
         if path is None:
-            start = Path(str(self._settings.value(MODEL_PATH_KEY, ""))).parent if self._settings.value(MODEL_PATH_KEY, "") else BUNDLED_DIR
+            last = str(self._settings.value(MODEL_DIR_KEY, "") or "")
+            start = Path(last) if last and Path(last).is_dir() else BUNDLED_DIR
             path = self._dialogs.open_file(
                 self._window, "Load Model", start, "BraTS Desktop model (*.pt);;All files (*)"
             )
@@ -323,8 +347,8 @@ class SegmentController(QObject):
         except ModelLoadError as exc:
             self._dialogs.error(self._window, "Cannot load model", str(exc))
             return None
-        self._model = model
-        self._settings.setValue(MODEL_PATH_KEY, str(Path(path).resolve()))
+        self._user_model = model
+        self._settings.setValue(MODEL_DIR_KEY, str(Path(path).resolve().parent))
         self._settings.sync()
         self.model_changed.emit(model)
         self._status(f"Model {model.name} loaded from {Path(path).name}", 8000)
