@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -31,7 +32,7 @@ from .inference import check_modalities as inference_check
 
 __all__ = [
     "DeviceUnavailableError", "InferenceCancelled", "MissingModalityError", "PredictionRun",
-    "check_modalities", "describe_device", "predict_patient", "run_with_fallback", "select_device",
+    "auto_batch_size", "best_bundled_model", "check_modalities", "describe_device", "predict_patient", "run_with_fallback", "select_device",
 ]
 
 DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
@@ -215,6 +216,34 @@ def run_with_fallback(
     return PredictionRun(
         np.asarray(labels, dtype=np.uint8), device.type, describe_device(device), seconds, current, notes
     )
+
+
+def best_bundled_model(patient: Patient | None, cache: dict[Path, Any] | None = None) -> Any:
+    """The bundled model with the most inputs ``patient`` has; the default when none fits.
+
+    ``bundled_models()`` lists the FLAIR + T1CE default first; a four-modality model
+    ships only if it measured better, so it wins whenever the patient has all four.
+    When none fits, the default is returned and the modality check names what is
+    missing. ``cache`` (path -> loaded model) spares reloading across patients. Raises
+    ``ModelLoadError`` when no model file exists or one cannot be loaded.
+    """
+    from .checkpoint import ModelLoadError, bundled_models, default_model_path, load_model
+
+    cache = {} if cache is None else cache
+
+    def loaded(path: Path) -> Any:
+        if path not in cache:
+            cache[path] = load_model(path)
+        return cache[path]
+
+    candidates = bundled_models()
+    if not candidates:
+        raise ModelLoadError(default_model_path(), "model file not found (no bundled model installed)")
+    if patient is not None:
+        fitting = [p for p in candidates if not patient.missing(loaded(p).modalities)]
+        if fitting:  # max() keeps the first of equals: the default wins ties
+            return loaded(max(fitting, key=lambda p: len(loaded(p).modalities)))
+    return loaded(candidates[0])
 
 
 REFERENCE_SLICE = 240 * 240  # the BraTS grid's axial slice

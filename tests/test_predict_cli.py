@@ -136,3 +136,20 @@ def test_real_case_prediction_lies_on_its_grid(tmp_path, shared_data, capsys):
     np.testing.assert_allclose(got.affine, ref.affine, atol=1e-6)
     assert got.get_data_dtype() == np.uint8
     assert set(np.unique(np.asarray(got.dataobj))) <= {0, 1, 2, 3}
+
+
+def test_without_model_uses_the_bundled_model_the_app_would_pick(tmp_path, capsys, monkeypatch):
+    import models.checkpoint as checkpoint
+
+    two = tiny_model(tmp_path / "two", modalities=("flair", "t1ce")).path
+    four = tiny_model(tmp_path / "four", modalities=("t1", "t1ce", "t2", "flair"), seed=1).path
+    monkeypatch.setattr(checkpoint, "bundled_models", lambda: [two, four])
+    full, _, _ = write_patient_folder(tmp_path, "full", "RAS", "2023")
+    pair, _, _ = write_patient_folder(tmp_path, "pair", "RAS", "2023", modalities=("flair", "t1ce"))
+    assert main([str(full), "--device", "cpu"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == str(four)
+    assert main([str(pair), "--device", "cpu"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == str(two)
+    monkeypatch.setattr(checkpoint, "bundled_models", lambda: [])
+    assert main([str(pair)]) == 1
+    assert "--model" in capsys.readouterr().err

@@ -301,34 +301,12 @@ class SegmentController(QObject):
         return self._user_model
 
     def model_for(self, patient: Any) -> Any:
-        """User-loaded model, else the bundled model with the most inputs this patient has.
-
-        The bundled FLAIR + T1CE model comes first; a four-modality model ships only if
-        it measured better, so it is preferred whenever the patient has all four. With
-        no bundled model that fits, the default is returned and the modality check names
-        what is missing. Raises ``ModelLoadError`` when no model file can be loaded.
-        """
-        from models.checkpoint import ModelLoadError, bundled_models, default_model_path
+        """User-loaded model, else :func:`models.runtime.best_bundled_model` for ``patient``."""
+        from models.runtime import best_bundled_model
 
         if self._user_model is not None:
             return self._user_model
-        candidates = bundled_models()
-        if not candidates:
-            raise ModelLoadError(default_model_path(), "model file not found (no bundled model installed)")
-        best = candidates[0]
-        if patient is not None:
-            fitting = [p for p in candidates if not patient.missing(self._loaded(p).modalities)]
-            if fitting:
-                best = max(fitting, key=lambda p: len(self._loaded(p).modalities))  # stable: default wins ties
-        return self._loaded(best)
-
-    def _loaded(self, path: Path) -> Any:
-        """Load a bundled checkpoint once per session."""
-        from models.checkpoint import load_model
-
-        if path not in self._bundled_cache:
-            self._bundled_cache[path] = load_model(path)
-        return self._bundled_cache[path]
+        return best_bundled_model(patient, self._bundled_cache)
 
     def load_model(self, path: Path | str | None = None) -> Any:
         """File → Load Model…: use another checkpoint for this session and show its metadata."""

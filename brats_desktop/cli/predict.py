@@ -64,15 +64,31 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load_model(path: Path | None) -> Any:
-    from models.checkpoint import ModelLoadError, default_model_path, load_model
+    """The ``--model`` checkpoint, or None: then each patient gets the best bundled model."""
+    from models.checkpoint import ModelLoadError, load_model
 
-    target = path if path is not None else default_model_path()
+    if path is None:
+        return None
     try:
-        return load_model(target)
+        return load_model(path)
     except ModelLoadError as exc:
         raise CliError(str(exc)) from exc
-    except FileNotFoundError as exc:
-        raise CliError(f"{target}: checkpoint not found") from exc
+
+
+_BUNDLED_CACHE: dict[Path, Any] = {}
+
+
+def _model_for(model: Any, patient: Any) -> Any:
+    """``--model`` if given, else the bundled model the app would pick for this patient."""
+    from models.checkpoint import ModelLoadError
+    from models.runtime import best_bundled_model
+
+    if model is not None:
+        return model
+    try:
+        return best_bundled_model(patient, _BUNDLED_CACHE)
+    except ModelLoadError as exc:
+        raise CliError(f"{exc}; pass a checkpoint with --model") from exc
 
 
 def _dice_block(pred, ref) -> dict[str, dict[str, float]]:
@@ -108,7 +124,8 @@ def predict_folder(
         target = out
     notes: list[str] = []
     try:
-        run = predict_patient(model, patient, device=device, batch_size=batch_size, notify=notes.append)
+        used = _model_for(model, patient)
+        run = predict_patient(used, patient, device=device, batch_size=batch_size, notify=notes.append)
     except MissingModalityError as exc:
         raise CliError(f"{folder}: {exc}") from exc
     try:
@@ -125,6 +142,7 @@ def predict_folder(
         "input": str(folder),
         "output": str(written),
         "label_convention": patient.convention.value,
+        "model": str(getattr(used, "path", None) or used.name),
         "device": run.device,
         "device_name": run.device_name,
         "seconds": round(time.perf_counter() - start, 3),
@@ -201,6 +219,11 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if not folders:
         raise CliError(f"{root}: no patient folder with MRI volumes found")
     model = _load_model(args.model)
+    if model is None:
+        from models.checkpoint import bundled_models, default_model_path
+
+        if not bundled_models():
+            raise CliError(f"{default_model_path()}: no bundled model installed; pass a checkpoint with --model")
     if folders == [root]:
         return predict_folder(
             root, model, out=args.out, device=args.device,
