@@ -319,3 +319,23 @@ def test_bundled_model_is_chosen_by_the_patients_modalities(qtbot, tmp_path, mon
     assert win.segment.last_run is not None
     win.state.set_patient(None)
     win.close()
+
+
+def test_gui_stays_usable_while_the_worker_runs(qtbot, window, patient):
+    win, _ = window
+    win.show_patient(patient)
+    gated = GatedPredict()
+    win.segment.predict = gated
+    _run_by_click(qtbot, win)
+    assert gated.paused.wait(20)  # the worker is busy in the middle of the volume
+    z = win.state.cursor[2]
+    qtbot.keyClick(win.axial_view, Qt.Key.Key_PageUp)
+    assert win.state.cursor[2] == z + 1
+    qtbot.mouseClick(win.display_panel.modality_buttons["t1"], Qt.MouseButton.LeftButton)
+    assert win.state.modality == "t1"
+    gt = win.state.layer("Ground truth")
+    gt.set_visible(False)
+    assert win.segment.running  # all of the above happened during the run
+    with qtbot.waitSignal(win.segment.prediction_applied, timeout=30_000):
+        gated.release()
+    assert win.state.cursor[2] == z + 1 and win.state.modality == "t1" and not gt.visible
