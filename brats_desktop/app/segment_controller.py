@@ -19,19 +19,16 @@ about inference. The controller
 
 from __future__ import annotations
 
-import html
-import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
-    QDialogButtonBox,
     QDockWidget,
     QFrame,
     QLabel,
@@ -41,10 +38,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QStyle,
-    QTextBrowser,
     QToolBar,
-    QVBoxLayout,
-    QWidget,
 )
 
 from brats_desktop.core.discovery import MODALITY_LABELS
@@ -53,6 +47,7 @@ from brats_desktop.core.labels import CLASS_SHORT
 from .dialogs import Dialogs
 from .inference_worker import InferenceWorker
 from .metrics_panel import MetricsPanel
+from .model_info_dialog import ModelInfoDialog
 from .state import PREDICTION, LabelLayer, ViewerState
 
 PREDICTION_LAYER = "Prediction"
@@ -96,7 +91,6 @@ class SegmentController(QObject):
         self._worker: InferenceWorker | None = None
         self._retired: list[InferenceWorker] = []  # cancelled or done, thread maybe still ending
         self._run_started = 0.0
-        self._notices: list[str] = []
         self.last_run: Any = None  # models.runtime.PredictionRun of the last applied prediction
         self.last_run_to_overlay_s: float | None = None
         self.info_dialog: QDialog | None = None
@@ -403,7 +397,6 @@ class SegmentController(QObject):
         worker.cancelled.connect(self._on_cancelled)
         worker.notice.connect(self._on_notice)
         self._worker = worker
-        self._notices = []
         self._run_started = time.perf_counter()
         self.progress_bar.setRange(0, 100)
         self.progress_bar.setValue(0)
@@ -494,7 +487,6 @@ class SegmentController(QObject):
     def _on_notice(self, message: str) -> None:
         if self.sender() is not self._worker:
             return
-        self._notices.append(message)
         self._status(message, 10000)
         if "CPU" in message:
             from models.runtime import describe_device
@@ -539,48 +531,6 @@ class SegmentController(QObject):
             )
             return None
         return self._window.export_layer(layer.name)
-
-
-class ModelInfoDialog(QDialog):
-    """Shows a checkpoint's metadata: what it needs, how it was trained, how well it did, its licence."""
-
-    def __init__(self, model: Any, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle(f"Model: {model.name}")
-        self.setModal(False)
-        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
-        self.browser = QTextBrowser()
-        self.browser.setHtml(model_info_html(model))
-        self.browser.setMinimumSize(520, 420)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.close)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.browser)
-        layout.addWidget(buttons)
-
-
-def model_info_html(model: Any) -> str:
-    """Readable summary of the metadata, then the whole of it as JSON."""
-    meta: dict[str, Any] = dict(model.metadata)
-    path = getattr(model, "path", None)
-    rows = [
-        ("Name", meta.get("name", "")),
-        ("File", str(path) if path else "(in memory)"),
-        ("Input modalities", ", ".join(MODALITY_LABELS.get(m, m) for m in meta.get("modalities", []))),
-        ("Classes", ", ".join(f"{k}: {v}" for k, v in dict(meta.get("classes", {})).items())),
-        ("Label convention", meta.get("label_convention", "")),
-    ]
-    for key in ("training", "metrics", "licence", "license"):
-        if key in meta:
-            value = meta[key]
-            rows.append((key.capitalize(), value if isinstance(value, str) else json.dumps(value, indent=1)[:1200]))
-    body = "".join(
-        f"<tr><th align='left' valign='top'>{html.escape(str(k))}</th>"
-        f"<td><pre style='margin:0; white-space:pre-wrap'>{html.escape(str(v))}</pre></td></tr>"
-        for k, v in rows
-    )
-    full = html.escape(json.dumps(meta, indent=2, default=str))
-    return f"<table cellspacing='6'>{body}</table><h4>All metadata</h4><pre>{full}</pre>"
 
 
 def _plain(text: str) -> str:
