@@ -138,6 +138,10 @@ class RecordingDialogs(Dialogs):
     def save_path(self, parent, title, suggested):
         return self.save_paths.pop(0) if self.save_paths else None
 
+    def unsaved_changes(self, parent, text: str) -> str:
+        """Save / Discard / Cancel, answered like the yes/no question before it: yes = Discard."""
+        return "discard" if self.confirm(parent, "Unsaved changes", text) else "cancel"
+
     def open_file(self, parent, title, start, name_filter):
         return self.open_files.pop(0) if self.open_files else None
 

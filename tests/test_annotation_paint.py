@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 
 from brats_desktop.app.annotation_editor import FILL
 from brats_desktop.core.editing import paint_stroke
-from tests.annotation_support import SHAPE, annot_window, click, stroke  # noqa: F401
+from tests.annotation_support import SHAPE, annot_window, click, pos, stroke  # noqa: F401
 
 PLANE_INDEX = {"axial": 0, "coronal": 1, "sagittal": 2}  # position in window.views
 
@@ -169,8 +169,6 @@ def test_brush_size_keys_slider_and_outline_follow_each_other(qtbot, annot_windo
     assert editor.radius == 7
     view = window.axial_view
     window.state.set_cursor((17, 15, 13))
-    from tests.annotation_support import pos
-
     qtbot.mouseMove(view.viewport(), pos(view, (17, 15, 13)))
     outline = controller.paint_tool.outline_item(view)
     assert outline is not None and outline.isVisible()
@@ -195,3 +193,46 @@ def test_choosing_no_layer_gives_navigation_back(qtbot, annot_window):
     assert controller.editor.layer is None
     click(qtbot, window.axial_view, (5, 6, window.state.cursor[2]))
     assert window.state.cursor[:2] == (5, 6)
+
+
+def test_stroke_shows_on_screen_with_region_only_repaints(qtbot, annot_window):
+    """What Qt put on screen (the window's backing store, not a fresh grab) in another view.
+
+    The coronal view through the stroke repaints only the changed rectangle; no brush
+    outline passes there, so this fails if that region repaint were missing.
+    """
+    from PySide6.QtWidgets import QApplication
+
+    from brats_desktop.core.labels import CLASS_COLOURS, EDEMA
+
+    window, controller, _ = annot_window
+    editor = controller.editor
+    editor.new_annotation_layer()
+    window.state.set_cursor((17, 5, 20))  # coronal slice y=5 goes through the stroke
+    editor.set_label(EDEMA)
+    editor.set_radius(1)
+    QApplication.processEvents()
+    axial = window.axial_view
+    vp = axial.viewport()
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos(axial, (4, 5, 20)))
+    qtbot.wait(200)  # the press relayouts (title "*", panel text): let that full repaint pass
+    for x in (8, 12, 16):
+        qtbot.mouseMove(vp, pos(axial, (x, 5, 20)))
+    QApplication.processEvents()
+    # Before the release: what is on screen now came from the moves' region repaints.
+    screen = QApplication.primaryScreen().grabWindow(window.winId()).toImage()
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos(axial, (16, 5, 20)))
+    view = window.coronal_view
+
+    def colour(voxel):
+        # 0.3 voxel above the centre: off the crosshair line, which runs through z = 20.
+        here = view.widget_pos_of(voxel)
+        above = view.widget_pos_of((voxel[0], voxel[1], voxel[2] + 1))
+        point = (here + (above - here) * 0.3).toPoint()
+        c = screen.pixelColor(view.mapTo(window, point))
+        return c.red(), c.green(), c.blue()
+
+    r, g, b = colour((12, 5, 20))
+    assert CLASS_COLOURS[EDEMA] == (0, 220, 0) and g - r > 60 and g - b > 60
+    r, g, b = colour((12, 5, 23))  # three slices above the stroke: grey image only
+    assert abs(g - r) < 20 and abs(g - b) < 20
