@@ -1,0 +1,59 @@
+"""Shared helpers for the viewer GUI tests: isolated settings, scripted dialogs, pixel access."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QWidget
+
+from brats_desktop.app.dialogs import Dialogs
+
+
+class ScriptedDialogs(Dialogs):
+    """Answers every modal question from attributes and records what was shown."""
+
+    def __init__(self) -> None:
+        self.errors: list[tuple[str, str]] = []
+        self.questions: list[str] = []
+        self.confirm_answer = True
+        self.folder: Path | None = None
+        self.save_to: Path | None = None
+        self.choice: str | None = None
+
+    def error(self, parent, title: str, text: str) -> None:
+        self.errors.append((title, text))
+
+    def confirm(self, parent, title: str, text: str) -> bool:
+        self.questions.append(text)
+        return self.confirm_answer
+
+    def unsaved_changes(self, parent, text: str) -> str:
+        """Save / Discard / Cancel, answered like the yes/no question before it: yes = Discard."""
+        return "discard" if self.confirm(parent, "Unsaved changes", text) else "cancel"
+
+    def open_folder(self, parent, start):
+        return self.folder
+
+    def save_path(self, parent, title: str, suggested: Path):
+        self.suggested = suggested
+        return self.save_to
+
+    def choose(self, parent, title: str, label: str, items: list[str]):
+        self.items = items
+        return self.choice
+
+
+def isolated_settings(tmp_path: Path) -> QSettings:
+    """An INI file in tmp_path: tests never touch the user's recent-folder list."""
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+def pixels(widget: QWidget) -> np.ndarray:
+    """The widget as rendered now, as an (h, w, 4) RGBA uint8 array."""
+    image = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGBA8888)
+    h, w = image.height(), image.width()
+    buf = np.frombuffer(image.constBits(), np.uint8).reshape(h, image.bytesPerLine())
+    return buf[:, : w * 4].reshape(h, w, 4).copy()
