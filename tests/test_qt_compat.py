@@ -1,4 +1,4 @@
-"""The PySide6 emit() refcount workaround keeps True alive through many emits."""
+"""The PySide6 6.12 refcount workaround keeps None and True alive through many Qt calls."""
 
 from __future__ import annotations
 
@@ -12,15 +12,17 @@ def test_many_signal_emits_do_not_abort_the_interpreter() -> None:
     code = textwrap.dedent(
         """
         import brats_desktop.app  # applies the workaround
-        from PySide6.QtCore import QObject, Signal
+        from PySide6.QtCore import QObject, QTimer, Signal
 
         class Emitter(QObject):
             changed = Signal(int)
 
         e = Emitter()
         e.changed.connect(lambda v: None)
+        timer = QTimer()
         for i in range(200_000):
-            e.changed.emit(i)
+            e.changed.emit(i)  # drops a reference to True in PySide6 6.12
+            timer.setInterval(i)  # a void method: drops a reference to None
         import gc; gc.collect()
         print("ok")
         """

@@ -1,17 +1,18 @@
 """Work around a PySide6 6.12 reference-count bug that crashes the app on Python < 3.12.
 
-``SignalInstance.emit()`` returns ``True`` without taking a reference to it, so every
-emit of a Python-defined signal (``labels_changed``, ``cursor_changed`` ...) lowers the
-reference count of ``True`` by one. On CPython 3.11 ``True`` is an ordinary object:
-after a few hundred net emits its count reaches zero and the interpreter aborts with
-"Fatal Python error: bool_dealloc: deallocating True or False" (we saw it in the test
-suite and at exit; a long annotation session would hit it too, since every brush move
-emits). Measured here: 100 emits of a ``Signal(int)`` lower ``sys.getrefcount(True)`` by
-exactly 100, with or without a connected slot.
+PySide6 6.12 returns the singletons without taking a reference to them, as if they
+were immortal (they are from CPython 3.12 on): every ``SignalInstance.emit()`` lowers
+the count of ``True`` by one, and every call of a Qt method that returns nothing
+(``setText``, ``QTimer.start``, ``setRect`` ...) or returns ``None`` (``parent()``)
+lowers the count of ``None`` by one. Measured here with ``sys.getrefcount``: exactly
+-100 per 100 calls. On CPython 3.11 the count then reaches zero and the interpreter
+aborts with "Fatal Python error: bool_dealloc" or "none_dealloc" (we saw both, in the
+test suite, in bench/bench_annotation.py and at exit; a long annotation session would
+hit it too, since every brush move emits and redraws).
 
-CPython 3.12 made ``True``/``False`` immortal, which is what we do by hand on older
-versions: their count is raised by 2**40 once, so it can never reach zero. Nothing else
-changes (the singletons are never freed in any case).
+We do by hand what CPython 3.12 does: the counts of ``None``, ``True``, ``False`` (and,
+for good measure, ``Ellipsis`` and ``NotImplemented``) are raised by 2**40 once, so
+they can never reach zero. Nothing else changes: these objects are never freed anyway.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ _PIN = 1 << 40
 _pinned = False
 
 
-def pin_bool_singletons() -> bool:
-    """Make ``True``/``False`` effectively immortal on CPython < 3.12; True when applied.
+def pin_singletons() -> bool:
+    """Make ``None``/``True``/``False`` effectively immortal on CPython < 3.12; True when applied.
 
     Idempotent. Skipped on 3.12+ (already immortal), other interpreters and debug
     builds (whose object header has extra fields before the count).
@@ -38,10 +39,10 @@ def pin_bool_singletons() -> bool:
         or hasattr(sys, "gettotalrefcount")
     ):
         return False
-    for singleton in (True, False):
+    for singleton in (None, True, False, Ellipsis, NotImplemented):
         ctypes.c_ssize_t.from_address(id(singleton)).value += _PIN
     _pinned = True
     return True
 
 
-pin_bool_singletons()
+pin_singletons()
