@@ -153,3 +153,17 @@ def test_without_model_uses_the_bundled_model_the_app_would_pick(tmp_path, capsy
     monkeypatch.setattr(checkpoint, "bundled_models", lambda: [])
     assert main([str(pair)]) == 1
     assert "--model" in capsys.readouterr().err
+
+
+def test_read_only_patient_folder_needs_out(tmp_path, capsys):
+    model = tiny_model(tmp_path)
+    folder, _, _ = write_patient_folder(tmp_path, "locked", "RAS", "2023")
+    folder.chmod(0o555)  # like ../shared/data (root would ignore the bits; we do not)
+    try:
+        assert main([str(folder), "--model", str(model.path), "--device", "cpu"]) == 1
+        assert "read-only" in capsys.readouterr().err
+        assert sorted(p.name for p in folder.iterdir()) == sorted(
+            f"locked-{t}.nii.gz" for t in ("t1n", "t1c", "t2w", "t2f", "seg")
+        )
+    finally:
+        folder.chmod(0o755)

@@ -99,6 +99,14 @@ def _dice_block(pred, ref) -> dict[str, dict[str, float]]:
     }
 
 
+def _writable(folder: Path) -> bool:
+    """Writable for us *and* not marked read-only: root ignores mode bits, we respect them."""
+    import os
+    import stat
+
+    return os.access(folder, os.W_OK) and bool(folder.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
 def predict_folder(
     folder: Path,
     model: Any,
@@ -117,6 +125,8 @@ def predict_folder(
     except PatientLoadError as exc:
         raise CliError(str(exc)) from exc
     if out is None:
+        if not _writable(folder):
+            raise CliError(f"{folder}: the patient folder is read-only; choose where to write with --out")
         target = unused_path(folder, f"{patient.name}_pred")
     elif out.is_dir():
         target = unused_path(out, f"{patient.name}_pred")
