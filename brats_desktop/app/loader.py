@@ -41,6 +41,14 @@ class _LoadTask(QRunnable):
         self.request, self.folder, self.signals, self.load = request, folder, signals, load
 
     def run(self) -> None:
+        # Nothing may escape run(): Qt's thread pool cannot handle Python exceptions,
+        # and the receiver may already be gone when the window closed meanwhile.
+        try:
+            self._run()
+        except RuntimeError:  # signals object deleted with its window: nobody to tell
+            pass
+
+    def _run(self) -> None:
         def first(partial: Patient) -> None:
             self.signals.first_loaded.emit(self.request, partial, windows_for(partial.images))
 

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -161,7 +162,11 @@ class MainWindow(QMainWindow):
         self.display_panel = DisplayPanel(self.state)
         self.layers_panel = LayersPanel(self.state)
         self.add_dock_panel(self.display_panel, "Display")
-        self.add_dock_panel(self.layers_panel, "Layers")
+        layers_scroll = QScrollArea()
+        layers_scroll.setWidgetResizable(True)
+        layers_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        layers_scroll.setWidget(self.layers_panel)  # many layers scroll instead of growing the window
+        self.add_dock_panel(layers_scroll, "Layers")
         self._build_menus()
         # Segment menu, toolbar, progress/device in the status bar, metrics dock (issue 3).
         self.segment = SegmentController(self, self.state)
