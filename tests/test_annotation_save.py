@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
+import pytest
 from PySide6.QtWidgets import QApplication
 
 from tests.annotation_support import (  # noqa: F401
@@ -152,3 +153,44 @@ def test_opening_another_patient_asks_and_cancel_keeps_everything(qtbot, annot_w
     assert window.state.patient.folder == other
     assert not window.state.has_unsaved_changes
     assert controller.editor.layer is None and not controller.undo_action.isEnabled()
+
+
+@pytest.mark.realdata
+def test_real_case_saved_labels_lie_exactly_on_the_source_segmentation(qtbot, shared_data, tmp_path):
+    """brainles-sample-case (LPS, float images, BraTS 2023 labels): edit, save, compare on disk."""
+    from PySide6.QtCore import QSettings
+
+    from brats_desktop.app.main_window import MainWindow
+    from brats_desktop.app.recovery import RecoveryStore
+    from brats_desktop.core.patient import load_patient
+
+    case = shared_data / "brainles-sample-case"
+    seg_bytes = (case / "seg.nii.gz").read_bytes()
+    dialogs = ScriptedDialogs()
+    window = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), dialogs)
+    qtbot.addWidget(window)
+    window.annotation.recovery = RecoveryStore(tmp_path / "recovery")
+    window.show_patient(load_patient(case))
+    gt = window.state.layer("Ground truth")
+    window.annotation.editor.set_layer(gt)
+    x, y, z = (int(v) for v in np.argwhere(gt.data == 2)[0])
+    window.annotation.editor.set_label(3)
+    window.annotation.editor.set_radius(0)
+    window.annotation.editor.begin_stroke("axial", (x, y, z))
+    window.annotation.editor.end_stroke()
+    dialogs.save_paths = [tmp_path / "corrected.nii.gz"]
+    assert window.annotation.save()
+
+    source = nib.load(str(case / "seg.nii.gz"))
+    saved = nib.load(str(tmp_path / "corrected.nii.gz"))
+    np.testing.assert_allclose(saved.affine, source.affine)
+    original = np.asarray(source.dataobj).astype(np.uint8)
+    written = np.asarray(saved.dataobj)
+    diff = np.argwhere(written != original)
+    assert len(diff) == 1  # exactly the one voxel we changed, at its on-disk position
+    assert original[tuple(diff[0])] == 2 and written[tuple(diff[0])] == 3
+    assert (case / "seg.nii.gz").read_bytes() == seg_bytes  # the input file itself is untouched
+    window.state.set_patient(None)
+    window.close()
+    window.deleteLater()
+    QApplication.processEvents()

@@ -28,7 +28,7 @@ _ERASER_COLOUR = (235, 235, 235)
 class PaintTool(ViewTool):
     """Brush / eraser / fill on the editor's active layer, with an outline under the mouse."""
 
-    cursor_shape = Qt.CursorShape.BlankCursor
+    cursor_shape = Qt.CursorShape.CrossCursor  # small cross in the brush outline
 
     def __init__(self, editor: LabelEditor) -> None:
         self.editor = editor
