@@ -150,7 +150,8 @@ def test_undo_redo_shortcuts_restore_voxel_exact_states(qtbot, annot_window):
         qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
         np.testing.assert_array_equal(layer.data, expected)
     assert not controller.undo_action.isEnabled() and controller.redo_action.isEnabled()
-    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(window, Qt.Key.Key_Z, ctrl_shift)
     np.testing.assert_array_equal(layer.data, states[1])
     for expected in states[2:]:
         qtbot.keyClick(window, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
@@ -236,3 +237,19 @@ def test_stroke_shows_on_screen_with_region_only_repaints(qtbot, annot_window):
     assert CLASS_COLOURS[EDEMA] == (0, 220, 0) and g - r > 60 and g - b > 60
     r, g, b = colour((12, 5, 23))  # three slices above the stroke: grey image only
     assert abs(g - r) < 20 and abs(g - b) < 20
+
+
+def test_replacing_the_edited_layer_array_restarts_its_history(qtbot, annot_window):
+    """A new prediction (set_data) is not undone stroke by stroke into the old array."""
+    window, controller, _ = annot_window
+    layer = controller.editor.new_annotation_layer()
+    window.state.set_cursor((17, 15, 13))
+    stroke(qtbot, window.axial_view, [(8, 8, 13), (12, 8, 13)])
+    assert controller.undo_action.isEnabled()
+    fresh = np.zeros(SHAPE, np.uint8)
+    fresh[1, 1, 1] = 3
+    layer.set_data(fresh)
+    assert not controller.undo_action.isEnabled()
+    stroke(qtbot, window.axial_view, [(20, 20, 13)])
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    np.testing.assert_array_equal(layer.data, fresh)

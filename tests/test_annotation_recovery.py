@@ -53,7 +53,7 @@ def test_recovery_restored_in_a_fresh_window_after_a_simulated_crash(qtbot, anno
     gt = window.state.layers[0]
     controller.editor.set_layer(gt)
     stroke(qtbot, window.axial_view, [(12, 10, 13)])  # the ground-truth copy is edited too
-    path = controller.autosave.flush()  # what the timer does within a minute
+    path = controller.autosave.flush(wait=True)  # what the timer does, within a minute
     assert path is not None and path.exists()
     expected = {"Annotation": layer.data.copy(), "Ground truth": gt.data.copy()}
     # "Crash": no save, no clean close; a new process starts with the same recovery folder.
@@ -85,7 +85,7 @@ def test_recovery_restored_in_a_fresh_window_after_a_simulated_crash(qtbot, anno
 def test_declined_recovery_is_removed_and_not_offered_again(qtbot, annot_window, tmp_path):
     window, controller, _ = annot_window
     _paint(qtbot, window, controller)
-    path = controller.autosave.flush()
+    path = controller.autosave.flush(wait=True)
     dialogs = ScriptedDialogs()
     dialogs.confirm_answers = [False]
     fresh = MainWindow(QSettings(str(tmp_path / "s2.ini"), QSettings.Format.IniFormat), dialogs)
@@ -101,7 +101,7 @@ def test_declined_recovery_is_removed_and_not_offered_again(qtbot, annot_window,
 def test_discard_and_clean_state_remove_the_recovery_file(qtbot, annot_window):
     window, controller, dialogs = annot_window
     _paint(qtbot, window, controller)
-    path = controller.autosave.flush()
+    path = controller.autosave.flush(wait=True)
     assert path.exists()
     dialogs.unsaved_answers = ["discard"]
     assert controller.resolve_unsaved("quit")
@@ -112,7 +112,8 @@ def test_corrupt_recovery_file_is_reported_with_its_name(tmp_path):
     store = RecoveryStore(tmp_path)
     data = np.zeros((4, 5, 6), np.uint8)
     data[1, 2, 3] = 3
-    path = store.write(Recovery("/x/p", "p", (4, 5, 6), 0.0, [RecoveredLayer("A", "annotation", "brats2023", data)]))
+    layer = RecoveredLayer("A", "annotation", "brats2023", data)
+    path = store.write(Recovery("/x/p", "p", (4, 5, 6), 0.0, [layer]))
     assert store.read(path).layers[0].data[1, 2, 3] == 3
     npz = path.with_suffix(".npz")
     npz.write_bytes(npz.read_bytes()[:40])  # truncated by a crash of the disk, say

@@ -13,6 +13,7 @@ Discard, or the last modified layer becoming clean removes it.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 from PySide6.QtCore import QObject
@@ -47,7 +48,9 @@ class AnnotationController(QObject):
         self.dock = window.add_dock_panel(self.panel, "Annotate")
         self.saver = AnnotationSaver(self.state, window.dialogs, window)
         self.recovery = recovery if recovery is not None else RecoveryStore()
-        self.autosave = AutosaveTimer(self.write_recovery, autosave_interval_ms, self)
+        self.autosave = AutosaveTimer(
+            lambda: self.write_recovery(background=True), autosave_interval_ms, self
+        )
         self._build_actions()
 
         self.editor.active_layer_changed.connect(self._on_active_layer_changed)
@@ -141,8 +144,12 @@ class AnnotationController(QObject):
         folder = str(patient.folder.resolve()) if patient.folder is not None else None
         return folder, patient.name
 
-    def write_recovery(self) -> Path | None:
-        """Write the modified layers of the open patient to its recovery file (autosave)."""
+    def write_recovery(self, background: bool = False) -> Path | Future | None:
+        """Write the modified layers of the open patient to its recovery file (autosave).
+
+        The arrays are copied here, on the GUI thread (a few ms); with ``background``
+        the compression and writing run on the store's worker thread (a Future).
+        """
         ident, patient = self._current_id(), self.state.patient
         if ident is None or patient is None:
             return None
@@ -158,8 +165,11 @@ class AnnotationController(QObject):
             )
             for layer in modified
         ]
+        rec = Recovery(ident[0], ident[1], patient.shape, time.time(), layers)
+        if background:
+            return self.recovery.write_in_background(rec)
         try:
-            return self.recovery.write(Recovery(ident[0], ident[1], patient.shape, time.time(), layers))
+            return self.recovery.write(rec)
         except OSError as exc:  # never let a failing autosave interrupt the user's work
             self.window.statusBar().showMessage(f"Autosave failed: {exc}", 8000)
             return None

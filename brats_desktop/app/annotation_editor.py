@@ -72,8 +72,28 @@ class LabelEditor(QObject):
             raise ValueError(f"layer {layer.name!r} is not shown")
         if layer is not self._layer:
             self.end_stroke()
+            self._watch(self._layer, False)
             self._layer = layer
+            self._watch(layer, True)
             self.active_layer_changed.emit(layer)
+            self.history_changed.emit()
+
+    def _watch(self, layer: LabelLayer | None, on: bool) -> None:
+        """Follow the edited layer's whole-array replacements (its history restarts then)."""
+        if layer is None:
+            return
+        if on:
+            layer.labels_changed.connect(self._on_layer_labels_changed)
+            return
+        try:
+            layer.labels_changed.disconnect(self._on_layer_labels_changed)
+        except (RuntimeError, TypeError):  # pragma: no cover - already disconnected
+            pass
+
+    def _on_layer_labels_changed(self, bbox: object) -> None:
+        if bbox is None and self._layer is not None:  # set_data: a new array, a new history
+            self._stroke = None
+            self.history(self._layer)
             self.history_changed.emit()
 
     def new_annotation_layer(self) -> LabelLayer:
@@ -206,7 +226,9 @@ class LabelEditor(QObject):
             self.history_changed.emit()
             return bbox
         history.begin()
-        bbox = paint_stroke(layer.data, axis, voxel, None, self._radius, self._label, self._only_over, history)
+        bbox = paint_stroke(
+            layer.data, axis, voxel, None, self._radius, self._label, self._only_over, history
+        )
         self._stroke = (axis, voxel, bbox)
         self._after_edit(layer, bbox)
         return bbox
@@ -259,6 +281,7 @@ class LabelEditor(QObject):
                 del self._histories[layer]
         if self._layer is not None and self._layer not in shown:
             self._stroke = None
+            self._watch(self._layer, False)
             self._layer = None
             self.active_layer_changed.emit(None)
             self.history_changed.emit()

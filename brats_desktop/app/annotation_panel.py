@@ -55,7 +55,9 @@ class AnnotationPanel(QWidget):
 
         row = QHBoxLayout()
         self.layer_combo = QComboBox()
-        self.layer_combo.setToolTip("The layer your strokes change; the file on disk is untouched until you save")
+        self.layer_combo.setToolTip(
+            "The layer your strokes change; the file on disk is untouched until you save"
+        )
         row.addWidget(self.layer_combo, 1)
         self.new_layer_button = QPushButton("New")
         self.new_layer_button.setToolTip("Add an empty annotation layer and edit it")
@@ -107,7 +109,9 @@ class AnnotationPanel(QWidget):
         self.only_over_combo = QComboBox()
         for text, _ in ONLY_OVER_CHOICES:
             self.only_over_combo.addItem(text)
-        self.only_over_combo.setToolTip("Change only voxels that hold this label, so neighbouring classes survive")
+        self.only_over_combo.setToolTip(
+            "Change only voxels that hold this label, so neighbouring classes survive"
+        )
         form.addRow("Paint over", self.only_over_combo)
         layout.addLayout(form)
 

@@ -21,6 +21,7 @@ import os
 import time
 import uuid
 import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +73,26 @@ class RecoveryStore:
 
     def __init__(self, folder: Path | str | None = None) -> None:
         self.folder = Path(folder) if folder is not None else default_recovery_dir()
+        # One background writer: compressing two 240x240x155 maps takes ~0.3 s, too long
+        # to freeze the GUI once a minute in the middle of a stroke.
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None
+
+    def write_in_background(self, recovery: Recovery) -> Future:
+        """:meth:`write` on a worker thread; the caller passes arrays it will not change."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recovery")
+        self._pending = self._writer.submit(self.write, recovery)
+        return self._pending
+
+    def wait(self) -> None:
+        """Let a background write finish (before removing, so no stale file comes back)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            try:
+                pending.result()
+            except OSError:
+                pass
 
     @staticmethod
     def key(patient_folder: str | None, patient_name: str) -> str:
@@ -165,6 +186,7 @@ class RecoveryStore:
 
     def remove(self, patient_folder: str | None, patient_name: str) -> None:
         """Forget a patient's recovery file (after a save, a discard or a clean close)."""
+        self.wait()
         for path in self.paths(self.key(patient_folder, patient_name)):
             try:
                 path.unlink()
@@ -230,15 +252,30 @@ class AutosaveTimer(QObject):
         self._dirty = False
         self._timer.stop()
 
-    def flush(self) -> object:
-        """Autosave now if anything changed (also used by tests and on patient switch)."""
+    def flush(self, wait: bool = False) -> object:
+        """Autosave now if anything changed; returns what ``save`` returned.
+
+        ``save`` may return a :class:`~concurrent.futures.Future` (a background
+        write): then :attr:`autosaved` is emitted when it is done, and ``wait=True``
+        blocks for it and returns its result.
+        """
         self._timer.stop()
         if not self._dirty:
             return None
         self._dirty = False
-        path = self._save()
+        result = self._save()
+        if isinstance(result, Future):
+            result.add_done_callback(self._on_written)  # emitted from the writer thread: queued
+            return result.result() if wait else result
+        self.autosaved.emit(result)
+        return result
+
+    def _on_written(self, future: Future) -> None:
+        try:
+            path = future.result()
+        except OSError:
+            path = None
         self.autosaved.emit(path)
-        return path
 
     def _on_timeout(self) -> None:
         self.flush()

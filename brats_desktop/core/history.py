@@ -218,12 +218,13 @@ class EditHistory:
             raise ValueError(f"mask shape {mask.shape} does not match bbox {bbox}")
         if not mask.any():
             return
-        if self._open is None:
+        alone = self._open is None
+        if alone:
             self.begin()
-            self._open.append((bbox, mask.copy(), np.asarray(old, dtype=np.uint8).copy()))  # type: ignore[union-attr]
-            self.commit()
-            return
+        assert self._open is not None
         self._open.append((bbox, mask.copy(), np.asarray(old, dtype=np.uint8).copy()))
+        if alone:
+            self.commit()
 
     def commit(self) -> BBox | None:
         """Close the current block; returns the bbox of the step (None if nothing changed)."""
