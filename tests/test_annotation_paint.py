@@ -253,3 +253,26 @@ def test_replacing_the_edited_layer_array_restarts_its_history(qtbot, annot_wind
     stroke(qtbot, window.axial_view, [(20, 20, 13)])
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     np.testing.assert_array_equal(layer.data, fresh)
+
+
+def test_panel_buttons_and_readout_follow_each_stroke(qtbot, annot_window):
+    """Class chosen with a real click on the panel; Dice vs ground truth shown after the stroke."""
+    from brats_desktop.core.metrics import class_volumes_ml, dice_scores
+
+    window, controller, _ = annot_window
+    panel = controller.panel
+    qtbot.mouseClick(panel.new_layer_button, Qt.MouseButton.LeftButton)
+    layer = controller.editor.layer
+    assert layer is not None and layer.name == "Annotation"
+    assert panel.layer_combo.currentText() == "Annotation (annotation)"
+    qtbot.mouseClick(panel.class_buttons[3], Qt.MouseButton.LeftButton)
+    assert controller.editor.label == 3
+    window.state.set_cursor((15, 13, 10))
+    controller.editor.set_radius(2)
+    stroke(qtbot, window.axial_view, [(12, 10, 10), (18, 14, 10)])
+    gt = window.state.layer("Ground truth")
+    dice = dice_scores(layer.data, gt.data)
+    vols = class_volumes_ml(layer.data, window.state.patient.voxel_volume_ml)
+    text = panel.metrics_label.text()
+    assert f"ET {dice['ET']:.3f}" in text and "Dice vs Ground truth" in text
+    assert f"ET {vols['ET']:.2f} mL" in text and vols["ET"] > 0

@@ -135,15 +135,16 @@ class AnnotationPanel(QWidget):
             lambda i: self.editor.set_only_over(ONLY_OVER_CHOICES[i][1])
         )
 
-        editor.active_layer_changed.connect(self._sync)
-        editor.label_changed.connect(self._sync)
-        editor.tool_changed.connect(self._sync)
-        editor.radius_changed.connect(self._sync)
-        editor.only_over_changed.connect(self._sync)
+        # Settings only redraw the controls; the readout (a whole-volume comparison,
+        # tens of ms) is recomputed when the layers or their labels really changed.
+        for signal in (editor.label_changed, editor.tool_changed, editor.radius_changed,
+                       editor.only_over_changed):
+            signal.connect(self._sync)
+        for signal in (editor.active_layer_changed, editor.state.layers_changed,
+                       editor.state.patient_changed):
+            signal.connect(self._sync_all)
         editor.stroke_finished.connect(self._on_stroke_finished)
-        editor.state.layers_changed.connect(self._sync)
-        editor.state.patient_changed.connect(self._sync)
-        self._sync()
+        self._sync_all()
 
     # ------------------------------------------------------------------- sync
     def _sync(self, *_args: object) -> None:
@@ -166,6 +167,9 @@ class AnnotationPanel(QWidget):
             self.only_over_combo.setCurrentIndex(values.index(self.editor.only_over))
         finally:
             self._syncing = False
+
+    def _sync_all(self, *_args: object) -> None:
+        self._sync()
         self._update_metrics()
 
     def _on_layer_chosen(self, index: int) -> None:
