@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QToolButton,
     QVBoxLayout,
@@ -76,6 +77,7 @@ class AnnotationPanel(QWidget):
             button.setCheckable(True)
             button.setObjectName(f"class_{label}")
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
             if label in CLASS_COLOURS:
                 r, g, b = CLASS_COLOURS[label]
                 button.setStyleSheet(f"QToolButton:checked {{ border: 2px solid rgb({r},{g},{b}); }}")
@@ -91,6 +93,7 @@ class AnnotationPanel(QWidget):
             button = QToolButton()
             button.setText(text)
             button.setCheckable(True)
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
             self.tool_group.addButton(button)
             self.tool_buttons[tool] = button
             tools.addWidget(button)
