@@ -22,6 +22,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -57,6 +58,34 @@ def make_patient():
     return patient_from_arrays("bench", {"flair": flair}, gt)
 
 
+def history_memory(strokes: int = 100) -> tuple[int, int]:
+    """Bytes held by the history after ``strokes`` strokes (as counted, and as traced).
+
+    Every tenth stroke fills a whole axial slice; the others drag a radius-20 brush
+    across a slice: far larger than usual strokes, to show the bound.
+    """
+    import tracemalloc
+
+    from brats_desktop.core.editing import flood_fill, paint_dab
+    from brats_desktop.core.history import EditHistory
+
+    labels = np.zeros(SHAPE, np.uint8)
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    history = EditHistory(labels)
+    for i in range(strokes):
+        z = i % SHAPE[2]
+        with history.group():
+            if i % 10 == 0:
+                flood_fill(labels, "axial", (0, 0, z), 1 + i % 3, history=history)
+            else:
+                for x in range(0, SHAPE[0], 4):
+                    paint_dab(labels, "axial", (x, 120, z), 20, 1 + i % 3, history=history)
+    traced = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    return history.nbytes, traced
+
+
 def send(view, kind: QEvent.Type, voxel, button: Qt.MouseButton) -> None:
     local = QPointF(view.widget_pos_of(voxel))
     buttons = Qt.MouseButton.LeftButton if kind != QEvent.Type.MouseButtonRelease else Qt.MouseButton.NoButton
@@ -85,6 +114,7 @@ def main() -> int:
     window.show()
     window.show_patient(make_patient())
     app.processEvents()
+    gc.freeze()  # as brats-desktop's main() does after start-up (no full GC pauses mid-stroke)
     editor = window.annotation.editor
     editor.new_annotation_layer()
     editor.set_label(2)
@@ -134,6 +164,10 @@ def main() -> int:
                   f"{percentile(values, 95):>9.2f}{max(values):>9.2f}")
     print(f"release (commit + readout), {len(releases)} strokes: median {statistics.median(releases):.1f} ms, "
           f"max {max(releases):.1f} ms")
+    held, traced = history_memory()
+    print(f"history of 100 large strokes on {SHAPE}: {held / 1e6:.2f} MB held "
+          f"({traced / 1e6:.2f} MB traced allocations); one full copy per stroke would be "
+          f"{100 * np.prod(SHAPE) / 1e6:.0f} MB")
     window.state.set_patient(None)
     window.close()
     window.deleteLater()
