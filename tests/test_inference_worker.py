@@ -339,3 +339,30 @@ def test_gui_stays_usable_while_the_worker_runs(qtbot, window, patient):
     with qtbot.waitSignal(win.segment.prediction_applied, timeout=30_000):
         gated.release()
     assert win.state.cursor[2] == z + 1 and win.state.modality == "t1" and not gt.visible
+
+
+def test_gpu_out_of_memory_falls_back_to_cpu_and_tells_the_user(qtbot, window, patient, monkeypatch):
+    """A fake 'GPU' that is always out of memory: the app retries smaller, then uses the CPU."""
+    from models import runtime
+
+    monkeypatch.setattr(runtime, "select_device", lambda preference="auto", force_cpu=False: torch.device("cuda"))
+    monkeypatch.setattr(runtime, "_release_gpu_memory", lambda device: None)
+    monkeypatch.setattr(runtime, "describe_device", lambda device: f"fake {torch.device(device).type}")
+    tried: list[tuple[str, int]] = []
+
+    def oom_on_gpu(model, images, *, device, batch_size, **kwargs):
+        tried.append((torch.device(device).type, batch_size))
+        if torch.device(device).type == "cuda":
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+        return predict_volume(model, images, device=device, batch_size=batch_size, **kwargs)
+
+    win, dialogs = window
+    win.show_patient(patient)
+    win.segment.predict = oom_on_gpu
+    with qtbot.waitSignal(win.segment.prediction_applied, timeout=60_000):
+        _run_by_click(qtbot, win)
+    assert tried == [("cuda", 4), ("cuda", 2), ("cuda", 1), ("cpu", 4)]
+    assert win.segment.last_run.device == "cpu"
+    title, text = dialogs.errors[-1]
+    assert "fell back" in title and "CPU" in text and "retrying with 2" in text
+    assert "fake cpu" in win.segment.device_label.text()
