@@ -68,16 +68,14 @@ def make_patient_folder(folder: Path, with_seg: bool = True) -> tuple[Path, np.n
     return folder, gt, affine
 
 
-@pytest.fixture(autouse=True)
-def _isolated_paths():
-    """QStandardPaths in test mode: recovery files never land in the user's real folders."""
-    QStandardPaths.setTestModeEnabled(True)
-    yield
-
-
 @pytest.fixture
 def annot_window(qtbot, tmp_path):
-    """(window, controller, dialogs) on a loaded patient with an empty annotation layer edited."""
+    """(window, controller, dialogs) on a loaded patient; settings and app data isolated.
+
+    QStandardPaths test mode sends AppDataLocation to a test folder, and the window's
+    recovery store is pointed at tmp_path, so no test touches the user's real folders.
+    """
+    QStandardPaths.setTestModeEnabled(True)
     folder, gt, _ = make_patient_folder(tmp_path / "patient")
     dialogs = ScriptedDialogs()
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,3 +120,14 @@ def test_corrupt_recovery_file_is_reported_with_its_name(tmp_path):
     npz.write_bytes(npz.read_bytes()[:40])  # truncated by a crash of the disk, say
     with pytest.raises(ValueError, match=str(path)):
         store.read(path)
+
+
+def test_recovery_folder_is_app_data_and_isolated_in_tests(annot_window):
+    from PySide6.QtCore import QStandardPaths
+
+    from brats_desktop.app.recovery import default_recovery_dir
+
+    assert QStandardPaths.isTestModeEnabled()
+    app_data = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    assert default_recovery_dir() == Path(app_data) / "recovery"
+    assert ".qttest" in str(default_recovery_dir())
