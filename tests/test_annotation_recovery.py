@@ -131,3 +131,15 @@ def test_recovery_folder_is_app_data_and_isolated_in_tests(annot_window):
     app_data = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
     assert default_recovery_dir() == Path(app_data) / "recovery"
     assert ".qttest" in str(default_recovery_dir())
+
+
+def test_background_autosave_leaves_no_thread_running(qtbot, annot_window):
+    import threading
+
+    window, controller, _ = annot_window
+    _paint(qtbot, window, controller)
+    future = controller.autosave.flush()
+    assert future is not None
+    future.result(timeout=30)
+    controller.recovery.wait()
+    assert not [t for t in threading.enumerate() if t.name == "recovery-writer"]

@@ -18,10 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 import uuid
 import zipfile
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,26 +74,31 @@ class RecoveryStore:
 
     def __init__(self, folder: Path | str | None = None) -> None:
         self.folder = Path(folder) if folder is not None else default_recovery_dir()
-        # One background writer: compressing two 240x240x155 maps takes ~0.3 s, too long
-        # to freeze the GUI once a minute in the middle of a stroke.
-        self._writer: ThreadPoolExecutor | None = None
-        self._pending: Future | None = None
+        # Compressing two 240x240x155 maps takes ~0.3 s, too long to freeze the GUI once a
+        # minute in the middle of a stroke: writes run on a short-lived thread, one at a time
+        # (no pool thread outlives the write, so nothing lingers at exit or after a test).
+        self._pending: threading.Thread | None = None
 
     def write_in_background(self, recovery: Recovery) -> Future:
-        """:meth:`write` on a worker thread; the caller passes arrays it will not change."""
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recovery")
-        self._pending = self._writer.submit(self.write, recovery)
-        return self._pending
+        """:meth:`write` on its own thread; the caller passes arrays it will not change."""
+        self.wait()
+        future: Future = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(self.write(recovery))
+            except BaseException as exc:  # handed to whoever waits on the future
+                future.set_exception(exc)
+
+        self._pending = threading.Thread(target=run, name="recovery-writer")
+        self._pending.start()
+        return future
 
     def wait(self) -> None:
         """Let a background write finish (before removing, so no stale file comes back)."""
         pending, self._pending = self._pending, None
         if pending is not None:
-            try:
-                pending.result()
-            except OSError:
-                pass
+            pending.join()
 
     @staticmethod
     def key(patient_folder: str | None, patient_name: str) -> str:
