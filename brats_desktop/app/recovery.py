@@ -279,7 +279,7 @@ class AutosaveTimer(QObject):
     def _on_written(self, future: Future) -> None:
         try:
             path = future.result()
-        except OSError:
+        except Exception:  # noqa: BLE001 - a failed autosave must never take the app down
             path = None
         self.autosaved.emit(path)
 
