@@ -162,10 +162,30 @@ def worker_app(args: argparse.Namespace) -> dict:
         inference.append(seg.last_run.seconds)
         devices.append(seg.last_run.device_name)
         seg.last_run_to_overlay_s = None
+    # Cancel latency: press Cancel right after the first batch reported, time until idle.
+    cancel_s = []
+    for _ in range(2):
+        window.state.remove_layer("Prediction")
+        loop = QEventLoop()
+        clicked: list[float] = []
+
+        def on_progress(done: int, total: int) -> None:
+            if not clicked and done < total:
+                clicked.append(time.perf_counter())
+                seg.cancel()
+
+        seg.running_changed.connect(lambda running: running or loop.quit())
+        QTimer.singleShot(120_000, loop.quit)
+        seg.run_action.trigger()
+        seg.worker.progress.connect(on_progress)
+        loop.exec()
+        if clicked:
+            cancel_s.append(time.perf_counter() - clicked[0])
     window.state.set_patient(None)
     window.close()
     return {
         "measure": "app",
+        "cancel_latency_s": [round(t, 3) for t in cancel_s],
         "model": note,
         "patient": patient.name,
         "shape": list(patient.shape),
@@ -289,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"| {r['device']} | {r['median_run_to_overlay_s']:.2f} s wall, {r['median_cpu_s']:.1f} s CPU "
                   f"(inference {r['median_inference_s']:.2f} s; first run {r['first_run_s']:.2f} s; "
                   f"load {r['load_avg_1min']}) |")
+            print(f"| Cancel → idle (after the first batch) | {r['device']} | "
+                  f"{', '.join(f'{t:.2f} s' for t in r['cancel_latency_s'])} |")
             print(f"| app peak RSS, patient + model loaded / after runs | | "
                   f"{r['peak_rss_loaded_mb']:.0f} MB / {r['peak_rss_after_runs_mb']:.0f} MB |")
         else:

@@ -163,7 +163,9 @@ def test_cuda_device_is_used_when_present():
 
 
 def test_auto_batch_size_keeps_batches_small_for_large_slices():
-    assert runtime.auto_batch_size((240, 240, 155)) == 16
-    assert runtime.auto_batch_size((120, 120, 78)) == 16  # never more than the reference
-    assert runtime.auto_batch_size((512, 512, 300)) == 4
-    assert runtime.auto_batch_size((2048, 2048, 10)) == 1
+    assert runtime.auto_batch_size((240, 240, 155), "cpu") == 8
+    assert runtime.auto_batch_size((120, 120, 78), "cpu") == 8  # never more than the reference
+    assert runtime.auto_batch_size((512, 512, 300), "cpu") == 2
+    assert runtime.auto_batch_size((240, 240, 155), "cuda") == 32
+    assert runtime.auto_batch_size((512, 512, 300), "cuda") == 7
+    assert runtime.auto_batch_size((2048, 2048, 10), "cpu") == 1

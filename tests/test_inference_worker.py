@@ -366,3 +366,18 @@ def test_gpu_out_of_memory_falls_back_to_cpu_and_tells_the_user(qtbot, window, p
     title, text = dialogs.errors[-1]
     assert "fell back" in title and "CPU" in text and "retrying with 2" in text
     assert "fake cpu" in win.segment.device_label.text()
+
+
+def test_cancel_after_the_last_batch_discards_the_result_and_returns_to_idle(qtbot, window, patient):
+    """Cancel pressed while a finished result is still queued to the GUI: nothing applied, not stuck."""
+    win, _ = window
+    win.show_patient(patient)
+    before = _layer_names(win)
+    assert win.segment.run()
+    worker = win.segment.worker
+    assert worker.wait(60_000)  # finished in the worker; its signal waits in the GUI queue
+    win.segment.cancel()
+    qtbot.waitUntil(lambda: not win.segment.running, timeout=5_000)
+    assert _layer_names(win) == before
+    assert win.segment.run_action.isEnabled()
+    assert "cancelled" in win.statusBar().currentMessage().lower()

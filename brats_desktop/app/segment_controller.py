@@ -432,24 +432,19 @@ class SegmentController(QObject):
         if was_running:
             self._status("Segmentation cancelled", 4000)
 
-    def _is_current(self) -> bool:
-        """True when the signal comes from the worker we are waiting for, for the patient on screen."""
-        sender = self.sender()
-        return (
-            sender is not None
-            and sender is self._worker
-            and not self._worker.cancel_requested
-            and self._worker.patient is self._state.patient
-        )
-
     def _on_progress(self, done: int, total: int) -> None:
         if self.sender() is not self._worker or total <= 0:
             return
         self.progress_bar.setValue(int(round(100 * done / total)))
 
     def _on_finished(self, run: Any) -> None:
-        if not self._is_current():
-            return  # a cancelled run, or a patient no longer on screen: discard
+        worker = self._worker
+        if self.sender() is not worker or worker is None:
+            return  # from a worker already given up (patient changed, window closing): discard
+        if worker.cancel_requested or worker.patient is not self._state.patient:
+            # Cancel was pressed after the last batch, while this result was on its way.
+            self._end_cancelled()
+            return
         self.progress_bar.setValue(100)
         layer = self._state.replace_layer(PREDICTION_LAYER, run.labels, PREDICTION, modified=False)
         layer.set_visible(True)
@@ -479,8 +474,10 @@ class SegmentController(QObject):
         self._dialogs.error(self._window, "Segmentation failed", message)
 
     def _on_cancelled(self) -> None:
-        if self.sender() is not self._worker:
-            return
+        if self.sender() is self._worker:
+            self._end_cancelled()
+
+    def _end_cancelled(self) -> None:
         self._finish_run()
         self._status("Segmentation cancelled; nothing was changed", 6000)
 
