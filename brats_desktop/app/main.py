@@ -26,6 +26,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--screenshot", type=Path, metavar="FILE.png",
                         help="render the window to this PNG and exit")
     parser.add_argument("--size", default="1400x900", help="window size for --screenshot (WxH)")
+    parser.add_argument("--predict", action="store_true",
+                        help="with --screenshot: segment with the bundled model first and show the prediction")
     return parser.parse_args(argv)
 
 
@@ -45,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from brats_desktop.core.errors import PatientLoadError
     from brats_desktop.core.patient import load_patient
 
-    from .main_window import MainWindow
+    from .main_window import MainWindow, tumour_focus
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("BraTS Desktop")
@@ -67,6 +69,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.resize(width, height)
         window.show()
         window.show_patient(patient)
+        if args.predict:
+            try:
+                run = window.segment.predict_now()
+            except Exception as exc:  # no model, missing modalities ...: say so, write nothing
+                print(f"brats-desktop: cannot segment: {exc}", file=sys.stderr)
+                return 2
+            focus = tumour_focus(run.labels) if patient.ground_truth is None else None
+            if focus is not None:  # no reference to centre on: centre on the prediction
+                window.state.set_cursor(focus)
         for _ in range(5):
             app.processEvents()
         if not window.grab().save(str(args.screenshot)):

@@ -223,7 +223,8 @@ class SegmentController(QObject):
         )
         if partner is not None and not partner.isFloating():
             self._window.tabifyDockWidget(partner, self.metrics_dock)
-            partner.raise_()
+            # Metrics in front only once there is something to compare.
+            (self.metrics_dock if self.prediction_layer() is not None else partner).raise_()
 
     # ------------------------------------------------------------------ state
     @property
@@ -410,6 +411,31 @@ class SegmentController(QObject):
         worker.start()
         return True
 
+    def predict_now(self) -> Any:
+        """Segment the open patient synchronously, for scripts (``brats-desktop --screenshot --predict``).
+
+        Same model choice and :func:`models.runtime.predict_patient` call as :meth:`run`,
+        without a thread or dialogs: errors (no patient, no model, missing modalities)
+        are raised for the caller to print. Returns the ``PredictionRun``.
+        """
+        from models.runtime import predict_patient
+
+        patient = self._state.patient
+        if patient is None:
+            raise ValueError("no patient is open")
+        run = predict_patient(self.model_for(patient), patient, force_cpu=self.force_cpu, batch_size=self.batch_size)
+        self._apply(run)
+        return run
+
+    def _apply(self, run: Any) -> LabelLayer:
+        """Show a finished prediction as the "Prediction" layer (created, or refilled keeping its display)."""
+        layer = self._state.replace_layer(PREDICTION_LAYER, run.labels, PREDICTION, modified=False)
+        layer.set_visible(True)
+        self.metrics_dock.show()
+        self.metrics_dock.raise_()  # the numbers belong with the new overlay
+        self.last_run = run
+        return layer
+
     def cancel(self) -> None:
         """Ask the worker to stop; the app is left as it was before Run."""
         if self._worker is not None:
@@ -446,11 +472,7 @@ class SegmentController(QObject):
             self._end_cancelled()
             return
         self.progress_bar.setValue(100)
-        layer = self._state.replace_layer(PREDICTION_LAYER, run.labels, PREDICTION, modified=False)
-        layer.set_visible(True)
-        self.metrics_dock.show()
-        self.metrics_dock.raise_()  # the numbers belong with the new overlay
-        self.last_run = run
+        layer = self._apply(run)
         self._finish_run()
         QApplication.processEvents()  # let the views draw the overlay before we call it done
         self.last_run_to_overlay_s = time.perf_counter() - self._run_started
