@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QMouseEvent, QTransform, QWheelEvent
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QKeyEvent, QMouseEvent, QTransform, QWheelEvent
+from PySide6.QtWidgets import QGraphicsSimpleTextItem, QWidget
 
 from . import pg_setup  # noqa: F401  (row-major axis order before any widget)
 from .state import BBox, LabelLayer, ViewerState, Voxel
@@ -282,7 +282,6 @@ class SliceView(pg.GraphicsView):
         self._title.setText(
             f"{self.plane.name}  {'xyz'[self.plane.axis]} = {self.slice_index + 1}/{shape[self.plane.axis]}"
         )
-        self._title.adjustSize()
 
     # -- state handlers ---------------------------------------------------------------
     def _on_patient_changed(self, patient: object) -> None:
@@ -435,21 +434,33 @@ class SliceView(pg.GraphicsView):
             self._place_letters()
 
     # -- orientation letters ----------------------------------------------------------
-    def _make_label(self, text: str, big: bool = False) -> QLabel:
-        label = QLabel(text, self)
-        label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        size = "15px" if big else "12px"
-        label.setStyleSheet(
-            f"color: #ffd27f; font-weight: bold; font-size: {size}; background: transparent;"
-        )
-        label.adjustSize()
-        return label
+    def _make_label(self, text: str, big: bool = False) -> QGraphicsSimpleTextItem:
+        """A text item in scene (= viewport pixel) coordinates: outside the ViewBox, so
+        zoom and pan leave it in place. Scene items, unlike QLabel children over the
+        viewport, do not force a costly repaint of the whole view on every slice move."""
+        item = QGraphicsSimpleTextItem(text)
+        font = QFont()
+        font.setBold(True)
+        font.setPixelSize(15 if big else 12)
+        item.setFont(font)
+        item.setBrush(QColor(255, 210, 127))
+        item.setZValue(1000)
+        self.scene().addItem(item)
+        return item
 
     def _place_letters(self) -> None:
-        w, h, m = self.width(), self.height(), 4
+        w, h, m = self.viewport().width(), self.viewport().height(), 4
         left, right, top, bottom = self._letters
-        left.move(m, (h - left.height()) // 2)
-        right.move(w - right.width() - m, (h - right.height()) // 2)
-        top.move((w - top.width()) // 2, m)
-        bottom.move((w - bottom.width()) // 2, h - bottom.height() - m)
-        self._title.move(m, m)
+
+        def put(item: QGraphicsSimpleTextItem, x: float, y: float) -> None:
+            item.setPos(self.mapToScene(QPoint(int(x), int(y))))
+
+        def size(item: QGraphicsSimpleTextItem) -> tuple[float, float]:
+            r = item.boundingRect()
+            return r.width(), r.height()
+
+        put(left, m, (h - size(left)[1]) / 2)
+        put(right, w - size(right)[0] - m, (h - size(right)[1]) / 2)
+        put(top, (w - size(top)[0]) / 2, m)
+        put(bottom, (w - size(bottom)[0]) / 2, h - size(bottom)[1] - m)
+        put(self._title, m, m)

@@ -125,7 +125,7 @@ def read_header(path: Path | str) -> SourceImage:
 
 
 def read_volume(path: Path | str, dtype=np.float32) -> tuple[np.ndarray, SourceImage]:
-    """Read a 3-D NIfTI file into a canonical RAS+ array of ``dtype``."""
+    """Read a 3-D NIfTI file into a canonical RAS+ array of ``dtype`` (None: as stored, scaled)."""
     source = read_header(path)
     try:
         img = nib.load(str(source.path))
@@ -137,7 +137,9 @@ def read_volume(path: Path | str, dtype=np.float32) -> tuple[np.ndarray, SourceI
     data = data.reshape(source.shape)
     if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
         data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
-    return source.canonical(data.astype(dtype, copy=False)), source
+    if dtype is not None:
+        data = data.astype(dtype, copy=False)
+    return source.canonical(data), source
 
 
 def check_same_grid(reference: SourceImage, other: SourceImage) -> None:

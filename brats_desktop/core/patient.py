@@ -87,7 +87,8 @@ def load_patient(
         check_same_grid(first_header, header)
 
     def read(key: str) -> tuple[str, np.ndarray, SourceImage]:
-        data, source = read_volume(paths[key])
+        # Labels stay in their stored integer type: no float copy, no integrality test.
+        data, source = read_volume(paths[key], dtype=None if key == "seg" else np.float32)
         return key, data, source
 
     early_image = next((k for k in first if k in files.images), None)
@@ -96,23 +97,32 @@ def load_patient(
         early.append("seg")
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(paths)))) as pool:
         results = list(pool.map(read, early))
+        decoded: dict[str, tuple[np.ndarray, LabelConvention]] = {}
         if early and on_first is not None:
-            on_first(_assemble(files, results, first_header))
+            on_first(_assemble(files, results, first_header, decoded))
         results += list(pool.map(read, [k for k in paths if k not in early]))
-    return _assemble(files, results, first_header)
+    return _assemble(files, results, first_header, decoded)
 
 
 def _assemble(
-    files: PatientFiles, results: list[tuple[str, np.ndarray, SourceImage]], first: SourceImage
+    files: PatientFiles,
+    results: list[tuple[str, np.ndarray, SourceImage]],
+    first: SourceImage,
+    decoded: dict[str, tuple[np.ndarray, LabelConvention]],
 ) -> Patient:
-    """Patient from read volumes (all of them, or the early subset of a progressive load)."""
+    """Patient from read volumes (all of them, or the early subset of a progressive load).
+
+    ``decoded`` caches the decoded segmentation so a progressive load decodes it once.
+    """
     images = {m: d for m in MODALITIES for k, d, _ in results if k == m}
     sources = {k: s for k, _, s in results}
     convention = default_convention(files)
     ground_truth = None
     if "seg" in sources:
-        seg = next(d for k, d, _ in results if k == "seg")
-        ground_truth, convention = decode_segmentation(seg, sources["seg"].path, files)
+        if "seg" not in decoded:
+            seg = next(d for k, d, _ in results if k == "seg")
+            decoded["seg"] = decode_segmentation(seg, sources["seg"].path, files)
+        ground_truth, convention = decoded["seg"]
     grid = sources.get("seg", first)
     return Patient(files.name, images, grid, convention, ground_truth, files, sources)
 
@@ -121,7 +131,7 @@ def decode_segmentation(
     values: np.ndarray, path: Path | None, files: PatientFiles | None
 ) -> tuple[np.ndarray, LabelConvention]:
     """File label values -> internal labels, refusing values outside the convention."""
-    if not np.all(np.equal(np.mod(values, 1), 0)):
+    if values.dtype.kind == "f" and not np.all(np.equal(np.mod(values, 1), 0)):
         raise LabelValueError(path, "segmentation holds non-integer values")
     lo, hi = float(values.min()), float(values.max())
     if lo < 0 or hi > 255:
