@@ -32,7 +32,8 @@ from .inference import check_modalities as inference_check
 
 __all__ = [
     "DeviceUnavailableError", "InferenceCancelled", "MissingModalityError", "PredictionRun",
-    "auto_batch_size", "best_bundled_model", "check_modalities", "describe_device", "predict_patient", "run_with_fallback", "select_device",
+    "auto_batch_size", "best_bundled_model", "check_modalities", "describe_device",
+    "predict_patient", "run_with_fallback", "select_device",
 ]
 
 DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")

@@ -126,7 +126,8 @@ class SegmentController(QObject):
         self.run_action.setToolTip("Segment the open patient with the U-Net (Ctrl+R)")
         self.run_action.triggered.connect(self.run)
 
-        self.cancel_action = QAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop), "&Cancel Segmentation", self)
+        stop_icon = style.standardIcon(QStyle.StandardPixmap.SP_MediaStop)
+        self.cancel_action = QAction(stop_icon, "&Cancel Segmentation", self)
         self.cancel_action.setToolTip("Stop the running segmentation; nothing on screen changes")
         self.cancel_action.triggered.connect(self.cancel)
 
@@ -140,7 +141,9 @@ class SegmentController(QObject):
         self.model_info_action.triggered.connect(self.show_model_info)
 
         self.load_model_action = QAction("Load &Model…", self)
-        self.load_model_action.setToolTip("Use another BraTS Desktop checkpoint (.pt), e.g. one trained with brats-train")
+        self.load_model_action.setToolTip(
+            "Use another BraTS Desktop checkpoint (.pt), e.g. one trained with brats-train"
+        )
         self.load_model_action.triggered.connect(lambda: self.load_model())
 
         self.export_action = QAction("Export &Prediction as NIfTI…", self)

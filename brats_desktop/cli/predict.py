@@ -58,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="where to run (auto: CUDA, then Apple MPS, else CPU)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="slices per batch (default: 8 on CPU, 32 on CUDA for 240x240 slices; fewer for larger ones)")
-    p.add_argument("--csv", type=Path, help="CSV path for a folder of patients (default: <out or folder>/predictions.csv)")
+    p.add_argument("--csv", type=Path,
+                   help="CSV path for a folder of patients (default: <out or folder>/predictions.csv)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     return p
 
