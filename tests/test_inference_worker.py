@@ -151,11 +151,10 @@ def test_cancel_button_mid_run_leaves_app_as_before(qtbot, window, patient):
     win.segment.predict = gated
     _run_by_click(qtbot, win)
     assert gated.paused.wait(20)
-    worker = win.segment.worker
     assert win.segment.cancel_button.isVisible()
     qtbot.mouseClick(win.segment.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not win.segment.running, timeout=5_000)
-    assert worker.wait(5_000)
+    qtbot.waitUntil(lambda: win.segment.active_threads() == 0, timeout=5_000)
     QApplication.processEvents()
     assert _layer_names(win) == before  # no prediction layer
     assert win.state.layer("Prediction") is None
@@ -173,13 +172,12 @@ def test_opening_another_patient_mid_run_discards_the_old_run(qtbot, window, pat
     win.segment.predict = gated
     _run_by_click(qtbot, win)
     assert gated.paused.wait(20)
-    worker = win.segment.worker
     if not honour_cancel:
         gated.release()  # the old run completes anyway; its result must not be applied
     images, labels = synthetic_arrays(seed=9)
     other = patient_from_arrays("synthetic-9", images, labels)
     win.show_patient(other)  # cancels and waits for the worker
-    assert not worker.is_running()
+    assert win.segment.active_threads() == 0
     assert not win.segment.running
     for _ in range(20):
         QApplication.processEvents()
@@ -214,9 +212,9 @@ def test_closing_the_window_mid_run_stops_the_worker(qtbot, tmp_path, model, pat
     win.segment.predict = gated
     assert win.segment.run()
     assert gated.paused.wait(20)
-    worker = win.segment.worker
+    assert win.segment.active_threads() == 1
     assert win.close()
-    assert not worker.is_running()
+    assert win.segment.active_threads() == 0
     assert not gated.returned.is_set()
     win.deleteLater()
     QApplication.processEvents()
@@ -381,3 +379,24 @@ def test_cancel_after_the_last_batch_discards_the_result_and_returns_to_idle(qtb
     assert _layer_names(win) == before
     assert win.segment.run_action.isEnabled()
     assert "cancelled" in win.statusBar().currentMessage().lower()
+
+
+def test_finished_workers_do_not_keep_patients_alive(qtbot, window):
+    """Volumes are big: after a run and a patient switch, nothing of ours holds the old patient."""
+    import gc
+    import weakref
+
+    win, _ = window
+    images, labels = synthetic_arrays(seed=6)
+    first = patient_from_arrays("first", images, labels)
+    ref = weakref.ref(first)
+    win.show_patient(first)
+    del first
+    with qtbot.waitSignal(win.segment.prediction_applied, timeout=60_000):
+        _run_by_click(qtbot, win)
+    qtbot.waitUntil(lambda: win.segment.active_threads() == 0, timeout=5_000)
+    win.show_patient(patient_from_arrays("second", images, labels))
+    for _ in range(5):
+        QApplication.processEvents()
+    gc.collect()
+    assert ref() is None

@@ -42,6 +42,7 @@ class InferenceWorker(QObject):
     failed = Signal(str)  # a message for the user
     cancelled = Signal()
     notice = Signal(str)  # e.g. "GPU out of memory ...; retrying with 8"
+    ended = Signal()  # the thread has stopped (after any of the three above): safe to delete
 
     def __init__(
         self,
@@ -63,6 +64,7 @@ class InferenceWorker(QObject):
         self._predict = predict  # None: models.inference.predict_volume (tests inject hooks)
         self._stop = threading.Event()
         self._thread = _Thread(self)
+        self._thread.finished.connect(self.ended)  # queued to the GUI thread
 
     # -- control (GUI thread) ---------------------------------------------------------
     def start(self) -> None:

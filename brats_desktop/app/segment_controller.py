@@ -400,6 +400,7 @@ class SegmentController(QObject):
         worker.failed.connect(self._on_failed)
         worker.cancelled.connect(self._on_cancelled)
         worker.notice.connect(self._on_notice)
+        worker.ended.connect(self._on_worker_ended)
         self._worker = worker
         self._run_started = time.perf_counter()
         self.progress_bar.setRange(0, 100)
@@ -452,12 +453,14 @@ class SegmentController(QObject):
         was_running = self._worker is not None
         if was_running:
             self._finish_run()  # forget it first: whatever it still emits is ignored
-        for worker in self._retired:
-            if not worker.shutdown(SHUTDOWN_WAIT_MS):  # pragma: no cover - a wedged GPU driver
+        for worker in list(self._retired):
+            if worker.shutdown(SHUTDOWN_WAIT_MS):
+                self._retired.remove(worker)
+                self._release(worker)
+            else:  # pragma: no cover - a wedged GPU driver
                 print("warning: an inference worker did not stop in time")
         self._probe_timer.stop()
         self._probe_pool.waitForDone(SHUTDOWN_WAIT_MS)
-        self._finish_run()  # now every thread has ended: release them
         if was_running:
             self._status("Segmentation cancelled", 4000)
 
@@ -520,19 +523,34 @@ class SegmentController(QObject):
         """Back to idle: hide progress, re-enable Run. The worker is deleted once its thread has ended."""
         worker, self._worker = self._worker, None
         if worker is not None:
-            self._retired.append(worker)
-        still_running = []
-        for old in self._retired:
-            if old.is_running():
-                still_running.append(old)  # a QThread must not be destroyed while it runs
+            if worker.is_running():
+                self._retired.append(worker)  # a QThread must not be destroyed while it runs
             else:
-                old.deleteLater()
-        self._retired = still_running
+                self._release(worker)
         self.progress_bar.hide()
         self.cancel_button.hide()
         self._update_actions()
         if worker is not None:
             self.running_changed.emit(False)
+
+    def _on_worker_ended(self) -> None:
+        """A worker's thread stopped: release it unless it is still the current run."""
+        worker = self.sender()
+        if worker in self._retired:
+            self._retired.remove(worker)
+            self._release(worker)
+
+    @staticmethod
+    def _release(worker: InferenceWorker) -> None:
+        """Drop the worker's references to the patient and model (volumes are big), then delete it."""
+        worker.patient = None
+        worker.model = None
+        worker.deleteLater()
+
+    def active_threads(self) -> int:
+        """Inference threads still running (the current one and cancelled ones finishing)."""
+        workers = self._retired + ([self._worker] if self._worker is not None else [])
+        return sum(1 for w in workers if w.is_running())
 
     def _on_patient_changed(self, patient: object) -> None:
         if self._worker is not None and self._worker.patient is not patient:
