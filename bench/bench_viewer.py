@@ -85,23 +85,27 @@ def main() -> int:
     shape = state.patient.shape
     rng = np.random.default_rng(0)
     app.processEvents()
-    times = []
+    times, cpu = [], []
     for _ in range(args.moves):
         c = state.cursor
         target = tuple(int((c[i] + rng.integers(1, 20)) % shape[i]) for i in range(3))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         state.set_cursor(target)
         for view in window.views:
             view.viewport().repaint()
         times.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
     window.close()
 
-    print(f"folder: {args.folder}  shape {shape}  label layers: {n_layers}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"folder: {args.folder}  shape {shape}  label layers: {n_layers}  "
+          f"cpus: {os.cpu_count()}  load average (1 min): {load:.2f}")
     print(f"{'measure':<38}{'median':>10}{'max':>10}{'target':>10}")
     print(f"{'open: first image shown (s)':<38}{statistics.median(firsts):>10.3f}{max(firsts):>10.3f}{'<= 1.0':>10}")
     print(f"{'open: all volumes loaded (s)':<38}{statistics.median(fulls):>10.3f}{max(fulls):>10.3f}{'':>10}")
     print(f"{'slice move, 3 views + overlays (ms)':<38}{statistics.median(times):>10.2f}"
           f"{max(times):>10.2f}{'<= 15':>10}")
+    print(f"{'slice move, CPU time of this process (ms)':<38}{statistics.median(cpu):>10.2f}{max(cpu):>10.2f}")
     return 0
 
 

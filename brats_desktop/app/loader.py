@@ -11,11 +11,12 @@ computed here too, so the GUI thread only draws.
 from __future__ import annotations
 
 import itertools
+import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
 from brats_desktop.core.errors import PatientLoadError
 from brats_desktop.core.patient import Patient, load_patient
@@ -24,10 +25,14 @@ from .state import DEFAULT_MODALITY_ORDER
 from .windowing import windows_for
 
 
+# Longest pause of the reading threads while the GUI draws the first image.
+FIRST_IMAGE_PAUSE_S = 1.0
+
+
 class LoadSignals(QObject):
     """Signals of one load request; ``request`` tells stale results from current ones."""
 
-    first_loaded = Signal(int, object, object)  # request, partial Patient, windows
+    first_loaded = Signal(int, object, object, object)  # request, partial Patient, windows, Event
     loaded = Signal(int, object, object)  # request, Patient, windows
     failed = Signal(int, object)  # request, exception (PatientLoadError or unexpected)
 
@@ -50,7 +55,11 @@ class _LoadTask(QRunnable):
 
     def _run(self) -> None:
         def first(partial: Patient) -> None:
-            self.signals.first_loaded.emit(self.request, partial, windows_for(partial.images))
+            shown = threading.Event()
+            self.signals.first_loaded.emit(self.request, partial, windows_for(partial.images), shown)
+            # Let the GUI draw before reading the rest: on two busy cores the reading
+            # threads would otherwise starve the GUI thread for half a second.
+            shown.wait(FIRST_IMAGE_PAUSE_S)
 
         try:
             patient = self.load(self.folder, first=DEFAULT_MODALITY_ORDER, on_first=first)
@@ -96,9 +105,14 @@ class PatientLoader(QObject):
         """Block until running loads finish (tests, shutdown)."""
         return self._pool.waitForDone(msecs)
 
-    def _on_first_loaded(self, request: int, patient: Patient, windows: dict) -> None:
+    def _on_first_loaded(
+        self, request: int, patient: Patient, windows: dict, shown: threading.Event
+    ) -> None:
         if request == self._current:
             self.first_loaded.emit(patient, windows)
+            QTimer.singleShot(0, shown.set)  # after the paint events just posted
+        else:
+            shown.set()
 
     def _on_loaded(self, request: int, patient: Patient, windows: dict) -> None:
         if request == self._current:

@@ -169,6 +169,8 @@ class SliceView(pg.GraphicsView):
 
         self._letters = [self._make_label(t, big=True) for t in plane.letters]
         self._title = self._make_label(plane.name)
+        # The view paints its whole background itself: Qt need not paint what lies below.
+        self.viewport().setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMinimumSize(160, 160)
