@@ -171,3 +171,12 @@ def test_real_brats2023_case_without_labels(shared_data: Path) -> None:
     assert patient.ground_truth is None
     assert patient.convention is LabelConvention.BRATS2023
     assert all(v.shape == (240, 240, 155) for v in patient.images.values())
+
+
+def test_non_integer_segmentation_is_refused(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path / "P", {"flair": "flair.nii.gz"})
+    bad = ras_labels().astype(np.float32)
+    bad[4, 4, 4] = 1.5
+    save(folder / "seg.nii.gz", bad)
+    with pytest.raises(LabelValueError, match="non-integer"):
+        load_patient(folder)

@@ -335,3 +335,18 @@ def test_real_case_opens_with_overlays(qtbot, window: MainWindow, shared_data: P
     assert state.layers[0].data[focus] > 0  # the crosshair sits on tumour
     lo, hi = state.window("flair")
     assert 0 <= lo < hi
+
+
+def test_no_folder_opens_the_demo_patient(tmp_path: Path) -> None:
+    out = tmp_path / "demo.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    result = subprocess.run(
+        [sys.executable, "-m", "brats_desktop.app.main", "--screenshot", str(out), "--size", "1000x700"],
+        capture_output=True, text=True, env=env, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    img = QImage(str(out)).convertToFormat(QImage.Format.Format_RGBA8888)
+    arr = np.frombuffer(img.constBits(), np.uint8).reshape(700, img.bytesPerLine())[:, : 1000 * 4]
+    arr = arr.reshape(700, 1000, 4).astype(int)
+    yellowish = (arr[..., 0] > 150) & (arr[..., 1] > 130) & (arr[..., 2] < 90)
+    assert yellowish.sum() > 50, "no enhancing-tumour overlay on the demo patient"

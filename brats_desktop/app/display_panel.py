@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QPushButton,
     QRadioButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -49,7 +50,8 @@ class DisplayPanel(QWidget):
         self.reset_button.setToolTip("Robust percentiles of the intensities inside the brain")
         self.reset_button.clicked.connect(lambda: self.state.reset_window())
         layout.addWidget(self.reset_button)
-        layout.addStretch(1)
+        # Only as tall as its controls: the docks below (layers, annotation) get the rest.
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
         self._updating = False
         self.level.valueChanged.connect(self._on_spin_changed)
