@@ -10,8 +10,8 @@ belongs to that measurement alone:
   torch's one-off warm-up and is reported apart. Peak RSS is read before the first Run
   (patient + model loaded) and at the end (including inference).
 * ``size``: headless :func:`models.runtime.predict_patient` (the code path of the app
-  and ``brats-predict``) on volumes from 120x120x78 up to 512x512x300, with the time
-  and the peak RSS of the process.
+  and ``brats-predict``) on volumes from 120x120x78 up to 512x512x300: the first
+  ("cold") and second ("warm") prediction of the process, and its peak RSS.
 
 The model is ``--model`` or the bundled default; if neither exists yet, a randomly
 initialised network with the training default configuration's architecture (what the
@@ -211,12 +211,12 @@ def worker_size(args: argparse.Namespace) -> dict:
     model = load_model(path)
     shape = tuple(int(v) for v in args.shape.split("x"))
     patient = synthetic_patient(shape)  # type: ignore[arg-type]
-    # One-off costs (thread pools, allocator, CUDA context) are not part of a volume's time.
-    from brats_desktop.core.patient import patient_from_arrays
-
-    warm = {m: v[:64, :64, :8] for m, v in patient.images.items()}
-    predict_patient(model, patient_from_arrays("warm-up", warm), device=args.device)
+    # Cold: the first prediction of the process (thread pools, oneDNN kernels for these
+    # shapes, allocator growth), as a fresh brats-predict sees it. Warm: the same again.
     base = peak_rss_mb()
+    start = time.perf_counter()
+    predict_patient(model, patient, device=args.device, batch_size=args.batch_size)
+    cold = time.perf_counter() - start
     cpu0 = cpu_seconds()
     start = time.perf_counter()
     run = predict_patient(model, patient, device=args.device, batch_size=args.batch_size)
@@ -228,6 +228,7 @@ def worker_size(args: argparse.Namespace) -> dict:
         "shape": list(shape),
         "voxels_m": round(float(shape[0] * shape[1] * shape[2]) / 1e6, 2),
         "device": run.device_name,
+        "cold_s": round(cold, 3),
         "seconds": round(total, 3),
         "inference_s": round(run.seconds, 3),
         "cpu_s": round(cpu, 3),
@@ -315,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['peak_rss_loaded_mb']:.0f} MB / {r['peak_rss_after_runs_mb']:.0f} MB |")
         else:
             print(f"| predict_patient {'x'.join(map(str, r['shape']))} ({r['voxels_m']} M voxels) | {r['device']} "
-                  f"| {r['seconds']:.2f} s wall, {r['cpu_s']:.1f} s CPU, peak RSS {r['peak_rss_mb']:.0f} MB "
+                  f"| {r['seconds']:.2f} s wall warm ({r['cold_s']:.2f} s cold), {r['cpu_s']:.1f} s CPU, "
+                  f"peak RSS {r['peak_rss_mb']:.0f} MB "
                   f"(load {r['load_avg_1min']}) |")
     if args.json:
         args.json.write_text(json.dumps({"info": info, "results": results}, indent=2) + "\n")
