@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QStandardPaths
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QWidget
 
@@ -47,7 +47,12 @@ class ScriptedDialogs(Dialogs):
 
 
 def isolated_settings(tmp_path: Path) -> QSettings:
-    """An INI file in tmp_path: tests never touch the user's recent-folder list."""
+    """An INI file in tmp_path: tests never touch the user's recent-folder list.
+
+    Also switches QStandardPaths to test mode, so the window's autosave/recovery files
+    go to a test folder instead of the user's application data.
+    """
+    QStandardPaths.setTestModeEnabled(True)
     return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
 
 
