@@ -34,24 +34,67 @@ class ModelInfoDialog(QDialog):
         layout.addWidget(buttons)
 
 
+TRAINING_KEYS = ("command", "data", "epochs", "epochs_planned", "date", "git_revision", "device", "parameters")
+
+
+def _compact(value: Any, depth: int = 0) -> str:
+    """Nested metadata as indented ``key: value`` lines, floats to 3 decimals."""
+    pad = "  " * depth
+    if isinstance(value, dict):
+        lines = []
+        for k, v in value.items():
+            if isinstance(v, (dict, list)) and v and depth < 2:
+                lines.append(f"{pad}{k}:\n{_compact(v, depth + 1)}")
+            else:
+                lines.append(f"{pad}{k}: {_scalar(v)}")
+        return "\n".join(lines)
+    if isinstance(value, list):
+        return pad + ", ".join(_scalar(v) for v in value)
+    return pad + _scalar(value)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_scalar(v)}" for k, v in value.items())[:300]
+    if isinstance(value, list):
+        return ", ".join(_scalar(v) for v in value)[:300]
+    return str(value)
+
+
 def model_info_html(model: Any) -> str:
-    """Readable summary of the metadata, then the whole of it as JSON."""
+    """What a user needs first (inputs, licence, quality, provenance), then all metadata as JSON."""
     meta: dict[str, Any] = dict(model.metadata)
     path = getattr(model, "path", None)
-    rows = [
-        ("Name", meta.get("name", "")),
+    classes = meta.get("classes", {})
+    if isinstance(classes, dict):
+        class_text = ", ".join(f"{k}: {v}" for k, v in classes.items())
+    else:
+        class_text = ", ".join(map(str, classes))
+    rows: list[tuple[str, str]] = [
+        ("Name", str(meta.get("name", ""))),
         ("File", str(path) if path else "(in memory)"),
         ("Input modalities", ", ".join(MODALITY_LABELS.get(m, m) for m in meta.get("modalities", []))),
-        ("Classes", ", ".join(f"{k}: {v}" for k, v in dict(meta.get("classes", {})).items())),
-        ("Label convention", meta.get("label_convention", "")),
+        ("Classes", class_text),
+        ("Label convention", str(meta.get("label_convention", ""))),
     ]
-    for key in ("training", "metrics", "licence", "license"):
+    for key in ("licence", "license"):
         if key in meta:
-            value = meta[key]
-            rows.append((key.capitalize(), value if isinstance(value, str) else json.dumps(value, indent=1)[:1200]))
+            rows.append(("Licence", _compact(meta[key])))
+    if "metrics" in meta:
+        rows.append(("Metrics", _compact(meta["metrics"])))
+    training = meta.get("training")
+    if isinstance(training, dict):
+        rows.append(("Training", _compact({k: training[k] for k in TRAINING_KEYS if k in training})))
+    elif training:
+        rows.append(("Training", _compact(training)))
+    for key in ("preprocessing", "architecture"):
+        if isinstance(meta.get(key), dict):
+            rows.append((key.capitalize(), ", ".join(f"{k}={_scalar(v)}" for k, v in meta[key].items())))
     body = "".join(
-        f"<tr><th align='left' valign='top'>{html.escape(str(k))}</th>"
-        f"<td><pre style='margin:0; white-space:pre-wrap'>{html.escape(str(v))}</pre></td></tr>"
+        f"<tr><th align='left' valign='top'>{html.escape(k)}</th>"
+        f"<td><pre style='margin:0; white-space:pre-wrap'>{html.escape(v)}</pre></td></tr>"
         for k, v in rows
     )
     full = html.escape(json.dumps(meta, indent=2, default=str))
