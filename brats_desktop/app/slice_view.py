@@ -243,7 +243,7 @@ class SliceView(pg.GraphicsView):
             self._base.clear()
             return
         self._base.setImage(
-            _slice(volume, self.plane.axis, self._index),
+            np.ascontiguousarray(_slice(volume, self.plane.axis, self._index)),
             autoLevels=False,
             levels=self.state.window(),
         )
@@ -251,11 +251,18 @@ class SliceView(pg.GraphicsView):
     def _render_overlay(self, overlay: _Overlay, bbox: BBox | None = None) -> None:
         """Show the layer's current slice; with ``bbox``, repaint only that region (edits)."""
         layer = overlay.layer
-        overlay.item.setVisible(layer.visible)
         overlay.item.setOpacity(layer.opacity)
-        if not layer.visible:
+        labels = None
+        if layer.visible:
+            # One contiguous copy (pyqtgraph would make it anyway): any() on it is ~30x
+            # faster than on the strided axial view.
+            labels = np.ascontiguousarray(_slice(layer.data, self.plane.axis, self._index))
+        if labels is None or not labels.any():
+            # Hidden layer, or no label on this slice (most slices): hiding the item
+            # spares a fully transparent image draw on every repaint.
+            overlay.item.setVisible(False)
             return
-        labels = _slice(layer.data, self.plane.axis, self._index)
+        overlay.item.setVisible(True)
         if layer.outline:
             labels = outline_of(labels)
         rect = self._region_rect(bbox, labels.shape) if bbox is not None else None
