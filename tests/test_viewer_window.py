@@ -350,3 +350,36 @@ def test_no_folder_opens_the_demo_patient(tmp_path: Path) -> None:
     arr = arr.reshape(700, 1000, 4).astype(int)
     yellowish = (arr[..., 0] > 150) & (arr[..., 1] > 130) & (arr[..., 2] < 90)
     assert yellowish.sum() > 50, "no enhancing-tumour overlay on the demo patient"
+
+
+def test_superseded_half_load_then_failure_restores_what_the_user_had(qtbot, tmp_path: Path) -> None:
+    """A shows its first image, B is opened before A finishes and fails: back to the start."""
+    import threading
+
+    from brats_desktop.app.loader import PatientLoader
+    from brats_desktop.core.patient import load_patient
+
+    release = threading.Event()
+
+    def slow_load(folder, first, on_first):
+        def hold(partial):
+            on_first(partial)
+            if Path(folder).name == "A":
+                release.wait(10)  # A stays half-loaded until B has been asked for
+
+        return load_patient(folder, first=first, on_first=hold)
+
+    dialogs = ScriptedDialogs()
+    win = MainWindow(settings=isolated_settings(tmp_path), dialogs=dialogs, loader=PatientLoader(load=slow_load))
+    qtbot.addWidget(win)
+    open_and_wait(qtbot, win, make_folder(tmp_path / "start", NAMES, "2020"))
+    start = win.state.patient
+    with qtbot.waitSignal(win.first_image_shown, timeout=20000):
+        win.open_patient(make_folder(tmp_path / "A", NAMES, "2020"))
+    assert win.state.patient.name == "A" and win.state.loading
+    (tmp_path / "B").mkdir()
+    with qtbot.waitSignal(win.load_failed, timeout=20000):
+        win.open_patient(tmp_path / "B")
+        release.set()
+    assert win.state.patient is start
+    win.loader.wait()

@@ -228,7 +228,9 @@ class MainWindow(QMainWindow):
         """Load a folder in the background; the current patient stays until it succeeds."""
         if not self._may_discard("open another patient"):
             return
-        self._snapshot = None
+        # A load superseded halfway keeps the snapshot of what the user had before it.
+        if not self._started_partial:
+            self._snapshot = None
         self._started_partial = False
         self._loading_folder = Path(folder)
         self.statusBar().showMessage(f"Loading {Path(folder).name}…")
@@ -245,7 +247,8 @@ class MainWindow(QMainWindow):
         return tumour_focus(patient.ground_truth) if patient is not None else None
 
     def _on_first_loaded(self, patient: Patient, windows: dict) -> None:
-        self._snapshot = self.state.snapshot()
+        if self._snapshot is None:
+            self._snapshot = self.state.snapshot()
         self._started_partial = True
         self.state.set_patient(patient, windows, loading=True, cursor=self._initial_cursor(patient))
         self.first_image_shown.emit()
