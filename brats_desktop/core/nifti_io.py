@@ -137,9 +137,9 @@ def read_volume(path: Path | str, dtype=np.float32) -> tuple[np.ndarray, SourceI
     data = data.reshape(source.shape)
     if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
         data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
-    if dtype is not None:
-        data = data.astype(dtype, copy=False)
-    return source.canonical(data), source
+    # Reorient as a view, then cast and lay out in one pass (one copy, not two).
+    view = apply_orientation(data, source.to_canonical)
+    return np.ascontiguousarray(view, dtype=dtype if dtype is not None else data.dtype), source
 
 
 def check_same_grid(reference: SourceImage, other: SourceImage) -> None:
