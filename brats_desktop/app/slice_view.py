@@ -265,14 +265,11 @@ class SliceView(pg.GraphicsView):
         overlay.item.setVisible(True)
         if layer.outline:
             labels = outline_of(labels)
-        # Only the rows the slice uses: pyqtgraph turns every LUT row into a Qt colour
-        # table entry in Python on each render (256 rows cost ~0.3 ms per overlay).
-        lut = overlay.lut[: max(int(labels.max()) + 1, 4)]
         rect = self._region_rect(bbox, labels.shape) if bbox is not None else None
         if rect is not None and isinstance(overlay.item, _OverlayImageItem):
-            overlay.item.set_image_in(labels, rect, autoLevels=False, levels=None, lut=lut)
+            overlay.item.set_image_in(labels, rect, autoLevels=False, levels=None, lut=overlay.lut)
         else:
-            overlay.item.setImage(labels, autoLevels=False, levels=None, lut=lut)
+            overlay.item.setImage(labels, autoLevels=False, levels=None, lut=overlay.lut)
 
     def _region_rect(self, bbox: BBox, shape: tuple[int, ...]) -> QRectF | None:
         """In-plane rectangle of a 3-D bbox in image pixels, one pixel wider (outline mode)."""
