@@ -383,3 +383,13 @@ def test_superseded_half_load_then_failure_restores_what_the_user_had(qtbot, tmp
         release.set()
     assert win.state.patient is start
     win.loader.wait()
+
+
+def test_layers_panel_says_when_there_is_no_layer(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    assert window.layers_panel._empty.isVisibleTo(window.layers_panel)
+    open_and_wait(qtbot, window, make_folder(tmp_path / "P", NAMES, "2020"))
+    assert not window.layers_panel._empty.isVisibleTo(window.layers_panel)
+    assert window.layers_panel.controls_for("Ground truth") is not None
+    open_and_wait(qtbot, window, make_folder(tmp_path / "Q", {"flair": "flair.nii.gz"}))
+    assert window.layers_panel.controls == []
+    assert window.layers_panel._empty.isVisibleTo(window.layers_panel)

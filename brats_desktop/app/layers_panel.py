@@ -77,13 +77,13 @@ class LayersPanel(QWidget):
         self._empty.setWordWrap(True)
         self.controls: list[LayerControls] = []
         state.layers_changed.connect(self._rebuild)
-        self._rebuild()
+        self._rebuild(force=True)
 
     def controls_for(self, name: str) -> LayerControls | None:
         return next((c for c in self.controls if c.layer.name == name), None)
 
-    def _rebuild(self) -> None:
-        if [c.layer for c in self.controls] == self.state.layers:
+    def _rebuild(self, force: bool = False) -> None:
+        if not force and [c.layer for c in self.controls] == self.state.layers:
             return
         while self._layout.count():
             item = self._layout.takeAt(0)
