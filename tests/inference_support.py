@@ -8,14 +8,18 @@ reorientation on load and on export.
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import torch
 
+from brats_desktop.app.dialogs import Dialogs
 from brats_desktop.core.synthetic import make_synthetic_case
 from models.checkpoint import LoadedModel, load_model, save_model
+from models.inference import predict_volume
 from models.unet import build_network
 
 SHAPE = (40, 36, 24)
@@ -110,12 +114,6 @@ def write_patient_folder(
 
 
 # --------------------------------------------------------------------------- GUI helpers
-
-import threading  # noqa: E402
-import time  # noqa: E402
-
-from brats_desktop.app.dialogs import Dialogs  # noqa: E402
-from models.inference import predict_volume  # noqa: E402
 
 
 class RecordingDialogs(Dialogs):
