@@ -254,8 +254,15 @@ def test_hover_shows_voxel_intensities_and_labels(qtbot, window: MainWindow) -> 
     labels = ras_labels()
     voxel = (5, 4, window.state.cursor[2])
     pos = window.axial_view.widget_pos_of(voxel).toPoint()
+    # Record every status message: in a long test run the offscreen platform may send
+    # the viewport a Leave right after the synthetic move, which clears the readout.
+    messages: list[str] = []
+    window.statusBar().messageChanged.connect(messages.append)
+    # Move elsewhere first: Qt sends no move event when the (shared, offscreen) cursor
+    # already stands at the target from an earlier test.
+    qtbot.mouseMove(window.axial_view.viewport(), pos + QPoint(7, 7))
     qtbot.mouseMove(window.axial_view.viewport(), pos)
-    text = window.statusBar().currentMessage()
+    text = next((m for m in reversed(messages) if m.startswith("voxel (")), "")
     assert f"voxel ({voxel[0]}, {voxel[1]}, {voxel[2]})" in text
     flair = window.state.patient.images["flair"][voxel]
     assert f"FLAIR {flair:.4g}" in text and "T1 " in text

@@ -44,10 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     from PySide6.QtWidgets import QApplication
 
-    from brats_desktop.core.errors import PatientLoadError
-    from brats_desktop.core.patient import load_patient
-
-    from .main_window import MainWindow, tumour_focus
+    from .main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("BraTS Desktop")
@@ -59,33 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.freeze()
 
     if args.screenshot is not None:
-        # Synchronous: a script wants the whole patient or a clear error, nothing in between.
         try:
-            patient = load_patient(args.patient) if args.patient else load_demo_patient()
-        except PatientLoadError as exc:
-            print(f"brats-desktop: {exc}", file=sys.stderr)
-            return 2
-        width, height = (int(v) for v in args.size.lower().split("x"))
-        window.resize(width, height)
-        window.show()
-        window.show_patient(patient)
-        if args.predict:
-            try:
-                run = window.segment.predict_now()
-            except Exception as exc:  # no model, missing modalities ...: say so, write nothing
-                print(f"brats-desktop: cannot segment: {exc}", file=sys.stderr)
-                return 2
-            focus = tumour_focus(run.labels) if patient.ground_truth is None else None
-            if focus is not None:  # no reference to centre on: centre on the prediction
-                window.state.set_cursor(focus)
-        for _ in range(5):
+            return _screenshot(app, window, args)
+        finally:
+            # Every exit path closes the window: a visible leftover would outlive the call
+            # (tests call main() in-process) and keep taking events meant for other windows.
+            window.close()
+            window.deleteLater()
             app.processEvents()
-        if not window.grab().save(str(args.screenshot)):
-            print(f"brats-desktop: could not write {args.screenshot}", file=sys.stderr)
-            return 1
-        print(f"wrote {args.screenshot}")
-        window.close()
-        return 0
 
     window.show()
     # Labels autosaved before a crash are offered back first (issue 4); restoring one
@@ -97,6 +75,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.show_patient(load_demo_patient())
         window.annotation.offer_restore()
     return app.exec()
+
+
+def _screenshot(app, window, args: argparse.Namespace) -> int:
+    """Render ``window`` with the patient (and optionally a prediction) to a PNG; 0 on success."""
+    from brats_desktop.core.errors import PatientLoadError
+    from brats_desktop.core.patient import load_patient
+
+    from .main_window import tumour_focus
+
+    # Synchronous: a script wants the whole patient or a clear error, nothing in between.
+    try:
+        patient = load_patient(args.patient) if args.patient else load_demo_patient()
+    except PatientLoadError as exc:
+        print(f"brats-desktop: {exc}", file=sys.stderr)
+        return 2
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    window.resize(width, height)
+    window.show()
+    window.show_patient(patient)
+    if args.predict:
+        try:
+            run = window.segment.predict_now()
+        except Exception as exc:  # no model, missing modalities ...: say so, write nothing
+            print(f"brats-desktop: cannot segment: {exc}", file=sys.stderr)
+            return 2
+        focus = tumour_focus(run.labels) if patient.ground_truth is None else None
+        if focus is not None:  # no reference to centre on: centre on the prediction
+            window.state.set_cursor(focus)
+    for _ in range(5):
+        app.processEvents()
+    if not window.grab().save(str(args.screenshot)):
+        print(f"brats-desktop: could not write {args.screenshot}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.screenshot}")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
