@@ -89,6 +89,10 @@ class LayersPanel(QWidget):
             item = self._layout.takeAt(0)
             widget = item.widget()
             if widget is not None and widget is not self._empty:
+                # Detach now: deleteLater alone leaves the old box painted over the new ones
+                # until the event loop runs deferred deletes (seen in --screenshot output).
+                widget.hide()
+                widget.setParent(None)
                 widget.deleteLater()
         self.controls = [LayerControls(layer) for layer in reversed(self.state.layers)]
         for box in self.controls:
