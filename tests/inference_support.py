@@ -183,3 +183,14 @@ class GatedPredict:
         out = predict_volume(model, images, progress=hold, should_stop=stop, **kwargs)
         self.returned.set()
         return out
+
+
+def close_window(win) -> None:
+    """Tear a test window down: stop its worker, drop the patient, delete it (no thread outlives it)."""
+    from PySide6.QtWidgets import QApplication
+
+    win.segment.shutdown()
+    win.state.set_patient(None)
+    win.close()
+    win.deleteLater()
+    QApplication.processEvents()

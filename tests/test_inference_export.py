@@ -7,13 +7,12 @@ import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication
 
 from brats_desktop.app.main_window import MainWindow
 from brats_desktop.core.labels import to_internal
 from brats_desktop.core.nifti_io import read_volume
 from brats_desktop.core.patient import load_patient
-from inference_support import RecordingDialogs, tiny_model, write_patient_folder
+from inference_support import RecordingDialogs, close_window, tiny_model, write_patient_folder
 
 torch.set_num_threads(1)
 
@@ -27,11 +26,7 @@ def window(qtbot, tmp_path):
     win.segment.load_model(tiny_model(tmp_path).path)
     win.segment.info_dialog.close()
     yield win, dialogs
-    win.segment.shutdown()
-    win.state.set_patient(None)
-    win.close()
-    win.deleteLater()
-    QApplication.processEvents()
+    close_window(win)
 
 
 def _predict(qtbot, win: MainWindow, folder) -> np.ndarray:

@@ -20,7 +20,7 @@ from brats_desktop.app.main_window import MainWindow
 from brats_desktop.app.segment_controller import FORCE_CPU_KEY, SegmentController
 from brats_desktop.app.state import PREDICTION
 from brats_desktop.core.patient import patient_from_arrays
-from inference_support import GatedPredict, RecordingDialogs, synthetic_arrays, tiny_model
+from inference_support import GatedPredict, RecordingDialogs, close_window, synthetic_arrays, tiny_model
 from models.inference import predict_volume
 
 torch.set_num_threads(1)
@@ -49,11 +49,7 @@ def window(qtbot, tmp_path, model):
     win.show()
     qtbot.waitExposed(win)
     yield win, dialogs
-    win.segment.shutdown()
-    win.state.set_patient(None)
-    win.close()
-    win.deleteLater()
-    QApplication.processEvents()
+    close_window(win)
 
 
 def _layer_names(win: MainWindow) -> list[str]:
