@@ -63,13 +63,17 @@ class Confusion:
         return 1.0 if d == 0 else self.tn / d
 
 
+# Internal labels of each reported key: the classes NCR, ED, ET, then the regions WT, TC
+# (the ET region is the ET class). One table for masks, joint counts and volumes.
+_KEYS: dict[str, tuple[int, ...]] = {
+    **{CLASS_SHORT[c]: (c,) for c in TUMOUR_CLASSES},
+    **{name: tuple(classes) for name, classes in REGIONS.items() if len(classes) > 1},
+}
+
+
 def _masks(labels: np.ndarray) -> dict[str, np.ndarray]:
-    """Boolean masks of each tumour class and each BraTS region, keyed NCR, ED, ET(class), WT, TC, ET."""
-    out = {CLASS_SHORT[c]: labels == c for c in TUMOUR_CLASSES}
-    for name, classes in REGIONS.items():
-        if name not in out or len(classes) > 1:
-            out[name] = np.isin(labels, classes)
-    return out
+    """Boolean mask of each key of :data:`_KEYS`."""
+    return {key: np.isin(labels, classes) for key, classes in _KEYS.items()}
 
 
 def label_counts(labels: np.ndarray) -> np.ndarray:
@@ -85,19 +89,7 @@ def label_counts(labels: np.ndarray) -> np.ndarray:
 def class_volumes_ml(labels: np.ndarray, voxel_volume_ml: float) -> dict[str, float]:
     """Volume of each tumour class and region in millilitres."""
     counts = label_counts(labels)
-    out = {CLASS_SHORT[c]: float(counts[c]) * voxel_volume_ml for c in TUMOUR_CLASSES}
-    for name, classes in REGIONS.items():
-        out.setdefault(name, float(sum(counts[c] for c in classes)) * voxel_volume_ml)
-    return out
-
-
-def _mask_classes() -> dict[str, tuple[int, ...]]:
-    """Internal labels of each key of :func:`_masks`, in the same order."""
-    out = {CLASS_SHORT[c]: (c,) for c in TUMOUR_CLASSES}
-    for name, classes in REGIONS.items():
-        if name not in out or len(classes) > 1:
-            out[name] = tuple(classes)
-    return out
+    return {key: float(sum(counts[c] for c in classes)) * voxel_volume_ml for key, classes in _KEYS.items()}
 
 
 def _joint_counts(pred: np.ndarray, ref: np.ndarray) -> np.ndarray | None:
@@ -127,7 +119,7 @@ def compare(pred: np.ndarray, ref: np.ndarray) -> dict[str, Confusion]:
         return {k: Confusion.of(pm[k], rm[k]) for k in pm}
     total = int(joint.sum())
     out: dict[str, Confusion] = {}
-    for key, classes in _mask_classes().items():
+    for key, classes in _KEYS.items():
         idx = list(classes)
         tp = int(joint[np.ix_(idx, idx)].sum())
         p, r = int(joint[idx, :].sum()), int(joint[:, idx].sum())
