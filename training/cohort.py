@@ -12,6 +12,8 @@ leads to them, so they cannot leak into training by accident.
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,7 +112,7 @@ def synthetic_case(
     case = Case(name, {m: made.images[m] for m in modalities}, made.labels, "synthetic", made.spacing)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(cache.stem + ".partial.npz")
+        tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.partial.npz")  # concurrent runs (ablations) each write their own
         np.savez(tmp, labels=case.labels, **case.images)
-        tmp.replace(cache)
+        tmp.replace(cache)  # atomic: a reader sees the old state or a whole file
     return case
