@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import datetime as _dt
 import json
 import math
@@ -40,6 +41,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from brats_desktop.core.postprocessing import NCR_DEFINITIONS
+from brats_desktop.core.preprocessing import PreprocessingSpec
 from models.checkpoint import save_model
 from models.unet import build_network, count_parameters
 
@@ -362,9 +365,22 @@ def git_revision() -> str:
         return "unknown"
 
 
-def model_metadata(config: TrainConfig, name: str, training: dict[str, Any], metrics: dict[str, Any], has_real: bool) -> dict[str, Any]:
-    """The self-description stored in every checkpoint (see models.checkpoint)."""
+def model_metadata(
+    config: TrainConfig,
+    name: str,
+    training: dict[str, Any],
+    metrics: dict[str, Any],
+    has_real: bool,
+    ncr_definition: str | None = None,
+) -> dict[str, Any]:
+    """The self-description stored in every checkpoint (see models.checkpoint).
+
+    ``ncr_definition`` is what label 1 means in the training labels; by default the
+    BraTS 2013-2020 NCR/NET for real data and the 2021 meaning for the synthetic
+    cohort alone (its necrosis always lies inside the enhancing rim).
+    """
     return {
+        "ncr_definition": ncr_definition or ("brats2013" if has_real else "brats2021"),
         "name": name,
         "modalities": list(config.modalities),
         "classes": dict(CLASSES),
@@ -413,12 +429,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--modalities", help="comma-separated channel order, e.g. flair,t1ce")
     p.add_argument("--patch-size", type=int, nargs=2)
     p.add_argument("--seed", type=int)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="change any config field (JSON value), e.g. loss='\"ce\"', augment=null, pre_context=0, "
+                   "pre_resize=[128,128]; repeatable (ablations)")
     p.add_argument("--real-fraction", type=float, default=0.35,
                    help="share of each epoch's samples drawn from real cases when mixing with synthetic")
     p.add_argument("--max-steps", type=int, help="stop each epoch after this many steps (smoke tests)")
     p.add_argument("--time-limit", type=float, help="minutes: stop before exceeding, and anneal the LR by wall-clock")
     p.add_argument("--synthetic-val", type=int, default=4,
                    help="at most this many synthetic validation cases (the rest join the test set)")
+    p.add_argument("--ncr-definition", choices=tuple(NCR_DEFINITIONS),
+                   help="meaning of label 1 in the real training labels, stored in the checkpoint so the app can "
+                   "convert (default: brats2013, NCR/NET as in BraTS 2013-2020; brats2021 for synthetic data only)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     p.add_argument("--threads", type=int, help="torch CPU threads")
@@ -434,7 +456,6 @@ def make_config(args: argparse.Namespace) -> TrainConfig:
         state = torch.load(args.resume, map_location="cpu", weights_only=True)
         stored = json.loads(state["config_json"])
         base = get_config(stored["name"])
-        from brats_desktop.core.preprocessing import PreprocessingSpec
         from .configs import AugmentConfig
 
         stored["preprocessing"] = PreprocessingSpec.from_dict(stored["preprocessing"])
@@ -462,7 +483,33 @@ def make_config(args: argparse.Namespace) -> TrainConfig:
         changes["patch_size"] = tuple(args.patch_size)
     if args.synthetic_shape:
         changes["synthetic_shape"] = tuple(args.synthetic_shape)
+    changes.update(parse_overrides(args.overrides))
     return config.replace(**changes) if changes else config
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs -> config changes; VALUE is JSON (bare words are strings), lists become tuples."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"name", "preprocessing"}
+    pre_fields = {f"pre_{f.name}" for f in dataclasses.fields(PreprocessingSpec)}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or key not in fields | pre_fields:
+            raise SystemExit(
+                f"brats-train: --set {item!r}: expected KEY=VALUE with KEY one of "
+                f"{', '.join(sorted(fields | pre_fields))}"
+            )
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        if isinstance(value, list):
+            value = tuple(value)
+        if key == "augment" and value is not None:
+            raise SystemExit("brats-train: --set augment accepts only null (no augmentation)")
+        out[key] = value
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -531,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
             row.update(trainer.train_epoch(train_cases, epoch, args.max_steps, d.main and not args.no_progress))
             val_vec = torch.zeros(2, dtype=torch.float64)
             if d.main:
-                meta = model_metadata(config, name, training_info, {}, has_real)
+                meta = model_metadata(config, name, training_info, {}, has_real, args.ncr_definition)
                 v = validate(trainer.network, meta, val_cases, config, device, args.val_batch_size, trainer.amp)
                 per_case = v.pop("per_case")
                 row.update(v)
@@ -556,7 +603,7 @@ def main(argv: list[str] | None = None) -> int:
                     training_info["epochs"] = epoch + 1
                     training_info["epochs_planned"] = config.epochs
                     training_info["date"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-                    save_model(out / "best.pt", trainer.network, model_metadata(config, name, training_info, metrics, has_real))
+                    save_model(out / "best.pt", trainer.network, model_metadata(config, name, training_info, metrics, has_real, args.ncr_definition))
                 torch.save(trainer.state(), out / "last_state.tmp")
                 os.replace(out / "last_state.tmp", out / "last_state.pt")
                 write_history(trainer.history, out)
