@@ -16,6 +16,7 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
+from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, postprocess
 from brats_desktop.core.preprocessing import PreprocessingSpec, SliceStack, prepare_stack
 
 from .checkpoint import LoadedModel
@@ -126,6 +127,22 @@ def predict_volume(
 
     run_batches(model, stack, on_batch, device, batch_size, amp, progress, should_stop)
     return stack.to_full(crop)
+
+
+def model_ncr_definition(model: LoadedModel) -> str:
+    """The meaning of label 1 in the model's training labels (checkpoints before the field: BraTS 2013-2020)."""
+    return str((getattr(model, "metadata", None) or {}).get("ncr_definition", "brats2013"))
+
+
+def postprocess_prediction(model: LoadedModel, labels: np.ndarray, ncr_definition: str | None = DEFAULT_NCR_DEFINITION) -> np.ndarray:
+    """What the app, ``brats-predict`` and ``brats-evaluate`` show: ``predict_volume``'s argmax post-processed.
+
+    ``ncr_definition`` None returns the raw argmax (training's validation and the
+    ablation's like-for-like comparisons use that).
+    """
+    if ncr_definition is None:
+        return labels
+    return postprocess(labels, target=ncr_definition, source=model_ncr_definition(model))
 
 
 def predict_probabilities(

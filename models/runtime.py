@@ -26,8 +26,9 @@ import numpy as np
 import torch
 
 from brats_desktop.core.patient import Patient
+from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION
 
-from .inference import InferenceCancelled, MissingModalityError, predict_volume
+from .inference import InferenceCancelled, MissingModalityError, model_ncr_definition, postprocess_prediction, predict_volume
 from .inference import check_modalities as inference_check
 
 __all__ = [
@@ -145,6 +146,9 @@ class PredictionRun:
     seconds: float
     batch_size: int  # the batch size that finally succeeded
     notes: list[str] = field(default_factory=list)  # what went wrong and what was done about it
+    raw_labels: np.ndarray | None = None  # the argmax before post-processing (re-post-processed on a definition change)
+    ncr_definition: str | None = None  # meaning of label 1 in ``labels`` (see core.postprocessing)
+    model_ncr_definition: str = "brats2013"  # meaning of label 1 in ``raw_labels`` (the model's training labels)
 
 
 def _monotonic(progress: Progress | None) -> Progress | None:
@@ -285,10 +289,13 @@ def predict_patient(
     should_stop: ShouldStop | None = None,
     notify: Notify | None = None,
     predict: PredictFn | None = None,
+    ncr_definition: str | None = DEFAULT_NCR_DEFINITION,
 ) -> PredictionRun:
     """Segment ``patient`` with ``model``: the one code path of the app and ``brats-predict``.
 
     ``batch_size`` None picks :func:`auto_batch_size` for the patient's slice size.
+    ``ncr_definition`` is the meaning of label 1 the result should have
+    (:func:`models.inference.postprocess_prediction`; None: the raw argmax).
 
     The result lies on the patient's canonical grid (``patient.shape``) voxel for voxel,
     so it can be shown beside the ground truth and written back with
@@ -311,4 +318,10 @@ def predict_patient(
         raise RuntimeError(
             f"prediction shape {run.labels.shape} does not match the patient grid {patient.shape}"
         )
+    start = time.perf_counter()
+    run.raw_labels = run.labels
+    run.labels = postprocess_prediction(model, run.labels, ncr_definition)
+    run.ncr_definition = ncr_definition
+    run.model_ncr_definition = model_ncr_definition(model)
+    run.seconds += time.perf_counter() - start
     return run

@@ -34,7 +34,8 @@ from brats_desktop.core.labels import CLASS_SHORT, REGIONS, TUMOUR_CLASSES, regi
 from brats_desktop.core.metrics import compare, hd95
 from brats_desktop.core.patient import load_patient
 from models.checkpoint import LoadedModel, ModelLoadError, default_model_path, load_model, save_model
-from models.inference import MissingModalityError, predict_volume
+from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, NCR_DEFINITIONS
+from models.inference import MissingModalityError, postprocess_prediction, predict_volume
 
 KEYS = ("NCR", "ED", "ET", "WT", "TC")
 CSV_COLUMNS = ("patient",) + tuple(f"dice_{k}" for k in KEYS) + tuple(f"hd95_{k}" for k in KEYS) + ("seconds",)
@@ -77,14 +78,19 @@ def evaluate_folders(
     device: str = "cpu",
     batch_size: int = 16,
     log: Callable[[str], None] = lambda s: None,
+    ncr_definition: str | None = DEFAULT_NCR_DEFINITION,
 ) -> list[dict[str, Any]]:
-    """Predict and score each folder; a folder that cannot be used is reported and skipped."""
+    """Predict, post-process as the app does, and score each folder; unusable folders are reported and skipped.
+
+    ``ncr_definition`` should match the reference's meaning of label 1 (None: raw argmax).
+    """
     rows: list[dict[str, Any]] = []
     for folder in folders:
         try:
             patient = load_patient(folder)
             t0 = time.perf_counter()
             pred = predict_volume(model, patient.images, device=device, batch_size=batch_size)
+            pred = postprocess_prediction(model, pred, ncr_definition)
             seconds = time.perf_counter() - t0
         except (PatientLoadError, MissingModalityError) as exc:
             log(f"skipping {folder}: {exc}")
@@ -108,7 +114,9 @@ def mean_row(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def write_results(rows: Sequence[dict[str, Any]], out: Path, model: LoadedModel) -> tuple[Path, Path]:
+def write_results(
+    rows: Sequence[dict[str, Any]], out: Path, model: LoadedModel, ncr_definition: str | None = DEFAULT_NCR_DEFINITION
+) -> tuple[Path, Path]:
     """evaluation.csv (patients + mean row) and evaluation.json in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out / "evaluation.csv", out / "evaluation.json"
@@ -123,6 +131,7 @@ def write_results(rows: Sequence[dict[str, Any]], out: Path, model: LoadedModel)
         "model_path": str(model.path) if model.path else None,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "dice_convention": "1.0 when prediction and reference are both empty, 0.0 when only one is",
+        "ncr_definition": ncr_definition or "raw",
         "cases": list(rows),
         "mean": mean,
     }
@@ -130,13 +139,14 @@ def write_results(rows: Sequence[dict[str, Any]], out: Path, model: LoadedModel)
     return csv_path, json_path
 
 
-def record_in_model(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+def record_in_model(path: Path, rows: Sequence[dict[str, Any]], ncr_definition: str | None = DEFAULT_NCR_DEFINITION) -> None:
     """Store the evaluation in the model file's metadata (re-saved through the safe format)."""
     model = load_model(path, fuse=False)
     metrics = dict(model.metadata.get("metrics") or {})
     evaluation = dict(metrics.get("evaluation") or {})
     for row in rows:
-        evaluation[row["patient"]] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items() if k != "patient"}
+        entry = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items() if k != "patient"}
+        evaluation[row["patient"]] = entry | {"ncr_definition": ncr_definition or "raw"}
     metrics["evaluation"] = evaluation
     model.metadata["metrics"] = metrics
     save_model(path, model.network, model.metadata)
@@ -151,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--record", action="store_true", help="store the results in the model file's metadata")
+    p.add_argument("--ncr-definition", choices=(*NCR_DEFINITIONS, "raw"), default=DEFAULT_NCR_DEFINITION,
+                   help="meaning of label 1 in the references: brats2021 (necrosis inside the enhancing rim; "
+                   "BraTS 2021+ files), brats2013 (necrotic + non-enhancing core; BraTS 2013-2020), or raw "
+                   "(the network's argmax, no post-processing)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -166,16 +180,17 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    rows = evaluate_folders(model, folders, args.device, args.batch_size, log)
+    definition = None if args.ncr_definition == "raw" else args.ncr_definition
+    rows = evaluate_folders(model, folders, args.device, args.batch_size, log, definition)
     if not rows:
         print("brats-evaluate: no patient could be evaluated", file=sys.stderr)
         return 1
-    csv_path, json_path = write_results(rows, out, model)
+    csv_path, json_path = write_results(rows, out, model, definition)
     m = mean_row(rows)
     log(f"mean over {len(rows)} patient(s): Dice WT {m['dice_WT']:.3f} TC {m['dice_TC']:.3f} ET {m['dice_ET']:.3f}")
     log(f"wrote {csv_path} and {json_path}")
     if args.record:
-        record_in_model(path, rows)
+        record_in_model(path, rows, definition)
         log(f"recorded in {path}")
     return 0
 

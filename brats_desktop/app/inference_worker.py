@@ -53,9 +53,11 @@ class InferenceWorker(QObject):
         force_cpu: bool = False,
         batch_size: int | None = None,
         predict: Any = None,
+        ncr_definition: str | None = "brats2021",
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
+        self._ncr_definition = ncr_definition
         self.model = model
         self.patient = patient
         self._device = device
@@ -116,6 +118,7 @@ class InferenceWorker(QObject):
                 should_stop=self._stop.is_set,
                 notify=self.notice.emit,
                 predict=self._predict,
+                ncr_definition=self._ncr_definition,
             )
         except InferenceCancelled:
             self.cancelled.emit()

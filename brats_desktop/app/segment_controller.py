@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, Qt, QThreadPool, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 
 from brats_desktop.core.discovery import MODALITY_LABELS
 from brats_desktop.core.labels import CLASS_SHORT
+from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, NCR_DEFINITIONS, postprocess
 
 from .dialogs import Dialogs
 from .inference_worker import InferenceWorker
@@ -52,6 +53,11 @@ from .state import PREDICTION, LabelLayer, ViewerState
 
 PREDICTION_LAYER = "Prediction"
 FORCE_CPU_KEY = "inference/force_cpu"
+NCR_DEFINITION_KEY = "inference/ncr_definition"
+NCR_MENU_TEXT = {
+    "brats2021": "BraTS 2021+: Necrosis Inside the Enhancing Rim",
+    "brats2013": "BraTS 2013–2020: Necrotic + Non-enhancing Core",
+}
 MODEL_DIR_KEY = "inference/model_dir"  # where File → Load Model… starts
 SHUTDOWN_WAIT_MS = 30_000
 DEVICE_PROBE_DELAY_MS = 1500
@@ -137,6 +143,21 @@ class SegmentController(QObject):
         self.force_cpu_action.setToolTip("Run on the CPU even when a GPU is available")
         self.force_cpu_action.toggled.connect(self._on_force_cpu_toggled)
 
+        stored = str(self._settings.value(NCR_DEFINITION_KEY, DEFAULT_NCR_DEFINITION))
+        if stored not in NCR_DEFINITIONS:
+            stored = DEFAULT_NCR_DEFINITION
+        self.ncr_group = QActionGroup(self)
+        self.ncr_group.setExclusive(True)
+        self.ncr_actions: dict[str, QAction] = {}
+        for key, text in NCR_MENU_TEXT.items():
+            action = QAction(text, self.ncr_group)
+            action.setCheckable(True)
+            action.setChecked(key == stored)
+            action.setData(key)
+            action.setToolTip(NCR_DEFINITIONS[key])
+            self.ncr_actions[key] = action
+        self.ncr_group.triggered.connect(lambda action: self.set_ncr_definition(action.data()))
+
         self.model_info_action = QAction("Model &Information…", self)
         self.model_info_action.triggered.connect(self.show_model_info)
 
@@ -180,6 +201,9 @@ class SegmentController(QObject):
         self.segment_menu.addAction(self.cancel_action)
         self.segment_menu.addSeparator()
         self.segment_menu.addAction(self.force_cpu_action)
+        ncr_menu = self.segment_menu.addMenu("&Necrosis Label (1) Means")
+        ncr_menu.setToolTipsVisible(True)
+        ncr_menu.addActions(list(self.ncr_actions.values()))
         self.segment_menu.addAction(self.model_info_action)
 
         file_menu = self._menu("File")
@@ -241,6 +265,29 @@ class SegmentController(QObject):
     @property
     def force_cpu(self) -> bool:
         return self.force_cpu_action.isChecked()
+
+    @property
+    def ncr_definition(self) -> str:
+        """The meaning of label 1 that predictions get (core.postprocessing.NCR_DEFINITIONS)."""
+        checked = self.ncr_group.checkedAction()
+        return str(checked.data()) if checked is not None else DEFAULT_NCR_DEFINITION
+
+    def set_ncr_definition(self, key: str) -> None:
+        """Choose what label 1 means; an unedited prediction on screen is re-labelled at once, without re-running."""
+        if key not in NCR_DEFINITIONS:
+            raise ValueError(f"unknown label definition {key!r}")
+        self.ncr_actions[key].setChecked(True)
+        self._settings.setValue(NCR_DEFINITION_KEY, key)
+        run, layer = self.last_run, self.prediction_layer()
+        if run is None or layer is None or getattr(run, "raw_labels", None) is None or run.ncr_definition == key:
+            return
+        if layer.modified:
+            self._status("The prediction has edits: the new label-1 meaning applies from the next run.", 6000)
+            return
+        run.labels = postprocess(run.raw_labels, target=key, source=run.model_ncr_definition)
+        run.ncr_definition = key
+        self._apply(run)
+        self._status(f"Prediction re-labelled: {NCR_DEFINITIONS[key]}", 6000)
 
     def prediction_layer(self) -> LabelLayer | None:
         return next((layer for layer in self._state.layers if layer.kind == PREDICTION), None)
@@ -393,7 +440,7 @@ class SegmentController(QObject):
 
         worker = InferenceWorker(
             model, patient, device="auto", force_cpu=self.force_cpu,
-            batch_size=self.batch_size, predict=self.predict, parent=self,
+            batch_size=self.batch_size, predict=self.predict, ncr_definition=self.ncr_definition, parent=self,
         )
         worker.progress.connect(self._on_progress)
         worker.finished.connect(self._on_finished)
@@ -427,7 +474,10 @@ class SegmentController(QObject):
         patient = self._state.patient
         if patient is None:
             raise ValueError("no patient is open")
-        run = predict_patient(self.model_for(patient), patient, force_cpu=self.force_cpu, batch_size=self.batch_size)
+        run = predict_patient(
+            self.model_for(patient), patient, force_cpu=self.force_cpu, batch_size=self.batch_size,
+            ncr_definition=self.ncr_definition,
+        )
         self._apply(run)
         return run
 

@@ -32,6 +32,7 @@ from brats_desktop.core.errors import ExportError, PatientLoadError
 from brats_desktop.core.metrics import dice_scores
 from brats_desktop.core.nifti_io import unused_path, write_label_map
 from brats_desktop.core.patient import load_patient
+from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, NCR_DEFINITIONS
 
 CLASS_KEYS = ("NCR", "ED", "ET")
 REGION_KEYS = ("WT", "TC", "ET")
@@ -61,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", type=Path,
                    help="CSV path for a folder of patients (default: <out or folder>/predictions.csv)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--ncr-definition", choices=tuple(NCR_DEFINITIONS), default=DEFAULT_NCR_DEFINITION,
+                   help="meaning of label 1: brats2021 (necrosis inside the enhancing rim, the current BraTS "
+                   "protocol; default) or brats2013 (necrotic + non-enhancing core, BraTS 2013-2020)")
     return p
 
 
@@ -116,6 +120,7 @@ def predict_folder(
     device: str = "auto",
     batch_size: int | None = None,
     overwrite: bool = False,
+    ncr_definition: str = DEFAULT_NCR_DEFINITION,
 ) -> dict[str, Any]:
     """Segment one patient folder and write the result; returns the JSON-ready record."""
     from models.runtime import MissingModalityError, predict_patient
@@ -136,7 +141,9 @@ def predict_folder(
     notes: list[str] = []
     try:
         used = _model_for(model, patient)
-        run = predict_patient(used, patient, device=device, batch_size=batch_size, notify=notes.append)
+        run = predict_patient(
+            used, patient, device=device, batch_size=batch_size, notify=notes.append, ncr_definition=ncr_definition
+        )
     except MissingModalityError as exc:
         raise CliError(f"{folder}: {exc}") from exc
     try:
@@ -153,6 +160,7 @@ def predict_folder(
         "input": str(folder),
         "output": str(written),
         "label_convention": patient.convention.value,
+        "ncr_definition": ncr_definition,
         "model": str(getattr(used, "path", None) or used.name),
         "device": run.device,
         "device_name": run.device_name,
@@ -190,7 +198,8 @@ def predict_cohort(
     for folder in folders:
         try:
             records.append(
-                predict_folder(folder, model, out=out_dir, device=args.device, batch_size=args.batch_size)
+                predict_folder(folder, model, out=out_dir, device=args.device, batch_size=args.batch_size,
+                               ncr_definition=args.ncr_definition)
             )
         except CliError as exc:
             records.append({"patient": folder.name, "input": str(folder), "error": str(exc)})
@@ -238,7 +247,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if folders == [root]:
         return predict_folder(
             root, model, out=args.out, device=args.device,
-            batch_size=args.batch_size, overwrite=args.overwrite,
+            batch_size=args.batch_size, overwrite=args.overwrite, ncr_definition=args.ncr_definition,
         )
     return predict_cohort(root, folders, model, args)
 
