@@ -1,0 +1,57 @@
+"""brats-train --set overrides and the ablation runner's pieces (training itself is covered in test_training)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from training.ablation import COLUMNS, VARIANTS, seed_epochs, write_table
+from training.configs import DEFAULT
+from training.split import Split
+from training.train import make_config, parse_args
+
+
+def test_set_overrides_change_fields_preprocessing_and_accept_null():
+    config = make_config(parse_args([
+        "--set", "loss=ce", "--set", "augment=null", "--set", "pre_context=0",
+        "--set", "pre_resize=[128,128]", "--set", "slice_range=[60,135]", "--set", "empty_slice_fraction=1.0",
+    ]))
+    assert config.loss == "ce" and config.augment is None
+    assert config.preprocessing.context == 0 and config.preprocessing.resize == (128, 128)
+    assert config.slice_range == (60, 135) and config.empty_slice_fraction == 1.0
+    assert config.architecture["in_channels"] == 2  # two modalities, no context
+    assert make_config(parse_args([])) == DEFAULT
+
+
+@pytest.mark.parametrize("item", ["bogus=1", "loss", "name=x", "augment={}"])
+def test_set_refuses_unknown_keys_and_bad_values_with_a_message(item):
+    with pytest.raises(SystemExit, match="--set"):
+        make_config(parse_args(["--set", item]))
+
+
+def test_every_variant_is_a_valid_brats_train_command_line():
+    for name, (_, extra) in VARIANTS.items():
+        args = [a for a in extra if a != "--synthetic-only"]
+        config = make_config(parse_args(args))
+        if name == "default":
+            assert config == DEFAULT
+        elif name != "synthetic-2mod":
+            assert config != DEFAULT, name
+
+
+def test_seed_variant_gets_the_same_slice_budget_in_patient_epochs():
+    split = Split([f"P{i}" for i in range(30)], ["V"], [], 42)
+    assert seed_epochs(split, 6 * 800) == 2  # 30 patients x 75 slices = 2250 per epoch
+    assert seed_epochs(split, 10) == 1
+
+
+def test_ablation_table_has_every_column(tmp_path: Path):
+    row = {k: 0.5 for k in COLUMNS} | {"variant": "default", "undoes": "nothing", "epochs": 6, "train_slices": 4800}
+    write_table([row], tmp_path)
+    with open(tmp_path / "ablation.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows[0]["variant"] == "default" and rows[0]["test_TC"] == "0.5000"
+    table = (tmp_path / "ablation.md").read_text()
+    assert table.splitlines()[2].startswith("| default | nothing |")
