@@ -3,7 +3,7 @@
 The main window creates one :class:`SegmentController` and otherwise knows nothing
 about inference. The controller
 
-* adds Segment → Run (toolbar button, Ctrl+R), Cancel, Force CPU (kept in QSettings),
+* adds Segment → Run (toolbar button, Ctrl+R), Cancel, Force CPU and Label 1 (Necrosis) Means (kept in QSettings),
   Model Information…, the metrics dock, and File → Load Model… / Export Prediction as
   NIfTI…;
 * checks that the open patient has the checkpoint's modalities before starting, and
@@ -201,7 +201,7 @@ class SegmentController(QObject):
         self.segment_menu.addAction(self.cancel_action)
         self.segment_menu.addSeparator()
         self.segment_menu.addAction(self.force_cpu_action)
-        ncr_menu = self.segment_menu.addMenu("&Necrosis Label (1) Means")
+        ncr_menu = self.segment_menu.addMenu("&Label 1 (Necrosis) Means")
         ncr_menu.setToolTipsVisible(True)
         ncr_menu.addActions(list(self.ncr_actions.values()))
         self.segment_menu.addAction(self.model_info_action)
