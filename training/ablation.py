@@ -10,7 +10,8 @@ Every variant is ``default`` with one change undone (``--set`` overrides of
 ``brats-train``), trained with the same data, split, seed and budget of training
 slices; ``seed`` is the tutorial's recipe itself. Each variant's best checkpoint (by
 validation) is then scored with ``brats-evaluate``'s functions on the real validation
-patients of the split and on the ``--evaluate`` folders, which no variant trained on.
+patients of the split, on the ``--evaluate`` folders, which no variant trained on, and
+on held-out synthetic test cases of the split (more cases, but not real MRI).
 Results: ``ablation.csv`` and ``ablation.md`` (a table) in ``--out``. Variants whose
 folder already holds a finished run are not trained again, so an interrupted ablation
 resumes.
@@ -34,8 +35,10 @@ from typing import Any
 import torch
 
 from models.checkpoint import load_model
+from models.inference import postprocess_prediction, predict_volume
 
-from .evaluate import evaluate_folders, labelled_folders
+from .cohort import synthetic_case
+from .evaluate import evaluate_folders, labelled_folders, score
 from .split import Split
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +66,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
 COLUMNS = (
     "variant", "undoes", "epochs", "train_slices", "train_slices_per_s", "minutes",
     "val_WT", "val_TC", "val_ET", "val_mean", "test_WT", "test_TC", "test_ET", "test_mean",
+    "syn_WT", "syn_TC", "syn_ET", "syn_mean",
 )
 
 
@@ -103,7 +107,20 @@ def mean_dice(rows: list[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
-def summarise(name: str, out: Path, val_folders: list[Path], test_folders: list[Path], test_definition: str) -> dict[str, Any]:
+def synthetic_scores(model: Any, names: list[str], cache: Path | None) -> list[dict[str, Any]]:
+    """Dice on held-out synthetic test cases (many cases, so less noisy than one real case; not real MRI)."""
+    rows = []
+    for name in names:
+        case = synthetic_case(int(name.rsplit("-", 1)[1]), model.modalities, cache_dir=cache)
+        pred = postprocess_prediction(model, predict_volume(model, case.images), "brats2021")
+        rows.append(score(pred, case.labels, case.spacing))
+    return rows
+
+
+def summarise(
+    name: str, out: Path, val_folders: list[Path], test_folders: list[Path], test_definition: str,
+    synthetic_test: list[str], cache: Path | None,
+) -> dict[str, Any]:
     """Score the variant's best checkpoint on real validation and test folders, post-processed as the app does.
 
     Label 1 is given each reference's meaning: BraTS 2013 for the validation cases,
@@ -113,6 +130,7 @@ def summarise(name: str, out: Path, val_folders: list[Path], test_folders: list[
     model = load_model(out / "best.pt")
     val = mean_dice(evaluate_folders(model, val_folders, ncr_definition="brats2013"))
     test = mean_dice(evaluate_folders(model, test_folders, ncr_definition=test_definition))
+    syn = mean_dice(synthetic_scores(model, synthetic_test, cache))
     slices_per_s = [float(r["train_slices_per_s"]) for r in history]
     seconds = sum(float(r["seconds"]) for r in history)
     return {
@@ -124,6 +142,7 @@ def summarise(name: str, out: Path, val_folders: list[Path], test_folders: list[
         "minutes": seconds / 60,
         **{f"val_{k}": v for k, v in val.items()},
         **{f"test_{k}": v for k, v in test.items()},
+        **{f"syn_{k}": v for k, v in syn.items()},
     }
 
 
@@ -134,13 +153,14 @@ def write_table(rows: list[dict[str, Any]], out: Path) -> None:
         for row in rows:
             writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
     lines = [
-        "| variant | undoes | slices/s | val WT | val TC | val ET | test WT | test TC | test ET | test mean |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| variant | undoes | slices/s | val WT | val TC | val ET | test WT | test TC | test ET | test mean | synthetic mean |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         lines.append(
             f"| {r['variant']} | {r['undoes']} | {r['train_slices_per_s']:.1f} | {r['val_WT']:.3f} | {r['val_TC']:.3f} | "
-            f"{r['val_ET']:.3f} | {r['test_WT']:.3f} | {r['test_TC']:.3f} | {r['test_ET']:.3f} | {r['test_mean']:.3f} |"
+            f"{r['val_ET']:.3f} | {r['test_WT']:.3f} | {r['test_TC']:.3f} | {r['test_ET']:.3f} | {r['test_mean']:.3f} | "
+            f"{r['syn_mean']:.3f} |"
         )
     (out / "ablation.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -155,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--samples-per-epoch", type=int, default=800)
     p.add_argument("--evaluate", action="append", type=Path, default=[], help="labelled test folders never trained on")
+    p.add_argument("--synthetic-test", type=int, default=6, help="held-out synthetic test cases of the split to score")
     p.add_argument("--test-ncr-definition", default="brats2021", help="meaning of label 1 in the --evaluate references")
     p.add_argument("--variants", help="comma-separated subset of: " + ", ".join(VARIANTS))
     p.add_argument("--jobs", type=int, default=1, help="variants trained at once")
@@ -188,7 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     for root in args.data:
         val_folders += [f for f in labelled_folders([root]) if f.name in split.val]
     test_folders = labelled_folders(args.evaluate) if args.evaluate else []
-    rows = [summarise(n, args.out / n, val_folders, test_folders, args.test_ncr_definition) for n in names if n not in failed]
+    synthetic_test = [n for n in split.test if n.startswith("synthetic-")][: args.synthetic_test]
+    cache = REPO_ROOT / "runs" / "synthetic-cache"
+    rows = [
+        summarise(n, args.out / n, val_folders, test_folders, args.test_ncr_definition, synthetic_test, cache)
+        for n in names
+        if n not in failed
+    ]
     write_table(rows, args.out)
     print((args.out / "ablation.md").read_text(encoding="utf-8"))
     return 1 if failed else 0
