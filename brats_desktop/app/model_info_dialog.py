@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 from brats_desktop.core.discovery import MODALITY_LABELS
+from brats_desktop.core.postprocessing import NCR_DEFINITIONS
 
 
 class ModelInfoDialog(QDialog):
@@ -78,6 +79,7 @@ def model_info_html(model: Any) -> str:
         ("Input modalities", ", ".join(MODALITY_LABELS.get(m, m) for m in meta.get("modalities", []))),
         ("Classes", class_text),
         ("Label convention", str(meta.get("label_convention", ""))),
+        ("Label 1 in its training data", NCR_DEFINITIONS.get(str(meta.get("ncr_definition", "brats2013")), "")),
     ]
     for key in ("licence", "license"):
         if key in meta:
