@@ -13,9 +13,10 @@ Two steps, both on internal labels (0 background, 1 NCR, 2 edema, 3 enhancing):
   ("necrotic core", with non-enhancing infiltrated tissue counted in label 2). Our
   real training labels (BraTS 2013) use the old meaning: in BraTS13_pat0006 88 % of
   label 1 lies outside the enhancing rim, while in the BraTS-2023-style reference of
-  brainles-sample-case 47 % does. The conversion keeps label 1 only where the
-  enhancing tumour encloses it in the axial slice; cores with (almost) no enhancement
-  (a non-enhancing lesion) are left alone, since there is no rim to be inside of.
+  brainles-sample-case 53 % does (and the raw prediction there has three times the
+  reference's label-1 volume). The conversion keeps label 1 only where the enhancing
+  tumour encloses it in the axial slice; lesions with (almost) no enhancement are left
+  alone, since there is no rim to be inside of.
 
 :data:`NCR_DEFINITIONS` names the two conventions the app and CLI offer.
 """
