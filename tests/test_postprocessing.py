@@ -20,7 +20,7 @@ from brats_desktop.core.postprocessing import (
     postprocess,
     remove_small_components,
 )
-from inference_support import SHAPE, RecordingDialogs, close_window, tiny_model, write_patient_folder
+from inference_support import SHAPE, RecordingDialogs, close_window, write_patient_folder
 from models.inference import model_ncr_definition, postprocess_prediction
 from models.runtime import predict_patient
 
@@ -134,9 +134,9 @@ def window(qtbot, tmp_path):
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     win = MainWindow(settings=settings, dialogs=dialogs)
     qtbot.addWidget(win)
-    win.segment.load_model(tiny_model(tmp_path).path)
-    win.segment.info_dialog.close()
-    win.segment.predict = _fixed_predict
+    win.segment.predict = _fixed_predict  # the bundled model is chosen, but this hook answers for it
+    win.show()  # shown first, as a user's window is, so its shortcuts (Ctrl+Z) reach it
+    qtbot.waitExposed(win)
     yield win, settings
     close_window(win)
 
@@ -179,3 +179,35 @@ def test_menu_choice_never_overwrites_edits(qtbot, tmp_path, window):
     _menu_action(win, "brats2013").trigger()
     np.testing.assert_array_equal(win.state.layer("Prediction").data, edited)
     assert "next run" in win.statusBar().currentMessage()
+
+
+def test_relabelling_and_re_running_are_undo_steps_of_the_prediction_layer(qtbot, tmp_path, window):
+    from PySide6.QtCore import Qt
+
+    win, _ = window
+    folder, _, _ = write_patient_folder(tmp_path, "case", "LPS", "2023", with_seg=False)
+    win.show_patient(load_patient(folder))
+    with qtbot.waitSignal(win.segment.prediction_applied, timeout=60_000):
+        win.segment.run_action.trigger()
+    layer = win.state.layer("Prediction")
+    editor = win.annotation.editor
+    editor.set_layer(layer)
+    first = layer.data.copy()
+    block = (slice(28, 32), slice(14, 22), slice(8, 16))
+
+    _menu_action(win, "brats2013").trigger()
+    assert win.state.layer("Prediction") is layer and (layer.data[block] == 1).all()
+    assert editor.history().undo_depth == 1
+    qtbot.keyClick(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    np.testing.assert_array_equal(layer.data, first)
+    qtbot.keyClick(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert (layer.data[block] == 1).all()
+
+    # A re-run with a different result is one more step; its history keeps the earlier ones.
+    win.segment.predict = lambda model, images, **kw: np.zeros(next(iter(images.values())).shape, np.uint8)
+    win.dialogs.confirm_answers.append(True)  # undo/redo count as edits: "Replace edited prediction?" -> Yes
+    with qtbot.waitSignal(win.segment.prediction_applied, timeout=60_000):
+        win.segment.run_action.trigger()
+    assert not layer.data.any() and editor.history().undo_depth == 2
+    qtbot.keyClick(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert (layer.data[block] == 1).all()

@@ -17,7 +17,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from brats_desktop.core.editing import flood_fill, paint_stroke, plane_axis
-from brats_desktop.core.history import BBox, EditHistory, bbox_union
+from brats_desktop.core.history import BBox, EditHistory, bbox_of_mask, bbox_union
 from brats_desktop.core.labels import BACKGROUND, ENHANCING, NCR
 
 from .state import ANNOTATION, LabelLayer, ViewerState
@@ -177,6 +177,30 @@ class LabelEditor(QObject):
         elif history.target is not layer.data:
             history.clear(layer.data)
         return history
+
+    def replace_labels(self, layer: LabelLayer, data: np.ndarray, modified: bool = True) -> BBox | None:
+        """Write a whole new label map into ``layer`` as one undo step (a re-run prediction can be undone).
+
+        Only the voxels that differ are written and kept in the history, so replacing a
+        prediction by a similar one costs little memory. Returns the changed box.
+        """
+        if data.shape != layer.data.shape:
+            raise ValueError(f"layer {layer.name!r}: shape {data.shape} != {layer.data.shape}")
+        if layer is self._layer:
+            self.end_stroke()
+        history = self.history(layer)
+        assert history is not None
+        changed = layer.data != data
+        bbox = bbox_of_mask(changed)
+        if bbox is None:
+            return None
+        mask = changed[bbox]
+        old = layer.data[bbox][mask]
+        layer.data[bbox][mask] = np.asarray(data[bbox][mask], dtype=layer.data.dtype)
+        history.record(bbox, mask, old)
+        layer.notify_changed(bbox, modified=modified)
+        self.history_changed.emit()
+        return bbox
 
     @property
     def can_undo(self) -> bool:

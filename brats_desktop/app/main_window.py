@@ -174,6 +174,7 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
         # Annotate dock, Edit → Undo/Redo, File → Save Annotation, autosave/recovery (issue 4).
         self.annotation = AnnotationController(self)
+        self.segment.replace_labels = self.annotation.editor.replace_labels  # re-runs are undoable
 
         for view in self.views:
             view.hovered.connect(self._on_hovered)

@@ -92,6 +92,7 @@ class SegmentController(QObject):
         self._dialogs = dialogs if dialogs is not None else Dialogs()
         self.predict = predict  # None: models.inference.predict_volume; tests inject hooks
         self.batch_size = batch_size  # None: models.runtime.auto_batch_size
+        self.replace_labels: Any = None  # (layer, labels, modified) -> bbox: undoable refill; set by the window
         self._user_model: Any = None  # File → Load Model…; None: pick among the bundled models
         self._bundled_cache: dict[Path, Any] = {}
         self._worker: InferenceWorker | None = None
@@ -482,8 +483,17 @@ class SegmentController(QObject):
         return run
 
     def _apply(self, run: Any) -> LabelLayer:
-        """Show a finished prediction as the "Prediction" layer (created, or refilled keeping its display)."""
-        layer = self._state.replace_layer(PREDICTION_LAYER, run.labels, PREDICTION, modified=False)
+        """Show a finished prediction as the "Prediction" layer (created, or refilled keeping its display).
+
+        A prediction already on screen is refilled through ``replace_labels`` when the
+        window provides one (the label editor's), so a re-run or re-labelling is one
+        undo step of that layer instead of wiping its history.
+        """
+        layer = self._state.layer(PREDICTION_LAYER)
+        if layer is not None and self.replace_labels is not None:
+            self.replace_labels(layer, run.labels, modified=False)
+        else:
+            layer = self._state.replace_layer(PREDICTION_LAYER, run.labels, PREDICTION, modified=False)
         layer.set_visible(True)
         self.metrics_dock.show()
         self.metrics_dock.raise_()  # the numbers belong with the new overlay
