@@ -185,6 +185,18 @@ class GatedPredict:
         return out
 
 
+def open_window(qtbot, tmp_path: Path, dialogs: Dialogs | None = None):
+    """A MainWindow with scripted dialogs and its own settings file (never the user's); returns (window, settings)."""
+    from PySide6.QtCore import QSettings
+
+    from brats_desktop.app.main_window import MainWindow
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings=settings, dialogs=dialogs or RecordingDialogs())
+    qtbot.addWidget(win)
+    return win, settings
+
+
 def close_window(win) -> None:
     """Tear a test window down: stop its worker, drop the patient, delete it (no thread outlives it)."""
     from PySide6.QtWidgets import QApplication

@@ -6,13 +6,12 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QSettings
 
 from brats_desktop.app.main_window import MainWindow
 from brats_desktop.core.labels import to_internal
 from brats_desktop.core.nifti_io import read_volume
 from brats_desktop.core.patient import load_patient
-from inference_support import RecordingDialogs, close_window, tiny_model, write_patient_folder
+from inference_support import RecordingDialogs, close_window, open_window, tiny_model, write_patient_folder
 
 torch.set_num_threads(1)
 
@@ -20,9 +19,7 @@ torch.set_num_threads(1)
 @pytest.fixture
 def window(qtbot, tmp_path):
     dialogs = RecordingDialogs()
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings=settings, dialogs=dialogs)
-    qtbot.addWidget(win)
+    win, _ = open_window(qtbot, tmp_path, dialogs)
     win.segment.load_model(tiny_model(tmp_path).path)
     win.segment.info_dialog.close()
     yield win, dialogs

@@ -10,9 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QSettings
-
-from brats_desktop.app.main_window import MainWindow
+from PySide6.QtCore import Qt
 from brats_desktop.core.patient import load_patient
 from brats_desktop.core.postprocessing import (
     NCR_DEFINITIONS,
@@ -20,7 +18,7 @@ from brats_desktop.core.postprocessing import (
     postprocess,
     remove_small_components,
 )
-from inference_support import SHAPE, RecordingDialogs, close_window, write_patient_folder
+from inference_support import SHAPE, close_window, open_window, write_patient_folder
 from models.inference import model_ncr_definition, postprocess_prediction
 from models.runtime import predict_patient
 
@@ -128,80 +126,65 @@ def test_predict_patient_keeps_the_raw_argmax_beside_the_post_processed_labels(t
     assert (run.labels[28:32, 14:22, 8:16] == 2).all()
 
 
+BLOCK = (slice(28, 32), slice(14, 22), slice(8, 16))  # the non-enhancing tumour beside the ring
+
+
 @pytest.fixture
 def window(qtbot, tmp_path):
-    dialogs = RecordingDialogs()
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings=settings, dialogs=dialogs)
-    qtbot.addWidget(win)
+    """A shown window (so Ctrl+Z reaches it) with a patient segmented by the fixed ring prediction."""
+    win, settings = open_window(qtbot, tmp_path)
     win.segment.predict = _fixed_predict  # the bundled model is chosen, but this hook answers for it
-    win.show()  # shown first, as a user's window is, so its shortcuts (Ctrl+Z) reach it
+    win.show()
     qtbot.waitExposed(win)
+    folder, _, _ = write_patient_folder(tmp_path, "case", "LPS", "2023", with_seg=False)
+    win.show_patient(load_patient(folder))
+    assert win.segment.ncr_actions["brats2021"].isChecked()  # the current BraTS protocol by default
+    with qtbot.waitSignal(win.segment.prediction_applied, timeout=60_000):
+        win.segment.run_action.trigger()
     yield win, settings
     close_window(win)
 
 
-def _menu_action(win: MainWindow, key: str):
-    return win.segment.ncr_actions[key]
-
-
-def test_menu_choice_relabels_the_unedited_prediction_and_is_remembered(qtbot, tmp_path, window):
+def test_menu_choice_relabels_the_unedited_prediction_and_is_remembered(window):
     win, settings = window
-    folder, _, _ = write_patient_folder(tmp_path, "case", "LPS", "2023", with_seg=False)
-    win.show_patient(load_patient(folder))
-    assert _menu_action(win, "brats2021").isChecked()  # the current BraTS protocol by default
-    with qtbot.waitSignal(win.segment.prediction_applied, timeout=60_000):
-        win.segment.run_action.trigger()
-    layer = win.state.layer("Prediction")
-    block = (slice(28, 32), slice(14, 22), slice(8, 16))
-    assert (layer.data[block] == 2).all()
+    actions = win.segment.ncr_actions
+    assert (win.state.layer("Prediction").data[BLOCK] == 2).all()
 
-    _menu_action(win, "brats2013").trigger()  # what a click on the menu item does
-    assert (win.state.layer("Prediction").data[block] == 1).all()
+    actions["brats2013"].trigger()  # what a click on the menu item does
+    assert (win.state.layer("Prediction").data[BLOCK] == 1).all()
     assert not win.state.layer("Prediction").modified
     assert settings.value("inference/ncr_definition") == "brats2013"
 
-    _menu_action(win, "brats2021").trigger()
-    assert (win.state.layer("Prediction").data[block] == 2).all()
-    assert set(NCR_DEFINITIONS) == set(win.segment.ncr_actions)
+    actions["brats2021"].trigger()
+    assert (win.state.layer("Prediction").data[BLOCK] == 2).all()
+    assert set(NCR_DEFINITIONS) == set(actions)
 
 
-def test_menu_choice_never_overwrites_edits(qtbot, tmp_path, window):
+def test_menu_choice_never_overwrites_edits(window):
     win, _ = window
-    folder, _, _ = write_patient_folder(tmp_path, "case", "LPS", "2023", with_seg=False)
-    win.show_patient(load_patient(folder))
-    with qtbot.waitSignal(win.segment.prediction_applied, timeout=60_000):
-        win.segment.run_action.trigger()
     layer = win.state.layer("Prediction")
     edited = layer.data.copy()
     edited[0:3, 0:3, 0:3] = 1
     layer.set_data(edited, modified=True)
-    _menu_action(win, "brats2013").trigger()
+    win.segment.ncr_actions["brats2013"].trigger()
     np.testing.assert_array_equal(win.state.layer("Prediction").data, edited)
     assert "next run" in win.statusBar().currentMessage()
 
 
-def test_relabelling_and_re_running_are_undo_steps_of_the_prediction_layer(qtbot, tmp_path, window):
-    from PySide6.QtCore import Qt
-
+def test_relabelling_and_re_running_are_undo_steps_of_the_prediction_layer(qtbot, window):
     win, _ = window
-    folder, _, _ = write_patient_folder(tmp_path, "case", "LPS", "2023", with_seg=False)
-    win.show_patient(load_patient(folder))
-    with qtbot.waitSignal(win.segment.prediction_applied, timeout=60_000):
-        win.segment.run_action.trigger()
     layer = win.state.layer("Prediction")
     editor = win.annotation.editor
     editor.set_layer(layer)
     first = layer.data.copy()
-    block = (slice(28, 32), slice(14, 22), slice(8, 16))
 
-    _menu_action(win, "brats2013").trigger()
-    assert win.state.layer("Prediction") is layer and (layer.data[block] == 1).all()
+    win.segment.ncr_actions["brats2013"].trigger()
+    assert win.state.layer("Prediction") is layer and (layer.data[BLOCK] == 1).all()
     assert editor.history().undo_depth == 1
     qtbot.keyClick(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     np.testing.assert_array_equal(layer.data, first)
     qtbot.keyClick(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-    assert (layer.data[block] == 1).all()
+    assert (layer.data[BLOCK] == 1).all()
 
     # A re-run with a different result is one more step; its history keeps the earlier ones.
     win.segment.predict = lambda model, images, **kw: np.zeros(next(iter(images.values())).shape, np.uint8)
@@ -210,4 +193,4 @@ def test_relabelling_and_re_running_are_undo_steps_of_the_prediction_layer(qtbot
         win.segment.run_action.trigger()
     assert not layer.data.any() and editor.history().undo_depth == 2
     qtbot.keyClick(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert (layer.data[block] == 1).all()
+    assert (layer.data[BLOCK] == 1).all()
