@@ -17,7 +17,7 @@ import torch
 from brats_desktop.cli.predict import main
 from brats_desktop.core.patient import load_patient
 from inference_support import tiny_model, write_patient_folder
-from models.inference import predict_volume
+from models.inference import postprocess_prediction, predict_volume
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +45,8 @@ def test_json_output_and_dice_in_a_subprocess(tmp_path):
     assert result["device"] == "cpu" and result["seconds"] > 0
     assert result["label_convention"] == "brats2023"
 
-    pred = predict_volume(model, {m: images[m] for m in model.modalities}, device="cpu")
+    raw = predict_volume(model, {m: images[m] for m in model.modalities}, device="cpu")
+    pred = postprocess_prediction(model, raw, "brats2021")  # the app's default post-processing
     written = load_patient(folder)  # inputs untouched and still loadable
     back = np.asarray(nib.load(str(out)).dataobj)[::-1, ::-1, :]  # LPS on disk -> canonical
     np.testing.assert_array_equal(back, pred)
@@ -57,6 +58,24 @@ def test_json_output_and_dice_in_a_subprocess(tmp_path):
         assert result["dice"]["classes"][key] == pytest.approx(_hand_dice(pred, labels, cls), abs=1e-6)
     for key, cls in regions.items():
         assert result["dice"]["regions"][key] == pytest.approx(_hand_dice(pred, labels, cls), abs=1e-6)
+
+
+def test_ncr_definition_flag_is_applied_and_reported(tmp_path, capsys):
+    model = tiny_model(tmp_path, seed=2)  # a random model whose label 1 partly lies outside its enhancing rim
+    folder, images, _ = write_patient_folder(tmp_path, "case", "RAS", "2020")
+    out = tmp_path / "pred.nii.gz"
+    args = [str(folder), "--out", str(out), "--model", str(model.path), "--device", "cpu"]
+    assert main(args + ["--ncr-definition", "brats2013"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["ncr_definition"] == "brats2013"
+    raw = predict_volume(model, {m: images[m] for m in model.modalities}, device="cpu")
+    expected = postprocess_prediction(model, raw, "brats2013")
+    assert (expected != postprocess_prediction(model, raw, "brats2021")).sum() > 100  # the flag matters here
+    written = np.asarray(nib.load(str(out)).dataobj)
+    np.testing.assert_array_equal(np.where(written == 4, 3, written), expected)
+    with pytest.raises(SystemExit):  # argparse names the allowed choices
+        main(args + ["--ncr-definition", "brats2099"])
+    assert "brats2021" in capsys.readouterr().err
 
 
 def test_default_output_never_overwrites(tmp_path, capsys):
