@@ -155,9 +155,14 @@ def test_menu_choice_relabels_the_unedited_prediction_and_is_remembered(window):
     assert not win.state.layer("Prediction").modified
     assert settings.value("inference/ncr_definition") == "brats2013"
 
+    assert "non-enhancing" in win.segment.metrics_panel.label_meaning.text()
     actions["brats2021"].trigger()
     assert (win.state.layer("Prediction").data[BLOCK] == 2).all()
+    assert "inside the enhancing rim" in win.segment.metrics_panel.label_meaning.text()
+    assert not win.segment.metrics_panel.label_meaning.isHidden()
     assert set(NCR_DEFINITIONS) == set(actions)
+    win.state.set_patient(None)
+    assert win.segment.metrics_panel.label_meaning.isHidden()
 
 
 def test_menu_choice_never_overwrites_edits(window):

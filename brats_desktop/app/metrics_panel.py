@@ -88,10 +88,15 @@ class MetricsPanel(QWidget):
         )
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: gray;")
+        self.label_meaning = QLabel()  # what label 1 means in the prediction (set by the segment controller)
+        self.label_meaning.setObjectName("LabelMeaning")
+        self.label_meaning.setWordWrap(True)
+        self.label_meaning.hide()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.summary)
+        layout.addWidget(self.label_meaning)
         layout.addWidget(self.overlap_table)
         layout.addWidget(self.volume_table)
         layout.addWidget(self.note)
@@ -126,6 +131,11 @@ class MetricsPanel(QWidget):
 
     def _on_labels_changed(self, _bbox: object) -> None:
         self._timer.start()  # restarts while a stroke keeps painting
+
+    def set_label_meaning(self, text: str | None) -> None:
+        """Say what label 1 of the prediction means: NCR and TC Dice are only fair against a reference meaning the same."""
+        self.label_meaning.setText(text or "")
+        self.label_meaning.setVisible(bool(text))
 
     # -- computing and showing -----------------------------------------------------------
     @property

@@ -54,6 +54,10 @@ from .state import PREDICTION, LabelLayer, ViewerState
 PREDICTION_LAYER = "Prediction"
 FORCE_CPU_KEY = "inference/force_cpu"
 NCR_DEFINITION_KEY = "inference/ncr_definition"
+LABEL1_MEANING = {
+    "brats2021": "necrosis inside the enhancing rim (BraTS 2021+)",
+    "brats2013": "necrotic + non-enhancing core (BraTS 2013–2020)",
+}
 NCR_MENU_TEXT = {
     "brats2021": "BraTS 2021+: Necrosis Inside the Enhancing Rim",
     "brats2013": "BraTS 2013–2020: Necrotic + Non-enhancing Core",
@@ -495,6 +499,11 @@ class SegmentController(QObject):
         else:
             layer = self._state.replace_layer(PREDICTION_LAYER, run.labels, PREDICTION, modified=False)
         layer.set_visible(True)
+        meaning = LABEL1_MEANING.get(getattr(run, "ncr_definition", None) or "")
+        self.metrics_panel.set_label_meaning(
+            f"Label 1 (NCR) of the prediction: {meaning}. Compare it with a ground truth that means the "
+            "same (Segment → Label 1 (Necrosis) Means)." if meaning else None
+        )
         self.metrics_dock.show()
         self.metrics_dock.raise_()  # the numbers belong with the new overlay
         self.last_run = run
@@ -615,6 +624,8 @@ class SegmentController(QObject):
     def _on_patient_changed(self, patient: object) -> None:
         if self._worker is not None and self._worker.patient is not patient:
             self.shutdown()
+        if self.prediction_layer() is None:
+            self.metrics_panel.set_label_meaning(None)
         self._update_actions()
 
     # ------------------------------------------------------------------ export
