@@ -106,11 +106,11 @@ def postprocess(
     box = tumour_box(labels)
     if box is None:
         return labels
-    part = labels[box]
-    if min_fraction:
-        part = remove_small_components(part, min_fraction)
-    if source == "brats2013" and target == "brats2021":
-        part = necrosis_inside_enhancing(part)
     out = labels.copy()
-    out[box] = part
+    if min_fraction:
+        out[box] = remove_small_components(labels[box], min_fraction)
+    if source == "brats2013" and target == "brats2021":
+        inner = tumour_box(out)  # specks gone: the lesion's own box is often a third of the first one
+        if inner is not None:
+            out[inner] = necrosis_inside_enhancing(out[inner])
     return out
