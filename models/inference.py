@@ -140,8 +140,6 @@ def postprocess_prediction(model: LoadedModel, labels: np.ndarray, ncr_definitio
     ``ncr_definition`` None returns the raw argmax (training's validation and the
     ablation's like-for-like comparisons use that).
     """
-    if ncr_definition is None:
-        return labels
     return postprocess(labels, target=ncr_definition, source=model_ncr_definition(model))
 
 

@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 from brats_desktop.core.patient import Patient
-from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION
+from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, postprocess
 
-from .inference import InferenceCancelled, MissingModalityError, model_ncr_definition, postprocess_prediction, predict_volume
+from .inference import InferenceCancelled, MissingModalityError, model_ncr_definition, predict_volume
 from .inference import check_modalities as inference_check
 
 __all__ = [
@@ -149,6 +149,15 @@ class PredictionRun:
     raw_labels: np.ndarray | None = None  # the argmax before post-processing (re-post-processed on a definition change)
     ncr_definition: str | None = None  # meaning of label 1 in ``labels`` (see core.postprocessing)
     model_ncr_definition: str = "brats2013"  # meaning of label 1 in ``raw_labels`` (the model's training labels)
+
+    def relabel(self, ncr_definition: str | None) -> None:
+        """Post-process ``raw_labels`` into ``labels`` with label 1 meaning ``ncr_definition`` (None: raw).
+
+        The app calls it again when the user changes the meaning, so no re-run is needed.
+        """
+        assert self.raw_labels is not None
+        self.labels = postprocess(self.raw_labels, target=ncr_definition, source=self.model_ncr_definition)
+        self.ncr_definition = ncr_definition
 
 
 def _monotonic(progress: Progress | None) -> Progress | None:
@@ -295,7 +304,7 @@ def predict_patient(
 
     ``batch_size`` None picks :func:`auto_batch_size` for the patient's slice size.
     ``ncr_definition`` is the meaning of label 1 the result should have
-    (:func:`models.inference.postprocess_prediction`; None: the raw argmax).
+    (:meth:`PredictionRun.relabel`, which keeps the raw argmax beside; None: the raw argmax).
 
     The result lies on the patient's canonical grid (``patient.shape``) voxel for voxel,
     so it can be shown beside the ground truth and written back with
@@ -320,8 +329,7 @@ def predict_patient(
         )
     start = time.perf_counter()
     run.raw_labels = run.labels
-    run.labels = postprocess_prediction(model, run.labels, ncr_definition)
-    run.ncr_definition = ncr_definition
     run.model_ncr_definition = model_ncr_definition(model)
+    run.relabel(ncr_definition)
     run.seconds += time.perf_counter() - start
     return run

@@ -16,8 +16,9 @@ Results: ``ablation.csv`` and ``ablation.md`` (a table) in ``--out``. Variants w
 folder already holds a finished run are not trained again, so an interrupted ablation
 resumes.
 
-A short budget ranks changes; it does not give converged Dice. Differences of a few
-hundredths are within the run-to-run noise (one seed per variant).
+A short budget ranks changes; it does not give converged Dice. One run is one training
+seed per variant; repeat with ``--seed`` (and another ``--out``) to see the run-to-run
+noise, which is several hundredths.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def seed_epochs(split: Split, budget: int, slices_per_patient: int = 75) -> int:
 
 
 def train_variant(name: str, extra: list[str], args: argparse.Namespace, epochs: int, out: Path) -> int:
-    """One ``brats-train`` process with one torch thread; its log goes to ``out/train.log``."""
+    """One ``brats-train`` process with ``--threads`` torch threads; its log goes to ``out/train.log``."""
     out.mkdir(parents=True, exist_ok=True)
     synthetic_only = "--synthetic-only" in extra
     extra = [a for a in extra if a != "--synthetic-only"]

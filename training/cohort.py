@@ -13,7 +13,6 @@ leads to them, so they cannot leak into training by accident.
 from __future__ import annotations
 
 import os
-
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path

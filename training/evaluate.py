@@ -6,7 +6,8 @@ Example::
     brats-evaluate --model runs/bundled/best.pt /data/BraTS2021 --record
 
 Patients are read with the app's loader, predicted with :func:`models.inference.predict_volume`
-(exactly what the app runs) and scored with :mod:`brats_desktop.core.metrics`:
+and post-processed with :func:`models.inference.postprocess_prediction` (exactly what the app
+shows; ``--ncr-definition`` gives label 1 the references' meaning) and scored with :mod:`brats_desktop.core.metrics`:
 Dice for the classes NCR, ED, ET and the BraTS regions WT (1+2+4), TC (1+4), ET (4),
 plus the 95th-percentile Hausdorff distance in mm. Writes ``evaluation.csv`` (one row
 per patient and a final ``mean`` row) and ``evaluation.json``. ``--record`` also stores
@@ -33,8 +34,8 @@ from brats_desktop.core.errors import PatientLoadError
 from brats_desktop.core.labels import CLASS_SHORT, REGIONS, TUMOUR_CLASSES, region_mask
 from brats_desktop.core.metrics import compare, hd95
 from brats_desktop.core.patient import load_patient
-from models.checkpoint import LoadedModel, ModelLoadError, default_model_path, load_model, save_model
 from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, NCR_DEFINITIONS
+from models.checkpoint import LoadedModel, ModelLoadError, default_model_path, load_model, save_model
 from models.inference import MissingModalityError, postprocess_prediction, predict_volume
 
 KEYS = ("NCR", "ED", "ET", "WT", "TC")

@@ -430,7 +430,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--patch-size", type=int, nargs=2)
     p.add_argument("--seed", type=int)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="change any config field (JSON value), e.g. loss='\"ce\"', augment=null, pre_context=0, "
+                   help="change any config field (JSON value; bare words are strings), e.g. loss=ce, augment=null, pre_context=0, "
                    "pre_resize=[128,128]; repeatable (ablations)")
     p.add_argument("--real-fraction", type=float, default=0.35,
                    help="share of each epoch's samples drawn from real cases when mixing with synthetic")

@@ -20,6 +20,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal
 
 from brats_desktop.core.patient import Patient
+from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION
 
 
 class _Thread(QThread):
@@ -53,7 +54,7 @@ class InferenceWorker(QObject):
         force_cpu: bool = False,
         batch_size: int | None = None,
         predict: Any = None,
-        ncr_definition: str | None = "brats2021",
+        ncr_definition: str | None = DEFAULT_NCR_DEFINITION,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)

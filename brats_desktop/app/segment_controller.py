@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
 
 from brats_desktop.core.discovery import MODALITY_LABELS
 from brats_desktop.core.labels import CLASS_SHORT
-from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, NCR_DEFINITIONS, postprocess
+from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, NCR_DEFINITIONS
 
 from .dialogs import Dialogs
 from .inference_worker import InferenceWorker
@@ -289,8 +289,7 @@ class SegmentController(QObject):
         if layer.modified:
             self._status("The prediction has edits: the new label-1 meaning applies from the next run.", 6000)
             return
-        run.labels = postprocess(run.raw_labels, target=key, source=run.model_ncr_definition)
-        run.ncr_definition = key
+        run.relabel(key)
         self._apply(run)
         self._status(f"Prediction re-labelled: {NCR_DEFINITIONS[key]}", 6000)
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from .preprocessing import bounding_box
+
 NCR, EDEMA, ENHANCING = 1, 2, 3
 NCR_DEFINITIONS: dict[str, str] = {
     "brats2021": "BraTS 2021+: label 1 is necrosis enclosed by enhancing tumour; non-enhancing tumour is edema (2)",
@@ -68,30 +70,30 @@ def necrosis_inside_enhancing(labels: np.ndarray, closing: int = 2, min_enhancin
     whose core (labels 1 + 3) is less than ``min_enhancing`` enhancing keeps its
     label 1 unchanged: a non-enhancing tumour has no rim to be inside of.
     """
-    if not (labels == NCR).any():
+    ncr = labels == NCR
+    if not ncr.any():
         return labels
+    enhancing = labels == ENHANCING
     lesions, n = ndi.label(labels > 0, structure=_FULL)
-    hull = _enhancing_hull(labels == ENHANCING, closing)
-    enhancing_count = np.bincount(lesions[labels == ENHANCING], minlength=n + 1)
-    core_count = np.bincount(lesions[(labels == NCR) | (labels == ENHANCING)], minlength=n + 1)
+    hull = _enhancing_hull(enhancing, closing)
+    enhancing_count = np.bincount(lesions[enhancing], minlength=n + 1)
+    core_count = np.bincount(lesions[ncr | enhancing], minlength=n + 1)
     converts = enhancing_count >= min_enhancing * np.maximum(core_count, 1)
     converts[0] = False
     out = labels.copy()
-    out[(labels == NCR) & ~hull & converts[lesions]] = EDEMA
+    out[ncr & ~hull & converts[lesions]] = EDEMA
     return out
 
 
 def tumour_box(labels: np.ndarray, margin: int = 3) -> tuple[slice, ...] | None:
-    """Bounding box of the labelled voxels plus ``margin``: the steps above only look there (10x faster)."""
-    axes = [np.flatnonzero((labels > 0).any(axis=tuple(a for a in range(labels.ndim) if a != ax))) for ax in range(labels.ndim)]
-    if any(len(a) == 0 for a in axes):
-        return None
-    return tuple(slice(max(int(a[0]) - margin, 0), min(int(a[-1]) + margin + 1, n)) for a, n in zip(axes, labels.shape))
+    """Bounding box of the labelled voxels plus ``margin`` (None when there are none): the steps above only look there."""
+    tumour = labels > 0
+    return bounding_box(tumour, margin) if tumour.any() else None
 
 
 def postprocess(
     labels: np.ndarray,
-    target: str = DEFAULT_NCR_DEFINITION,
+    target: str | None = DEFAULT_NCR_DEFINITION,
     source: str = "brats2013",
     min_fraction: float | None = 0.1,
 ) -> np.ndarray:
@@ -99,7 +101,11 @@ def postprocess(
 
     Only the 2013 -> 2021 direction can be converted (non-enhancing tumour is not
     recoverable from a 2021-style label 1); other pairs keep label 1 as it is.
+    ``target`` None returns ``labels`` untouched: the raw argmax, for like-for-like
+    comparisons of networks.
     """
+    if target is None:
+        return labels
     for name in (target, source):
         if name not in NCR_DEFINITIONS:
             raise ValueError(f"label definition must be one of {', '.join(NCR_DEFINITIONS)}, got {name!r}")
