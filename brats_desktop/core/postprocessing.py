@@ -52,7 +52,7 @@ def remove_small_components(labels: np.ndarray, min_fraction: float = 0.1) -> np
     return out
 
 
-def _enhancing_hull(enhancing: np.ndarray, closing: int) -> np.ndarray:
+def enhancing_hull(enhancing: np.ndarray, closing: int = 2) -> np.ndarray:
     """Per axial slice: the enhancing tumour, its gaps closed, its holes filled (what the rim encloses)."""
     hull = np.zeros_like(enhancing)
     for z in np.flatnonzero(enhancing.any(axis=(0, 1))):
@@ -75,7 +75,7 @@ def necrosis_inside_enhancing(labels: np.ndarray, closing: int = 2, min_enhancin
         return labels
     enhancing = labels == ENHANCING
     lesions, n = ndi.label(labels > 0, structure=_FULL)
-    hull = _enhancing_hull(enhancing, closing)
+    hull = enhancing_hull(enhancing, closing)
     enhancing_count = np.bincount(lesions[enhancing], minlength=n + 1)
     core_count = np.bincount(lesions[ncr | enhancing], minlength=n + 1)
     converts = enhancing_count >= min_enhancing * np.maximum(core_count, 1)
