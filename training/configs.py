@@ -65,7 +65,7 @@ class TrainConfig:
     patch_size: tuple[int, int] | None = (128, 128)  # random crop of each slice; None = whole slice
     foreground_patch_prob: float = 0.6  # chance a patch is centred on tumour when the slice has some
     augment: AugmentConfig | None = field(default_factory=AugmentConfig)
-    select_by: str = "val_dice"  # "val_dice" (mean WT/TC/ET) or "val_loss"
+    select_by: str = "val_dice"  # "val_dice" (mean WT/TC/ET), "val_loss" or "last" (final epoch; no validation needed)
     seed: int = 42
     split_fractions: tuple[float, float, float] = (0.68, 0.20, 0.12)
     synthetic_cases: int = 24

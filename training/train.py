@@ -529,8 +529,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cohort = build_cohort(args, config, out, log)
-        if not cohort.val:
-            raise SystemExit("brats-train: the split left no validation patients; give more cases")
+        if not cohort.val and config.select_by != "last":
+            raise SystemExit("brats-train: the split left no validation patients; give more cases "
+                             "(or --set select_by=last to keep the final epoch)")
         t0 = time.perf_counter()
         train_cases = [prepare_case(c, config) for c in cohort.train]
         val_cases = [prepare_case(c, config) for c in cohort.val] if d.main else []
@@ -576,8 +577,9 @@ def main(argv: list[str] | None = None) -> int:
             lr = trainer.set_epoch_lr(epoch, float(time_vec[0]))
             row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr}
             row.update(trainer.train_epoch(train_cases, epoch, args.max_steps, d.main and not args.no_progress))
-            val_vec = torch.zeros(2, dtype=torch.float64)
-            if d.main:
+            val_vec = torch.full((2,), float("nan"), dtype=torch.float64)
+            per_case: dict[str, Any] = {}
+            if d.main and val_cases:
                 meta = model_metadata(config, name, training_info, {}, has_real, args.ncr_definition)
                 v = validate(trainer.network, meta, val_cases, config, device, args.val_batch_size, trainer.amp)
                 per_case = v.pop("per_case")
@@ -589,6 +591,8 @@ def main(argv: list[str] | None = None) -> int:
             if trainer.plateau is not None and math.isfinite(val_loss):
                 trainer.plateau.step(val_loss)
             score = -val_loss if config.select_by == "val_loss" else val_select
+            if config.select_by == "last":  # no validation set: the annealed final epoch is the model
+                score = float(epoch)
             improved = math.isfinite(score) and (trainer.best_score is None or score > trainer.best_score)
             if improved:
                 trainer.best_score = score

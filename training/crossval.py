@@ -1,0 +1,188 @@
+"""Patient-level k-fold cross-validation of a training recipe on real labelled patients.
+
+Example (the run reported in the README and the model card)::
+
+    nice python -m training.crossval --data ../shared/data/brats2013-train \\
+        --data ../shared/data/brats2018-train --folds 5 --out runs/cv-default \\
+        --time-limit 20 --threads 1 -- --config default
+
+Steps, each resumable (an interrupted run picks up where it stopped):
+
+1. folds: patients dealt into ``--folds`` stratified folds (:mod:`training.folds`),
+   saved as ``folds.json`` and one ``fold-i/split.json`` per fold;
+2. training: ``brats-train --split fold-i/split.json`` per fold (arguments after ``--``
+   go to it unchanged); a fold with ``done`` is skipped, one with ``last_state.pt``
+   resumes;
+3. scoring: each fold's best checkpoint predicts its own validation patients, which it
+   never trained on, post-processed as the app does with label 1 meaning what the
+   references mean (``--ncr-definition``, BraTS 2013-2020 for these folders); per-patient
+   rows go to ``cv.csv``, per-fold and mean +- sd Dice/HD95 of WT/TC/ET to ``cv.md``.
+
+The out-of-fold predictions are the instrument that chooses settings (post-processing,
+ablations): every patient is scored by a model that never saw it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from brats_desktop.core.discovery import discover_patient
+from brats_desktop.core.nifti_io import read_volume
+from brats_desktop.core.patient import decode_segmentation
+from brats_desktop.core.postprocessing import NCR_DEFINITIONS
+
+from .cohort import real_patient_folders
+from .folds import make_folds, save_folds, stratum_of
+from .split import Split
+
+REGIONS = ("WT", "TC", "ET")
+
+
+def patient_strata(folders: list[Path]) -> dict[str, str]:
+    """Stratum per patient folder name, from its own segmentation (only the label file is read)."""
+    out: dict[str, str] = {}
+    for folder in folders:
+        files = discover_patient(folder)
+        assert files.segmentation is not None
+        values, _ = read_volume(files.segmentation, dtype=np.float32)
+        labels, _ = decode_segmentation(values, files.segmentation, files)
+        out[folder.name] = stratum_of(labels)
+    return out
+
+
+def train_fold(fold_dir: Path, data: list[Path], train_args: list[str], time_limit: float | None, threads: int | None) -> None:
+    """One fold's ``brats-train`` in a child process (own memory, own resume file); raises on failure."""
+    if (fold_dir / "done").exists():
+        return
+    cmd = [sys.executable, "-m", "training.train"]
+    if (fold_dir / "last_state.pt").exists():
+        cmd += ["--resume", str(fold_dir / "last_state.pt")]
+    else:
+        for root in data:
+            cmd += ["--data", str(root)]
+        cmd += ["--split", str(fold_dir / "split.json"), "--out", str(fold_dir), *train_args]
+    if time_limit:
+        cmd += ["--time-limit", str(time_limit)]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    cmd += ["--no-progress"]
+    with open(fold_dir / "train.log", "a", encoding="utf-8") as log:
+        log.write(f"$ {' '.join(cmd)}\n")
+        log.flush()
+        rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1])
+    if rc != 0:
+        raise SystemExit(f"crossval: training {fold_dir.name} failed (exit {rc}); see {fold_dir / 'train.log'}")
+    (fold_dir / "done").write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"), encoding="utf-8")
+
+
+def score_fold(fold_dir: Path, folders: list[Path], ncr_definition: str | None, threads: int | None) -> list[dict[str, Any]]:
+    """Out-of-fold rows of one fold (cached in ``fold-i/oof.json``)."""
+    cache = fold_dir / "oof.json"
+    if cache.exists():
+        return json.loads(cache.read_text(encoding="utf-8"))
+    import torch
+
+    from models.checkpoint import load_model
+
+    from .evaluate import evaluate_folders
+
+    if threads:
+        torch.set_num_threads(threads)
+    model = load_model(fold_dir / "best.pt")
+    rows = evaluate_folders(model, folders, "cpu", 16, lambda s: print(f"  {fold_dir.name} {s}", file=sys.stderr), ncr_definition)
+    for row in rows:
+        row["fold"] = fold_dir.name
+    cache.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    return rows
+
+
+def summarise(rows: list[dict[str, Any]], n_folds: int) -> str:
+    """Markdown table: per fold and over all patients, mean +- sd of Dice and HD95 per region."""
+    lines = [
+        "| fold | patients | Dice WT | Dice TC | Dice ET | HD95 WT (mm) | HD95 TC | HD95 ET |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+
+    def cells(sub: list[dict[str, Any]]) -> str:
+        parts = []
+        for key in [f"dice_{r}" for r in REGIONS] + [f"hd95_{r}" for r in REGIONS]:
+            v = np.array([r[key] for r in sub], dtype=float)
+            fmt = "{:.3f} ± {:.3f}" if key.startswith("dice") else "{:.1f} ± {:.1f}"
+            finite = v[np.isfinite(v)]
+            parts.append(fmt.format(finite.mean(), finite.std()) if finite.size else "–")
+        return " | ".join(parts)
+
+    for i in range(n_folds):
+        sub = [r for r in rows if r["fold"] == f"fold-{i}"]
+        if sub:
+            lines.append(f"| {i} | {len(sub)} | {cells(sub)} |")
+    lines.append(f"| **all** | {len(rows)} | {cells(rows)} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    train_args: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, train_args = argv[:cut], argv[cut + 1 :]
+    p = argparse.ArgumentParser(prog="python -m training.crossval", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, action="append", required=True, help="folder of labelled patients (repeatable)")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--time-limit", type=float, help="minutes of training per fold (LR annealed to it)")
+    p.add_argument("--threads", type=int, help="torch CPU threads per process")
+    p.add_argument("--only", type=int, action="append", help="train only these fold numbers (parallel jobs)")
+    p.add_argument("--score-only", action="store_true", help="do not train; score the finished folds")
+    p.add_argument("--ncr-definition", choices=(*NCR_DEFINITIONS, "raw"), default="brats2013",
+                   help="meaning of label 1 in the references (BraTS 2013-2020 folders: brats2013)")
+    args = p.parse_args(argv)
+    folders = real_patient_folders(args.data)
+    by_name = {f.name: f for f in folders}
+    folds_file = args.out / "folds.json"
+    if folds_file.exists():
+        stored = json.loads(folds_file.read_text(encoding="utf-8"))
+        folds = [Split(sorted(n for j, f in enumerate(stored["folds"]) if j != i for n in f), sorted(v), [], args.seed)
+                 for i, v in enumerate(stored["folds"])]
+    else:
+        strata = patient_strata(folders)
+        folds = make_folds(strata, args.folds, args.seed)
+        save_folds(folds, strata, args.out)
+        print(f"crossval: {len(folders)} patients in {len(folds)} folds -> {folds_file}", file=sys.stderr)
+    definition = None if args.ncr_definition == "raw" else args.ncr_definition
+    rows: list[dict[str, Any]] = []
+    for i, split in enumerate(folds):
+        fold_dir = args.out / f"fold-{i}"
+        if args.only and i not in args.only:
+            continue
+        if not args.score_only:
+            print(f"crossval: training fold {i} ({len(split.train)} train / {len(split.val)} val)", file=sys.stderr)
+            train_fold(fold_dir, args.data, train_args, args.time_limit, args.threads)
+        if (fold_dir / "best.pt").exists() and ((fold_dir / "done").exists() or args.score_only):
+            rows += score_fold(fold_dir, [by_name[n] for n in split.val], definition, args.threads)
+    if not rows:
+        return 0
+    cols = ["fold", "patient"] + [k for k in rows[0] if k not in ("fold", "patient")]
+    with open(args.out / "cv.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=cols)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
+    table = summarise(rows, len(folds))
+    (args.out / "cv.md").write_text(table, encoding="utf-8")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
