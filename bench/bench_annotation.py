@@ -38,7 +38,7 @@ import torch  # noqa: E402,F401  (imported by the window's segment controller; k
 
 torch.set_num_threads(1)
 
-from brats_desktop.app import pg_setup  # noqa: E402,F401
+from brats_desktop.app.views import pg_setup  # noqa: E402,F401
 from PySide6.QtCore import QEvent, QPointF, QSettings, QStandardPaths, Qt  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402

@@ -120,7 +120,7 @@ def synthetic_patient(shape: tuple[int, int, int]):
 
 def worker_app(args: argparse.Namespace) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from brats_desktop.app import pg_setup  # noqa: F401
+    from brats_desktop.app.views import pg_setup  # noqa: F401
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 

@@ -27,7 +27,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from brats_desktop.app import pg_setup  # noqa: E402,F401
+from brats_desktop.app.views import pg_setup  # noqa: E402,F401
 
 
 def main() -> int:

@@ -10,11 +10,11 @@ import pytest
 from PySide6.QtCore import QPoint, QSettings, QStandardPaths, Qt
 from PySide6.QtWidgets import QApplication
 
-from brats_desktop.app.annotation_actions import AnnotationController
+from brats_desktop.app.annotation.actions import AnnotationController
 from brats_desktop.app.dialogs import Dialogs
 from brats_desktop.app.main_window import MainWindow
-from brats_desktop.app.recovery import RecoveryStore
-from brats_desktop.app.slice_view import SliceView
+from brats_desktop.app.annotation.recovery import RecoveryStore
+from brats_desktop.app.views.slice_view import SliceView
 from brats_desktop.core.patient import load_patient
 
 # Deliberately different extents on every axis, so a transposed or flipped axis shows.

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from brats_desktop.app.annotation_editor import FILL
+from brats_desktop.app.annotation.editor import FILL
 from brats_desktop.core.editing import paint_stroke
 from tests.annotation_support import SHAPE, annot_window, click, pos, stroke  # noqa: F401
 

@@ -11,7 +11,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from brats_desktop.app.main_window import MainWindow
-from brats_desktop.app.recovery import AUTOSAVE_INTERVAL_MS, Recovery, RecoveredLayer, RecoveryStore
+from brats_desktop.app.annotation.recovery import AUTOSAVE_INTERVAL_MS, Recovery, RecoveredLayer, RecoveryStore
 from tests.annotation_support import ScriptedDialogs, annot_window, stroke  # noqa: F401
 
 
@@ -125,7 +125,7 @@ def test_corrupt_recovery_file_is_reported_with_its_name(tmp_path):
 def test_recovery_folder_is_app_data_and_isolated_in_tests(annot_window):
     from PySide6.QtCore import QStandardPaths
 
-    from brats_desktop.app.recovery import default_recovery_dir
+    from brats_desktop.app.annotation.recovery import default_recovery_dir
 
     assert QStandardPaths.isTestModeEnabled()
     app_data = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)

@@ -161,7 +161,7 @@ def test_real_case_saved_labels_lie_exactly_on_the_source_segmentation(qtbot, sh
     from PySide6.QtCore import QSettings
 
     from brats_desktop.app.main_window import MainWindow
-    from brats_desktop.app.recovery import RecoveryStore
+    from brats_desktop.app.annotation.recovery import RecoveryStore
     from brats_desktop.core.patient import load_patient
 
     case = shared_data / "brainles-sample-case"

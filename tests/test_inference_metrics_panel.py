@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from brats_desktop.app.metrics_panel import MetricsPanel
+from brats_desktop.app.inference.metrics_panel import MetricsPanel
 from brats_desktop.app.state import PREDICTION, ViewerState
 from brats_desktop.core.metrics import compare
 from brats_desktop.core.patient import patient_from_arrays

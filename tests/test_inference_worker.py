@@ -15,9 +15,9 @@ import torch
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication
 
-from brats_desktop.app.inference_worker import InferenceWorker
+from brats_desktop.app.inference.worker import InferenceWorker
 from brats_desktop.app.main_window import MainWindow
-from brats_desktop.app.segment_controller import FORCE_CPU_KEY, SegmentController
+from brats_desktop.app.inference.controller import FORCE_CPU_KEY, SegmentController
 from brats_desktop.app.state import PREDICTION
 from brats_desktop.core.patient import patient_from_arrays
 from inference_support import GatedPredict, RecordingDialogs, close_window, synthetic_arrays, tiny_model

@@ -11,7 +11,7 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from brats_desktop.app.main_window import MainWindow
-from brats_desktop.app.slice_view import AXIAL, CORONAL, SAGITTAL, SliceView, ViewTool, outline_of
+from brats_desktop.app.views.slice_view import AXIAL, CORONAL, SAGITTAL, SliceView, ViewTool, outline_of
 from brats_desktop.app.state import ViewerState
 from brats_desktop.core.labels import CLASS_COLOURS, EDEMA
 from brats_desktop.core.patient import load_patient, patient_from_arrays

@@ -21,8 +21,8 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 from brats_desktop.core.errors import PatientLoadError
 from brats_desktop.core.patient import Patient, load_patient
 
-from .state import DEFAULT_MODALITY_ORDER
-from .windowing import windows_for
+from brats_desktop.app.state import DEFAULT_MODALITY_ORDER
+from brats_desktop.app.views.windowing import windows_for
 
 
 # Longest pause of the reading threads while the GUI draws the first image.

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from brats_desktop.app import pg_setup  # noqa: F401  (pyqtgraph options before any widget)
+from brats_desktop.app.views import pg_setup  # noqa: F401  (pyqtgraph options before any widget)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     from PySide6.QtWidgets import QApplication
 
-    from .main_window import MainWindow
+    from brats_desktop.app.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("BraTS Desktop")
@@ -82,7 +82,7 @@ def _screenshot(app, window, args: argparse.Namespace) -> int:
     from brats_desktop.core.errors import PatientLoadError
     from brats_desktop.core.patient import load_patient
 
-    from .main_window import tumour_focus
+    from brats_desktop.app.main_window import tumour_focus
 
     # Synchronous: a script wants the whole patient or a clear error, nothing in between.
     try:

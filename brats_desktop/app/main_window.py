@@ -32,14 +32,14 @@ from brats_desktop.core.labels import CLASS_NAMES, CLASS_SHORT, TUMOUR_CLASSES
 from brats_desktop.core.nifti_io import unused_path, write_label_map
 from brats_desktop.core.patient import Patient
 
-from .annotation_actions import AnnotationController
-from .dialogs import Dialogs
-from .display_panel import DisplayPanel
-from .layers_panel import LayersPanel, swatch
-from .loader import PatientLoader
-from .segment_controller import SegmentController
-from .slice_view import AXIAL, CONVENTION_TEXT, CORONAL, SAGITTAL, SliceView, ViewTool
-from .state import ViewerState, Voxel
+from brats_desktop.app.annotation.actions import AnnotationController
+from brats_desktop.app.dialogs import Dialogs
+from brats_desktop.app.views.display_panel import DisplayPanel
+from brats_desktop.app.views.layers_panel import LayersPanel, swatch
+from brats_desktop.app.loader import PatientLoader
+from brats_desktop.app.inference.controller import SegmentController
+from brats_desktop.app.views.slice_view import AXIAL, CONVENTION_TEXT, CORONAL, SAGITTAL, SliceView, ViewTool
+from brats_desktop.app.state import ViewerState, Voxel
 
 APP_NAME = "BraTS Desktop"
 MAX_RECENT = 8

@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from brats_desktop.core.labels import TUMOUR_CLASSES, LabelConvention, lookup_table
 from brats_desktop.core.patient import Patient
 
-from .windowing import robust_window
+from brats_desktop.app.views.windowing import robust_window
 
 Voxel = tuple[int, int, int]
 BBox = tuple[slice, slice, slice]

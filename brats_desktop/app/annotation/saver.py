@@ -22,8 +22,8 @@ from brats_desktop.core.discovery import nifti_stem
 from brats_desktop.core.nifti_io import unused_path, write_label_map
 from brats_desktop.core.patient import Patient
 
-from .dialogs import Dialogs
-from .state import LabelLayer, ViewerState
+from brats_desktop.app.dialogs import Dialogs
+from brats_desktop.app.state import LabelLayer, ViewerState
 
 SAVE = "save"
 DISCARD = "discard"

@@ -22,12 +22,12 @@ from PySide6.QtGui import QAction, QKeySequence
 from brats_desktop.core.errors import PatientLoadError
 from brats_desktop.core.patient import load_patient
 
-from .annotation_editor import BRUSH, FILL, LabelEditor
-from .annotation_io import AnnotationSaver
-from .annotation_panel import AnnotationPanel
-from .paint_tool import PaintTool
-from .recovery import AUTOSAVE_INTERVAL_MS, AutosaveTimer, RecoveredLayer, Recovery, RecoveryStore
-from .state import GROUND_TRUTH, LAYER_KINDS, LabelLayer
+from brats_desktop.app.annotation.editor import BRUSH, FILL, LabelEditor
+from brats_desktop.app.annotation.saver import AnnotationSaver
+from brats_desktop.app.annotation.panel import AnnotationPanel
+from brats_desktop.app.annotation.paint_tool import PaintTool
+from brats_desktop.app.annotation.recovery import AUTOSAVE_INTERVAL_MS, AutosaveTimer, RecoveredLayer, Recovery, RecoveryStore
+from brats_desktop.app.state import GROUND_TRUTH, LAYER_KINDS, LabelLayer
 
 
 class AnnotationController(QObject):

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from brats_desktop.core.metrics import Confusion, class_volumes_ml, compare
 
-from .state import GROUND_TRUTH, PREDICTION, LabelLayer, ViewerState
+from brats_desktop.app.state import GROUND_TRUTH, PREDICTION, LabelLayer, ViewerState
 
 # (row label, key in core.metrics.compare) — ET is both a class and a region (one row).
 OVERLAP_ROWS: tuple[tuple[str, str], ...] = (

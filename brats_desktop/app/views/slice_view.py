@@ -20,8 +20,8 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QKeyEvent, QMouseEvent, QTransform, QWheelEvent
 from PySide6.QtWidgets import QGraphicsSimpleTextItem, QWidget
 
-from . import pg_setup  # noqa: F401  (row-major axis order before any widget)
-from .state import BBox, LabelLayer, ViewerState, Voxel
+from brats_desktop.app.views import pg_setup  # noqa: F401  (row-major axis order before any widget)
+from brats_desktop.app.state import BBox, LabelLayer, ViewerState, Voxel
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
 
 from brats_desktop.core.labels import CLASS_COLOURS, CLASS_NAMES, CLASS_SHORT, TUMOUR_CLASSES
 
-from .state import LabelLayer, ViewerState
+from brats_desktop.app.state import LabelLayer, ViewerState
 
 
 def swatch(cls: int, size: int = 14) -> QLabel:

@@ -1,6 +1,6 @@
 """The label editor: which layer is edited, with what, and its undo/redo history.
 
-Mouse tools (:mod:`brats_desktop.app.paint_tool`) turn events into voxel
+Mouse tools (:mod:`brats_desktop.app.annotation.paint_tool`) turn events into voxel
 coordinates and call :meth:`LabelEditor.begin_stroke` / :meth:`continue_stroke` /
 :meth:`end_stroke`; the editor runs the pure numpy operations of
 :mod:`brats_desktop.core.editing` on the active :class:`LabelLayer`'s array, records
@@ -8,7 +8,7 @@ them in that layer's :class:`~brats_desktop.core.history.EditHistory` (one drag 
 undo step), and tells the layer which box changed so views redraw only that.
 
 Layers are never written to a file here: edits stay in memory until the user saves
-(:mod:`brats_desktop.app.annotation_io`).
+(:mod:`brats_desktop.app.annotation.saver`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from brats_desktop.core.editing import flood_fill, paint_stroke, plane_axis
 from brats_desktop.core.history import BBox, EditHistory, bbox_of_mask, bbox_union
 from brats_desktop.core.labels import BACKGROUND, ENHANCING, NCR
 
-from .state import ANNOTATION, LabelLayer, ViewerState
+from brats_desktop.app.state import ANNOTATION, LabelLayer, ViewerState
 
 Voxel = tuple[int, int, int]
 

@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
 from brats_desktop.core.labels import CLASS_COLOURS, CLASS_SHORT, TUMOUR_CLASSES
 from brats_desktop.core.metrics import class_volumes_ml, dice_scores
 
-from .annotation_editor import BRUSH, FILL, MAX_RADIUS, MIN_RADIUS, LabelEditor
-from .state import GROUND_TRUTH, PREDICTION, LabelLayer
+from brats_desktop.app.annotation.editor import BRUSH, FILL, MAX_RADIUS, MIN_RADIUS, LabelEditor
+from brats_desktop.app.state import GROUND_TRUTH, PREDICTION, LabelLayer
 
 NO_LAYER_TEXT = "— none (navigate) —"
 ONLY_OVER_CHOICES: tuple[tuple[str, int | None], ...] = (

@@ -8,7 +8,7 @@ about inference. The controller
   NIfTI…;
 * checks that the open patient has the checkpoint's modalities before starting, and
   says which are missing;
-* runs :class:`~brats_desktop.app.inference_worker.InferenceWorker` and shows its
+* runs :class:`~brats_desktop.app.inference.worker.InferenceWorker` and shows its
   progress (and a Cancel button) in the status bar, with the device in use beside it;
 * puts the result on screen as the "Prediction" layer (kind ``prediction``), which the
   views draw with the same class colours, toggles and opacity as the ground truth;
@@ -45,11 +45,11 @@ from brats_desktop.core.discovery import MODALITY_LABELS
 from brats_desktop.core.labels import CLASS_SHORT
 from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, NCR_DEFINITIONS
 
-from .dialogs import Dialogs
-from .inference_worker import InferenceWorker
-from .metrics_panel import MetricsPanel
-from .model_info_dialog import ModelInfoDialog
-from .state import PREDICTION, LabelLayer, ViewerState
+from brats_desktop.app.dialogs import Dialogs
+from brats_desktop.app.inference.worker import InferenceWorker
+from brats_desktop.app.inference.metrics_panel import MetricsPanel
+from brats_desktop.app.inference.model_info_dialog import ModelInfoDialog
+from brats_desktop.app.state import PREDICTION, LabelLayer, ViewerState
 
 PREDICTION_LAYER = "Prediction"
 FORCE_CPU_KEY = "inference/force_cpu"

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 
 from brats_desktop.core.discovery import MODALITIES, MODALITY_LABELS
 
-from .state import ViewerState
+from brats_desktop.app.state import ViewerState
 
 
 class DisplayPanel(QWidget):

@@ -1,6 +1,6 @@
 """The painting mouse tool of the slice views, and the round brush outline it draws.
 
-A :class:`PaintTool` plugs into each :class:`~brats_desktop.app.slice_view.SliceView`
+A :class:`PaintTool` plugs into each :class:`~brats_desktop.app.views.slice_view.SliceView`
 through its tool hook: press opens a stroke in the :class:`LabelEditor`, moves paint
 along the way, release closes it, so one drag is one undo step in any of the three
 planes. The view already turns widget positions into canonical voxels, so nothing
@@ -18,9 +18,9 @@ from PySide6.QtWidgets import QGraphicsEllipseItem
 
 from brats_desktop.core.labels import CLASS_COLOURS
 
-from .annotation_editor import FILL, LabelEditor
-from .slice_view import NavigateTool, SliceView, ViewTool
-from .state import Voxel
+from brats_desktop.app.annotation.editor import FILL, LabelEditor
+from brats_desktop.app.views.slice_view import NavigateTool, SliceView, ViewTool
+from brats_desktop.app.state import Voxel
 
 _ERASER_COLOUR = (235, 235, 235)
 

@@ -1,0 +1,1 @@
+"""Correcting label layers by hand: editor, paint tool, panel, saving and crash recovery."""

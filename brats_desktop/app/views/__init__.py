@@ -1,0 +1,1 @@
+"""Slice views and the display/layers docks: what the user looks at."""
