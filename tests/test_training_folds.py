@@ -1,0 +1,93 @@
+"""Cross-validation folds: disjoint patients, rare strata spread, saved splits train unchanged."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from training.crossval import summarise
+from training.folds import make_folds, save_folds, stratum_of
+from training.split import Split
+
+
+def _strata(n: int, rare: int) -> dict[str, str]:
+    names = [f"p{i:02d}" for i in range(n)]
+    return {name: ("low_enhancing" if i < rare else "enhancing") for i, name in enumerate(names)}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 42])
+def test_folds_partition_patients_and_never_share_one(seed: int) -> None:
+    strata = _strata(35, 2)
+    folds = make_folds(strata, 5, seed)
+    vals = [set(f.val) for f in folds]
+    assert set().union(*vals) == set(strata)
+    assert sum(len(v) for v in vals) == 35  # every patient validated exactly once
+    for fold in folds:
+        assert not set(fold.train) & set(fold.val)
+        assert set(fold.train) | set(fold.val) == set(strata)
+    assert sorted(len(v) for v in vals) == [7, 7, 7, 7, 7]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rare_stratum_is_spread_over_folds(seed: int) -> None:
+    strata = _strata(35, 3)
+    folds = make_folds(strata, 5, seed)
+    rare_per_fold = [sum(strata[n] == "low_enhancing" for n in f.val) for f in folds]
+    assert max(rare_per_fold) == 1 and sum(rare_per_fold) == 3
+
+
+def test_fold_sizes_stay_balanced_across_strata() -> None:
+    strata = _strata(12, 5)  # 5 rare + 7 common over 4 folds: the deal continues between strata
+    sizes = sorted(len(f.val) for f in make_folds(strata, 4, 3))
+    assert sizes == [3, 3, 3, 3]
+
+
+def test_folds_depend_on_seed_only() -> None:
+    strata = _strata(20, 2)
+    assert make_folds(strata, 4, 7) == make_folds(dict(reversed(list(strata.items()))), 4, 7)
+    assert make_folds(strata, 4, 7) != make_folds(strata, 4, 8)
+
+
+def test_bad_fold_counts_are_refused() -> None:
+    with pytest.raises(ValueError, match="folds"):
+        make_folds(_strata(3, 0), 4, 0)
+    with pytest.raises(ValueError, match="folds"):
+        make_folds(_strata(3, 0), 1, 0)
+
+
+def test_stratum_is_a_share_of_the_tumour_not_millilitres() -> None:
+    labels = np.zeros((40, 40, 40), np.uint8)
+    labels[5:35, 5:35, 5:35] = 2  # 27 mL of edema
+    labels[10:13, 10:13, 10:13] = 3  # 27 voxels of enhancing: 0.1 % of the tumour
+    assert stratum_of(labels) == "low_enhancing"
+    labels[10:20, 10:20, 10:20] = 3  # 1,000 voxels: 3.7 %
+    assert stratum_of(labels) == "enhancing"
+    assert stratum_of(np.zeros((4, 4, 4), np.uint8)) == "low_enhancing"
+
+
+def test_saved_folds_are_ordinary_split_files(tmp_path) -> None:
+    strata = _strata(10, 2)
+    folds = make_folds(strata, 5, 1)
+    save_folds(folds, strata, tmp_path)
+    for i, fold in enumerate(folds):
+        assert Split.load(tmp_path / f"fold-{i}" / "split.json") == fold
+    stored = json.loads((tmp_path / "folds.json").read_text())
+    assert stored["folds"] == [f.val for f in folds]
+    assert stored["strata"]["p00"] == "low_enhancing"
+
+
+def test_summary_reports_each_fold_and_the_pooled_mean() -> None:
+    rows = [
+        {"fold": "fold-0", "patient": "a", "dice_WT": 0.8, "dice_TC": 0.6, "dice_ET": 0.5,
+         "hd95_WT": 5.0, "hd95_TC": 6.0, "hd95_ET": float("inf")},
+        {"fold": "fold-1", "patient": "b", "dice_WT": 0.6, "dice_TC": 0.4, "dice_ET": 0.7,
+         "hd95_WT": 7.0, "hd95_TC": 8.0, "hd95_ET": 2.0},
+    ]
+    table = summarise(rows, 2)
+    lines = table.strip().splitlines()
+    assert lines[2].startswith("| 0 | 1 | 0.800 ± 0.000")
+    assert lines[3].startswith("| 1 | 1 | 0.600 ± 0.000")
+    assert lines[4].startswith("| **all** | 2 | 0.700 ± 0.100 | 0.500 ± 0.100 | 0.600 ± 0.100 | 6.0 ± 1.0")
+    assert "| 2.0 ± 0.0 |" in lines[4]  # an infinite HD95 (empty prediction) is left out of the mean
