@@ -1,0 +1,80 @@
+"""Time the 3-D view's mesh build of a 240x240x155 label map (issue 12: <= 0.5 s on 2 cores).
+
+``core.meshes.label_meshes`` is what the 3-D view's background worker runs after a
+prediction or an edit: crop to the tumour, one Gaussian-smoothed marching-cubes
+surface per class. The brain surface (``brain_mesh``) is built once per patient and
+timed apart. Cases: a synthetic BraTS-like case on the BraTS grid (always there), and
+the real ``brainles-sample-case`` reference segmentation when ``../shared/data`` exists.
+
+Usage::
+
+    python bench/bench_mesh.py [--repeats 7] [--case PATIENT_DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from brats_desktop.core.meshes import brain_mesh, label_meshes  # noqa: E402
+
+SHARED_CASE = Path(__file__).resolve().parents[2] / "shared" / "data" / "brainles-sample-case"
+
+
+def timed(fn, repeats: int) -> tuple[float, float, object]:
+    """Median and worst seconds over ``repeats`` calls (after one warm-up call), and the result."""
+    result = fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), max(times), result
+
+
+def report(name: str, labels: np.ndarray, image: np.ndarray, spacing, repeats: int) -> None:
+    counts = np.bincount(labels.ravel(), minlength=4)
+    print(f"{name}: grid {labels.shape}, tumour voxels NCR {counts[1]} ED {counts[2]} ET {counts[3]}")
+    med, worst, meshes = timed(lambda: label_meshes(labels, spacing), repeats)
+    faces = ", ".join(f"class {c}: {m.n_faces}" for c, m in sorted(meshes.items()))
+    print(f"  label meshes: median {med:.3f} s, worst {worst:.3f} s ({faces} triangles)")
+    med, worst, brain = timed(lambda: brain_mesh(image, spacing), repeats)
+    print(f"  brain surface: median {med:.3f} s, worst {worst:.3f} s "
+          f"({brain.n_faces if brain is not None else 0} triangles)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--case", type=Path, default=None, help="a patient folder with a segmentation")
+    args = parser.parse_args()
+    print(f"CPUs available: {len(os.sched_getaffinity(0))}")
+
+    from brats_desktop.core.synthetic import make_synthetic_case
+
+    case = make_synthetic_case(0, shape=(240, 240, 155), modalities=("flair",))
+    report("synthetic case (seed 0)", case.labels, case.images["flair"], (1.0, 1.0, 1.0), args.repeats)
+
+    folder = args.case or (SHARED_CASE if SHARED_CASE.is_dir() else None)
+    if folder is not None:
+        from brats_desktop.core.patient import load_patient
+
+        patient = load_patient(folder)
+        if patient.ground_truth is None:
+            print(f"{folder.name}: no segmentation, skipped")
+        else:
+            image = patient.images[patient.modalities[0]]
+            report(folder.name, patient.ground_truth, image, patient.spacing, args.repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
