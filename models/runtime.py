@@ -2,8 +2,8 @@
 
 The app's worker thread and ``brats-predict`` both call :func:`predict_patient`, so a
 folder segmented from the command line gets exactly what the app would show.
-:func:`models.inference.predict_volume` does the actual work (preprocessing shared with
-training, batching, argmax); this module only decides the device and batch size and
+:func:`models.tta.predict_with_tta` does the actual work (the preprocessing and batching of
+:func:`models.inference.predict_volume`, plus test-time augmentation and the mean softmax); this module only decides the device and batch size and
 recovers when a GPU runs out of memory:
 
 1. GPU (CUDA, else Apple MPS) with mixed precision, the requested batch size;
@@ -16,6 +16,7 @@ the GUI can put it in the status bar and the CLI can put it in its JSON.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, postproces
 
 from .inference import InferenceCancelled, MissingModalityError, model_ncr_definition, predict_volume
 from .inference import check_modalities as inference_check
+from .tta import Prediction, predict_with_tta, resolve_tta
 
 __all__ = [
     "DeviceUnavailableError", "InferenceCancelled", "MissingModalityError", "PredictionRun",
@@ -149,6 +151,10 @@ class PredictionRun:
     raw_labels: np.ndarray | None = None  # the argmax before post-processing (re-post-processed on a definition change)
     ncr_definition: str | None = None  # meaning of label 1 in ``labels`` (see core.postprocessing)
     model_ncr_definition: str = "brats2013"  # meaning of label 1 in ``raw_labels`` (the model's training labels)
+    # Mean softmax over the test-time augmentations, float16 (classes, X, Y, Z) on the patient's
+    # canonical grid (internal classes 0-3); ``raw_labels`` is its argmax. None from injected hooks.
+    probabilities: np.ndarray | None = None
+    tta: str = "none"  # the test-time augmentation that produced it (models.tta.TTA_MODES)
 
     def relabel(self, ncr_definition: str | None) -> None:
         """Post-process ``raw_labels`` into ``labels`` with label 1 meaning ``ncr_definition`` (None: raw).
@@ -184,14 +190,21 @@ def run_with_fallback(
     should_stop: ShouldStop | None = None,
     notify: Notify | None = None,
     predict: PredictFn | None = None,
+    tta: str = "none",
 ) -> PredictionRun:
     """Run ``predict`` on ``device``; on GPU out-of-memory halve the batch, then use the CPU.
 
-    Cancellation (``should_stop``) and every other error propagate unchanged.
+    Without a ``predict`` hook the prediction is :func:`models.tta.predict_with_tta` with
+    ``tta`` (resolved on the starting device), which also keeps the probabilities; a hook
+    (tests) returns labels, or a :class:`models.tta.Prediction`, and gets ``tta`` only when
+    it is not "none". Cancellation (``should_stop``) and every other error propagate unchanged.
     """
-    if predict is None:
-        predict = predict_volume
     device = torch.device(device)
+    mode = resolve_tta(tta, device)
+    if predict is None:
+        predict = functools.partial(predict_with_tta, tta=mode)
+    elif mode != "none":
+        predict = functools.partial(predict, tta=mode)
     notes: list[str] = []
 
     def say(message: str) -> None:
@@ -227,8 +240,12 @@ def run_with_fallback(
                 device = torch.device("cpu")
                 current = max(1, int(batch_size))
     seconds = time.perf_counter() - start
+    probabilities = None
+    if isinstance(labels, Prediction):
+        labels, probabilities = labels.labels, labels.probabilities
     return PredictionRun(
-        np.asarray(labels, dtype=np.uint8), device.type, describe_device(device), seconds, current, notes
+        np.asarray(labels, dtype=np.uint8), device.type, describe_device(device), seconds, current, notes,
+        probabilities=probabilities, tta=mode,
     )
 
 
@@ -299,10 +316,14 @@ def predict_patient(
     notify: Notify | None = None,
     predict: PredictFn | None = None,
     ncr_definition: str | None = DEFAULT_NCR_DEFINITION,
+    tta: str = "auto",
 ) -> PredictionRun:
     """Segment ``patient`` with ``model``: the one code path of the app and ``brats-predict``.
 
     ``batch_size`` None picks :func:`auto_batch_size` for the patient's slice size.
+    ``tta`` is the test-time augmentation (:data:`models.tta.TTA_CHOICES`; "auto": the
+    measured default of the device, one pass on the CPU); ``run.probabilities`` is the
+    mean softmax over its passes.
     ``ncr_definition`` is the meaning of label 1 the result should have
     (:meth:`PredictionRun.relabel`, which keeps the raw argmax beside; None: the raw argmax).
 
@@ -322,6 +343,7 @@ def predict_patient(
         should_stop=should_stop,
         notify=notify,
         predict=predict,
+        tta=tta,
     )
     if run.labels.shape != patient.shape:
         raise RuntimeError(

@@ -3,8 +3,9 @@
     brats-predict PATIENT_DIR [--out FILE.nii.gz] [--model CKPT] [--device cpu|cuda|auto]
     brats-predict COHORT_DIR  [--out DIR] [--csv FILE.csv] ...
 
-One patient folder: writes the prediction (by default ``<folder>/<patient>_pred.nii.gz``,
-or ``_pred-1`` ... when that exists: a default never replaces anything) in the patient's
+One patient folder: writes the prediction (by default ``<folder>/<case id>_prediction.nii.gz``,
+``-prediction`` for BraTS 2023 names, the app's Export/Save name from :mod:`brats_desktop.core.naming`;
+``-1`` ... appended when that exists: a default never replaces anything) in the patient's
 own label convention on the source affine, and prints ONE JSON object on stdout with
 the output path, the device, the seconds taken and, when the folder has a
 segmentation, the Dice per class (NCR, ED, ET) and per region (WT, TC, ET).
@@ -30,6 +31,7 @@ from typing import Any
 from brats_desktop.core.discovery import find_patient_folders
 from brats_desktop.core.errors import ExportError, PatientLoadError
 from brats_desktop.core.metrics import dice_scores
+from brats_desktop.core.naming import PREDICTION, output_path
 from brats_desktop.core.nifti_io import unused_path, write_label_map
 from brats_desktop.core.patient import load_patient
 from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, NCR_DEFINITIONS
@@ -52,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         help="output .nii.gz for one patient, or an output folder for many "
-        "(default: <patient folder>/<patient>_pred.nii.gz, never replacing a file)",
+        "(default: <patient folder>/<case id>_prediction.nii.gz, or -prediction for BraTS 2023 names, "
+        "never replacing a file)",
     )
     p.add_argument("--model", type=Path, help="checkpoint to use (default: the bundled model)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
@@ -133,9 +136,9 @@ def predict_folder(
     if out is None:
         if not _writable(folder):
             raise CliError(f"{folder}: the patient folder is read-only; choose where to write with --out")
-        target = unused_path(folder, f"{patient.name}_pred")
+        target = output_path(folder, patient.name, patient.files, patient.convention, PREDICTION)
     elif out.is_dir():
-        target = unused_path(out, f"{patient.name}_pred")
+        target = output_path(out, patient.name, patient.files, patient.convention, PREDICTION)
     else:
         target = out
     notes: list[str] = []

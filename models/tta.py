@@ -1,0 +1,132 @@
+"""Test-time augmentation (TTA) and the per-voxel class probabilities of a prediction.
+
+A 2-D U-Net decides every axial slice alone, and a left-right mirror of a brain is
+another plausible brain (training flips half of its samples left-right), so the mean
+of the softmax of the image and of its mirror (mirrored back) is a cheap ensemble:
+two forward passes, no extra model. The mirrored copy rides in the same batch as the
+original, so progress, cancellation and the GPU out-of-memory fallback of
+:mod:`models.runtime` work unchanged.
+
+The mean softmax is what the app's uncertainty view reads (``PredictionRun.probabilities``):
+float16, shape (classes, X, Y, Z) on the patient's canonical grid, background 1.0
+outside the brain box. Labels are the argmax of the float32 mean, so ``tta="none"``
+gives :func:`models.inference.predict_volume`'s labels voxel for voxel (argmax of the
+softmax is the argmax of the logits).
+
+Speed (``bench/bench_inference.py``, README): "flip" costs about twice "none", which
+breaks the 3 s budget of a 240x240x155 case on 2 CPU cores, so the CPU default is
+"none" and "flip" is the app's "Accurate" option; on a GPU the second pass is cheap and
+"auto" uses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .inference import _prepare, run_batches
+
+__all__ = ["TTA_MODES", "TTA_CHOICES", "Prediction", "resolve_tta", "predict_with_tta"]
+
+# mode -> the in-plane tensor dims each pass mirrors (() = the image as it is).
+# Inputs are (N, channels, X, Y): dim -2 is the patient's left-right axis.
+_PASSES: dict[str, tuple[tuple[int, ...], ...]] = {
+    "none": ((),),
+    "flip": ((), (-2,)),
+}
+TTA_MODES: dict[str, str] = {
+    "none": "one pass (fastest)",
+    "flip": "mean of the image and its left-right mirror (2 passes, about twice the time)",
+}
+TTA_CHOICES: tuple[str, ...] = ("auto", *TTA_MODES)
+AUTO_TTA: dict[str, str] = {"cpu": "none", "cuda": "flip", "mps": "flip"}  # by device type, from the bench
+
+ProgressCallback = Callable[[int, int], None]
+StopPoll = Callable[[], bool]
+
+
+def resolve_tta(tta: str | None, device: str | torch.device = "cpu") -> str:
+    """The concrete mode for ``tta`` on ``device``: "auto"/None pick the measured default."""
+    mode = (tta or "auto").lower()
+    if mode == "auto":
+        return AUTO_TTA.get(torch.device(device).type, "none")
+    if mode not in TTA_MODES:
+        raise ValueError(f"unknown test-time augmentation {tta!r}; choose one of {', '.join(TTA_CHOICES)}")
+    return mode
+
+
+@dataclass
+class Prediction:
+    """Labels and the mean softmax they are the argmax of."""
+
+    labels: np.ndarray  # uint8 internal labels 0-3, the images' shape
+    probabilities: np.ndarray | None  # float16 (classes, X, Y, Z); None when not asked for
+    tta: str = "none"
+
+
+class _AugmentedStack:
+    """The slice stack as ``run_batches`` sees it: every batch followed by its mirrored copies."""
+
+    def __init__(self, stack, passes: tuple[tuple[int, ...], ...]) -> None:
+        self._stack = stack
+        self._passes = passes
+
+    @property
+    def n_slices(self) -> int:
+        return self._stack.n_slices
+
+    def inputs(self, indices: np.ndarray) -> np.ndarray:
+        x = self._stack.inputs(indices)
+        if len(self._passes) == 1 and not self._passes[0]:
+            return x
+        return np.ascontiguousarray(np.concatenate([np.flip(x, dims) if dims else x for dims in self._passes]))
+
+
+def predict_with_tta(
+    model,
+    images: Mapping[str, np.ndarray],
+    *,
+    tta: str = "none",
+    device: str | torch.device = "cpu",
+    batch_size: int = 16,
+    amp: bool = False,
+    progress: ProgressCallback | None = None,
+    should_stop: StopPoll | None = None,
+    probabilities: bool = True,
+) -> Prediction:
+    """Segment ``images`` averaging the softmax over the passes of ``tta`` ("auto" resolves on ``device``).
+
+    Same preprocessing, batching, progress and cancellation as
+    :func:`models.inference.predict_volume` (it shares ``run_batches``); ``batch_size``
+    counts slices, each carried with its mirrored copies.
+    """
+    mode = resolve_tta(tta, device)
+    passes = _PASSES[mode]
+    stack = _prepare(model, images)
+    n_classes = int(model.metadata.get("architecture", {}).get("num_classes", 4))
+    crop = np.zeros((stack.n_slices, *stack.crop_shape[:2]), dtype=np.uint8)
+    full: np.ndarray | None = None
+    if probabilities:
+        full = np.zeros((n_classes, *stack.full_shape), dtype=np.float16)
+        full[0] = 1.0
+    bx, by, _ = stack.box
+
+    def on_batch(idx: np.ndarray, logits: torch.Tensor) -> None:
+        probs = torch.softmax(logits, dim=1)
+        n = len(idx)
+        mean = probs[:n].clone() if len(passes) > 1 else probs[:n]
+        for k, dims in enumerate(passes[1:], start=1):
+            mean += probs[k * n : (k + 1) * n].flip(dims)
+        if len(passes) > 1:
+            mean /= len(passes)
+        p = stack.to_crop_probabilities(mean.cpu().numpy())  # (N, C, x, y) float32
+        crop[idx] = p.argmax(axis=1)
+        if full is not None:
+            z = stack.z_indices[idx]
+            full[:, bx, by, z[0] : z[-1] + 1] = p.transpose(1, 2, 3, 0)
+
+    run_batches(model, _AugmentedStack(stack, passes), on_batch, device, batch_size, amp, progress, should_stop)
+    return Prediction(stack.to_full(crop), full, mode)
