@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QGroupBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
+    QScrollArea,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -27,52 +28,114 @@ def swatch(cls: int, size: int = 14) -> QLabel:
     return label
 
 
-class LayerControls(QGroupBox):
-    """Controls of one :class:`LabelLayer`; they write to the layer, the views follow."""
+class LayerControls(QFrame):
+    """Controls of one :class:`LabelLayer` in two compact rows; they write to the layer, the views follow.
+
+    Row 1: show/hide with the layer's name, its kind, outline mode. Row 2: the three
+    classes (colour swatch + short name, full name in the tooltip) and opacity. Two rows
+    instead of seven keep two layers (ground truth and prediction) fully in view in the
+    Layers dock at the default window size, without scrolling (issue 10, item 12).
+    """
 
     def __init__(self, layer: LabelLayer, parent: QWidget | None = None) -> None:
-        super().__init__(f"{layer.name} ({layer.kind})", parent)
+        super().__init__(parent)
         self.layer = layer
         self.setObjectName(f"layer_{layer.name}")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QVBoxLayout(self)
-        self.visible = QCheckBox("Show layer")
+        layout.setContentsMargins(6, 3, 6, 3)
+        layout.setSpacing(2)
+
+        top = QHBoxLayout()
+        self.visible = QCheckBox(layer.name)
+        self.visible.setToolTip(f"Show or hide the layer {layer.name!r}")
+        font = self.visible.font()
+        font.setBold(True)
+        self.visible.setFont(font)
         self.visible.setChecked(layer.visible)
         self.visible.toggled.connect(layer.set_visible)
-        layout.addWidget(self.visible)
+        top.addWidget(self.visible)
+        kind = QLabel(f"({layer.kind})")
+        kind.setStyleSheet("color: gray;")
+        top.addWidget(kind, 1)
+        self.outline = QCheckBox("Outline")
+        self.outline.setToolTip("Draw only the boundary of each class")
+        self.outline.setChecked(layer.outline)
+        self.outline.toggled.connect(layer.set_outline)
+        top.addWidget(self.outline)
+        layout.addLayout(top)
 
+        row = QHBoxLayout()
+        row.setSpacing(4)
         self.class_boxes: dict[int, QCheckBox] = {}
         for cls in TUMOUR_CLASSES:
-            row = QHBoxLayout()
-            row.addWidget(swatch(cls))
-            box = QCheckBox(f"{CLASS_SHORT[cls]} — {CLASS_NAMES[cls]}")
+            box = QCheckBox(CLASS_SHORT[cls])
+            box.setToolTip(f"{CLASS_SHORT[cls]}: {CLASS_NAMES[cls]}")
             box.setChecked(cls in layer.visible_classes)
             box.toggled.connect(lambda on, c=cls: layer.set_class_visible(c, on))
             self.class_boxes[cls] = box
-            row.addWidget(box, 1)
-            layout.addLayout(row)
-
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Opacity"))
+            row.addWidget(swatch(cls, 12))
+            row.addWidget(box)
+            row.addSpacing(4)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(round(layer.opacity * 100))
+        self.opacity.setToolTip("Opacity of the layer")
+        self.opacity.setMinimumWidth(60)
         self.opacity.valueChanged.connect(lambda v: layer.set_opacity(v / 100.0))
+        row.addWidget(QLabel("Opacity"))
         row.addWidget(self.opacity, 1)
         layout.addLayout(row)
 
-        self.outline = QCheckBox("Outline only")
-        self.outline.setChecked(layer.outline)
-        self.outline.toggled.connect(layer.set_outline)
-        layout.addWidget(self.outline)
+
+class LayersScrollArea(QScrollArea):
+    """The Layers dock's scroll area: asks for room for up to :attr:`rows_wanted` layers.
+
+    A plain QScrollArea asks for a fixed, small height, so the main window gave the
+    Layers dock about four rows and hid the rest behind a scrollbar. This one asks
+    (minimum size hint) for the height of its first ``rows_wanted`` layer boxes, so
+    the usual ground truth + prediction pair shows whole; more layers scroll.
+    """
+
+    rows_wanted = 2
+
+    def __init__(self, panel: "LayersPanel", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWidget(panel)
+        self._panel = panel
+        panel.rebuilt.connect(self.updateGeometry)
+
+    def _wanted_height(self) -> int:
+        panel = self._panel
+        margins = panel.layout().contentsMargins()
+        boxes = panel.controls[: self.rows_wanted] or [panel._empty]
+        spacing = panel.layout().spacing()
+        height = sum(b.sizeHint().height() for b in boxes) + spacing * (len(boxes) - 1)
+        return height + margins.top() + margins.bottom()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt override)
+        hint = super().minimumSizeHint()
+        return QSize(hint.width(), max(hint.height(), self._wanted_height()))
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        hint = super().sizeHint()
+        return QSize(hint.width(), max(self._wanted_height(), self.minimumSizeHint().height()))
 
 
 class LayersPanel(QWidget):
     """One :class:`LayerControls` box per label layer, rebuilt when layers come and go."""
 
+    rebuilt = Signal()  # the layer boxes were recreated (their number may have changed)
+
     def __init__(self, state: ViewerState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(4, 4, 4, 4)
+        self._layout.setSpacing(4)
         self._empty = QLabel("No label layers: this patient has no segmentation yet.")
         self._empty.setWordWrap(True)
         self.controls: list[LayerControls] = []
@@ -100,3 +163,4 @@ class LayersPanel(QWidget):
         self._empty.setVisible(not self.controls)
         self._layout.addWidget(self._empty)
         self._layout.addStretch(1)
+        self.rebuilt.emit()

@@ -1,0 +1,79 @@
+"""Layers dock at the default window size: two layers show whole, no scrolling (issue 10, item 12)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QRect, Qt
+from PySide6.QtWidgets import QWidget
+
+from brats_desktop.app.main_window import MainWindow
+from brats_desktop.app.views.layers_panel import LayersScrollArea
+from brats_desktop.core.labels import EDEMA, ENHANCING
+from brats_desktop.core.patient import patient_from_arrays
+from tiny_cases import SHAPE, ras_image, ras_labels
+from viewer_support import ScriptedDialogs, isolated_settings
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path) -> MainWindow:
+    """The window at the size it opens with (no resize here: that size is what is tested)."""
+    win = MainWindow(settings=isolated_settings(tmp_path), dialogs=ScriptedDialogs())
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    win.show_patient(patient_from_arrays("P", {"flair": ras_image()}, ras_labels()))
+    prediction = np.zeros(SHAPE, np.uint8)
+    prediction[3:8, 2:7, 2:6] = ENHANCING
+    win.state.replace_layer("Prediction", prediction)
+    qtbot.wait(50)  # let the docks settle after the rebuild
+    return win
+
+
+def fully_shown(widget: QWidget, scroll: LayersScrollArea) -> bool:
+    """Drawn on screen and not cut by the scroll area's viewport."""
+    if not widget.isVisible() or widget.visibleRegion().isEmpty():
+        return False
+    viewport = scroll.viewport()
+    top_left = widget.mapTo(viewport, QPoint(0, 0))
+    return viewport.rect().contains(QRect(top_left, widget.size()))
+
+
+def test_two_layers_fit_without_scrolling_at_the_default_size(qtbot, window: MainWindow) -> None:
+    assert (window.width(), window.height()) == (1400, 900)  # the size main_window opens with
+    scroll = window.layers_panel.parentWidget().parentWidget()
+    assert isinstance(scroll, LayersScrollArea)
+    controls = window.layers_panel.controls
+    assert [c.layer.name for c in controls] == ["Prediction", "Ground truth"]
+    for box in controls:
+        widgets = [box.visible, box.outline, box.opacity, *box.class_boxes.values()]
+        for widget in widgets:
+            assert fully_shown(widget, scroll), f"{box.layer.name}: {widget.text() if hasattr(widget, 'text') else 'opacity'} hidden"
+    assert scroll.verticalScrollBar().maximum() == 0  # nothing to scroll to
+
+    # The second (lower) layer's controls answer real clicks.
+    lower = controls[1]
+    qtbot.mouseClick(lower.outline, Qt.MouseButton.LeftButton, pos=QPoint(5, lower.outline.height() // 2))
+    assert window.state.layer("Ground truth").outline
+    box = lower.class_boxes[EDEMA]
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(5, box.height() // 2))
+    assert EDEMA not in window.state.layer("Ground truth").visible_classes
+    slider = lower.opacity
+    qtbot.mouseClick(slider, Qt.MouseButton.LeftButton, pos=QPoint(slider.width() - 3, slider.height() // 2))
+    assert window.state.layer("Ground truth").opacity > 0.5
+
+
+def test_more_layers_scroll_inside_the_dock(qtbot, window: MainWindow) -> None:
+    """A third layer does not grow the window: the dock scrolls; the first two stay whole."""
+    height = window.height()
+    window.state.replace_layer("Annotation", np.zeros(SHAPE, np.uint8), kind="annotation")
+    window.state.replace_layer("Extra", np.zeros(SHAPE, np.uint8), kind="annotation")
+    qtbot.wait(50)
+    scroll = window.layers_panel.parentWidget().parentWidget()
+    assert len(window.layers_panel.controls) == 4
+    assert window.height() == height
+    assert scroll.verticalScrollBar().maximum() > 0
+    first = window.layers_panel.controls[0]
+    assert fully_shown(first.opacity, scroll) and fully_shown(first.outline, scroll)
