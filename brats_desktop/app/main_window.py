@@ -35,7 +35,7 @@ from brats_desktop.core.patient import Patient
 from brats_desktop.app.annotation.actions import AnnotationController
 from brats_desktop.app.dialogs import Dialogs
 from brats_desktop.app.views.display_panel import DisplayPanel
-from brats_desktop.app.views.layers_panel import LayersPanel, swatch
+from brats_desktop.app.views.layers_panel import LayersPanel, LayersScrollArea, swatch
 from brats_desktop.app.loader import PatientLoader
 from brats_desktop.app.inference.controller import SegmentController
 from brats_desktop.app.views.slice_view import AXIAL, CONVENTION_TEXT, CORONAL, SAGITTAL, SliceView, ViewTool
@@ -162,11 +162,8 @@ class MainWindow(QMainWindow):
         self.display_panel = DisplayPanel(self.state)
         self.layers_panel = LayersPanel(self.state)
         self.add_dock_panel(self.display_panel, "Display")
-        layers_scroll = QScrollArea()
-        layers_scroll.setWidgetResizable(True)
-        layers_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        layers_scroll.setWidget(self.layers_panel)  # many layers scroll instead of growing the window
-        self.add_dock_panel(layers_scroll, "Layers")
+        # Room for two whole layers; more scroll instead of growing the window (issue 10, item 12).
+        self.add_dock_panel(LayersScrollArea(self.layers_panel), "Layers")
         self._build_menus()
         # Segment menu, toolbar, progress/device in the status bar, metrics dock (issue 3).
         self.segment = SegmentController(self, self.state)
