@@ -41,7 +41,8 @@ def test_json_output_and_dice_in_a_subprocess(tmp_path):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)  # exactly one JSON object, nothing else on stdout
     out = Path(result["output"])
-    assert out == folder / "BraTS-GLI-99999-000_pred.nii.gz" and out.exists()
+    # core.naming: the app's Export/Save name, '-' separator for BraTS 2023 names (issue 10 item 6)
+    assert out == folder / "BraTS-GLI-99999-000-prediction.nii.gz" and out.exists()
     assert result["device"] == "cpu" and result["seconds"] > 0
     assert result["label_convention"] == "brats2023"
 
@@ -81,11 +82,11 @@ def test_ncr_definition_flag_is_applied_and_reported(tmp_path, capsys):
 def test_default_output_never_overwrites(tmp_path, capsys):
     model = tiny_model(tmp_path)
     folder, _, _ = write_patient_folder(tmp_path, "BraTS20_Training_777", "RAS", "2020", with_seg=False)
-    first = folder / "BraTS20_Training_777_pred.nii.gz"
+    first = folder / "BraTS20_Training_777_prediction.nii.gz"
     first.write_bytes(b"an older prediction")
     assert main([str(folder), "--model", str(model.path), "--device", "cpu"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["output"] == str(folder / "BraTS20_Training_777_pred-1.nii.gz")
+    assert result["output"] == str(folder / "BraTS20_Training_777_prediction-1.nii.gz")
     assert first.read_bytes() == b"an older prediction"
     assert "dice" not in result  # no segmentation in the folder
     assert result["label_convention"] == "brats2020"

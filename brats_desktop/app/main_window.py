@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
 from brats_desktop.core.discovery import MODALITIES, MODALITY_LABELS
 from brats_desktop.core.errors import ExportError, PatientLoadError
 from brats_desktop.core.labels import CLASS_NAMES, CLASS_SHORT, TUMOUR_CLASSES
-from brats_desktop.core.nifti_io import unused_path, write_label_map
+from brats_desktop.core.naming import kind_slug, output_path
+from brats_desktop.core.nifti_io import write_label_map
 from brats_desktop.core.patient import Patient
 
 from brats_desktop.app.annotation.actions import AnnotationController
@@ -321,10 +322,9 @@ class MainWindow(QMainWindow):
             self.dialogs.error(self, "Export", f"There is no layer named {name!r}.")
             return None
         folder = patient.folder or Path.home()
-        slug = re.sub(r"\W+", "-", layer.name.lower()).strip("-")
-        target = self.dialogs.save_path(
-            self, "Export Label Layer", unused_path(folder, f"{patient.name}_{slug}")
-        )
+        # One default name per kind of output, shared with Save and brats-predict (core.naming).
+        suggested = output_path(folder, patient.name, patient.files, patient.convention, kind_slug(layer.name))
+        target = self.dialogs.save_path(self, f"Export {layer.name} as NIfTI", suggested)
         if target is None:
             return None
         if not target.name.lower().endswith((".nii", ".nii.gz")):

@@ -10,17 +10,14 @@ dialog naming the file and the problem, and the layer's unsaved flag.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
 from brats_desktop.core.errors import ExportError
-from brats_desktop.core.labels import LabelConvention
-from brats_desktop.core.discovery import nifti_stem
-from brats_desktop.core.nifti_io import unused_path, write_label_map
-from brats_desktop.core.patient import Patient
+from brats_desktop.core.naming import kind_slug, output_path
+from brats_desktop.core.nifti_io import write_label_map
 
 from brats_desktop.app.dialogs import Dialogs
 from brats_desktop.app.state import LabelLayer, ViewerState
@@ -28,21 +25,6 @@ from brats_desktop.app.state import LabelLayer, ViewerState
 SAVE = "save"
 DISCARD = "discard"
 CANCEL = "cancel"
-
-
-def case_id(patient: Patient) -> str:
-    """The case ID in the patient's file names (``BraTS20_Training_001`` of ``..._flair.nii.gz``).
-
-    Bare names (``t1n.nii.gz``) carry none; then the folder name stands in.
-    """
-    files = patient.files
-    if files is not None:
-        for path in (files.segmentation, *files.images.values()):
-            stem = nifti_stem(path) if path is not None else None
-            match = re.match(r"^(?P<id>.+)[_-][^_-]+$", stem or "")
-            if match:
-                return match.group("id")
-    return patient.name
 
 
 class AnnotationSaver(QObject):
@@ -73,18 +55,15 @@ class AnnotationSaver(QObject):
     def suggested_path(self, layer: LabelLayer) -> Path:
         """A new file beside the patient, named after patient and layer, that no file uses yet.
 
-        The name never ends in ``seg``, so the folder still opens as one patient
-        with one segmentation next time.
+        The one scheme of :mod:`brats_desktop.core.naming` (Export and ``brats-predict``
+        use it too); the name never ends in ``seg``, so the folder still opens as one
+        patient with one segmentation next time.
         """
         patient = self._state.patient
         if patient is None:
             raise ValueError("no patient is open")
         folder = patient.folder or Path.home()
-        slug = re.sub(r"[^A-Za-z0-9]+", "-", layer.name).strip("-").lower() or "annotation"
-        if slug == "ground-truth":
-            slug = "corrected"
-        sep = "-" if patient.convention is LabelConvention.BRATS2023 else "_"
-        return unused_path(folder, f"{case_id(patient)}{sep}{slug}")
+        return output_path(folder, patient.name, patient.files, patient.convention, kind_slug(layer.name))
 
     def save(self, layer: LabelLayer) -> bool:
         """Save to the layer's file of this session, or ask where (Save As) the first time."""
