@@ -138,7 +138,7 @@ def test_cohort_folder_writes_csv(tmp_path, capsys):
     assert rows["p1"]["dice_WT"] != "" and rows["p2"]["dice_WT"] == ""
     assert "FLAIR" in rows["p3"]["error"]
     assert Path(rows["p1"]["output"]).parent == out_dir and Path(rows["p1"]["output"]).exists()
-    assert (out_dir / "p2_pred.nii.gz").exists()
+    assert (out_dir / "p2_prediction.nii.gz").exists()  # core.naming: <case id>_prediction
 
 
 @pytest.mark.realdata

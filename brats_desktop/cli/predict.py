@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import sys
 import time
@@ -64,7 +65,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="slices per batch (default: 8 on CPU, 32 on CUDA for 240x240 slices; fewer for larger ones)")
     p.add_argument("--csv", type=Path,
                    help="CSV path for a folder of patients (default: <out or folder>/predictions.csv)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="with a folder of patients: DataLoader processes decoding the next patients while "
+                   "the network runs (0: read in the main process; default 2)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--tta", choices=("auto", "none", "flip"), default="auto",
+                   help="test-time augmentation: flip averages the image with its left-right mirror (about "
+                   "twice the time, the app's Accurate option); auto: none on CPU, flip on a GPU")
     p.add_argument("--ncr-definition", choices=tuple(NCR_DEFINITIONS), default=DEFAULT_NCR_DEFINITION,
                    help="meaning of label 1: brats2021 (necrosis inside the enhancing rim, the current BraTS "
                    "protocol; default) or brats2013 (necrotic + non-enhancing core, BraTS 2013-2020)")
@@ -124,6 +131,7 @@ def predict_folder(
     batch_size: int | None = None,
     overwrite: bool = False,
     ncr_definition: str = DEFAULT_NCR_DEFINITION,
+    tta: str = "auto",
 ) -> dict[str, Any]:
     """Segment one patient folder and write the result; returns the JSON-ready record."""
     from models.runtime import MissingModalityError, predict_patient
@@ -145,7 +153,8 @@ def predict_folder(
     try:
         used = _model_for(model, patient)
         run = predict_patient(
-            used, patient, device=device, batch_size=batch_size, notify=notes.append, ncr_definition=ncr_definition
+            used, patient, device=device, batch_size=batch_size, notify=notes.append, ncr_definition=ncr_definition,
+            tta=tta,
         )
     except MissingModalityError as exc:
         raise CliError(f"{folder}: {exc}") from exc
@@ -164,6 +173,7 @@ def predict_folder(
         "output": str(written),
         "label_convention": patient.convention.value,
         "ncr_definition": ncr_definition,
+        "tta": run.tta,
         "model": str(getattr(used, "path", None) or used.name),
         "device": run.device,
         "device_name": run.device_name,
@@ -179,57 +189,121 @@ def predict_folder(
 
 def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
     row = {k: record.get(k, "") for k in ("patient", "input", "output", "device", "seconds", "error")}
+    row["status"] = record.get("status") or ("failed" if "error" in record else "done")
     dice = record.get("dice")
     for k in CLASS_KEYS:
         row[f"dice_{k}"] = dice["classes"][k] if dice else ""
     for k in ("WT", "TC"):
         row[f"dice_{k}"] = dice["regions"][k] if dice else ""
+    volumes = record.get("volumes_ml") or {}
+    for k in ("WT", "TC", "ET"):
+        row[f"volume_{k}_ml"] = volumes.get(k, "")
     return row
 
 
 def predict_cohort(
     root: Path, folders: list[Path], model: Any, args: argparse.Namespace
-) -> dict[str, Any]:
-    """Segment every patient folder under ``root``; one failing patient does not stop the rest."""
+) -> dict[str, Any] | None:
+    """Segment every case of the cohort ``root`` without a prediction yet, by the app's Segment All path.
+
+    :func:`brats_desktop.cohort_predict.segment_cases` does the work (DataLoader workers
+    decode NIfTI while the network runs); under ``torchrun`` each rank takes its share and
+    rank 0 writes the one merged CSV and the review sidecar. Other ranks return None.
+    """
+    from brats_desktop.cohort_predict import (
+        Ranks, barrier, end_group, gather_results, jobs_for, ranks_from_env, segment_cases, shard, start_group,
+    )
+    from brats_desktop.core.cohort import Cohort, CohortError
+
     out_dir = args.out
     if out_dir is not None:
         if out_dir.exists() and not out_dir.is_dir():
             raise CliError(f"{out_dir}: with a folder of patients, --out must be a folder")
         out_dir.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    records: list[dict[str, Any]] = []
-    for folder in folders:
-        try:
-            records.append(
-                predict_folder(folder, model, out=out_dir, device=args.device, batch_size=args.batch_size,
-                               ncr_definition=args.ncr_definition)
-            )
-        except CliError as exc:
-            records.append({"patient": folder.name, "input": str(folder), "error": str(exc)})
-        print(f"{folder.name}: {records[-1].get('error', 'done')}", file=sys.stderr)
-    csv_path = args.csv or unused_path(out_dir or root, "predictions", ".csv")
-    rows = [_csv_row(r) for r in records]
     try:
-        csv_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(csv_path, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-    except OSError as exc:
-        raise CliError(f"{csv_path}: cannot write the CSV ({exc.strerror or exc}); use --csv") from exc
-    done = [r for r in records if "error" not in r]
-    return {
-        "csv": str(csv_path),
-        "patients": len(records),
-        "succeeded": len(done),
-        "failed": len(records) - len(done),
-        "device": done[0]["device"] if done else None,
-        "seconds": round(time.perf_counter() - start, 3),
-        "results": records,
-    }
+        cohort = Cohort(root, out_dir)
+    except CohortError as exc:
+        raise CliError(str(exc)) from exc
+    if not cohort.output_writable:
+        raise CliError(f"{cohort.output_dir}: the cohort folder is read-only; choose where to write with --out")
+    ranks = ranks_from_env()
+    start_group(ranks, args.device)
+    try:
+        start = time.perf_counter()
+        jobs = jobs_for(cohort)  # every rank lists the same cases before anyone writes
+        barrier(ranks)
+        mine = shard(jobs, ranks)
+
+        def model_for(patient: Any) -> Any:
+            return _model_for(model, patient)
+
+        def report(done: int, total: int, result: dict[str, Any]) -> None:
+            print(f"[{ranks.rank}] {done}/{total} {result['patient']}: {result.get('error', 'done')}",
+                  file=sys.stderr)
+
+        results = segment_cases(
+            mine, model_for, device=args.device, batch_size=args.batch_size, ncr_definition=args.ncr_definition,
+            num_workers=args.workers, progress=report,
+        )
+        results = gather_results(results, ranks, [c.key for c in cohort.cases])
+        if not ranks.main:
+            return None
+        todo = {j.key for j in jobs}
+        existing = [
+            {"case": r.key, "patient": r.name, "input": str(r.folder), "output": str(cohort.prediction_path(r)),
+             "status": "existing"}
+            for r in cohort.cases if r.ok and r.key not in todo
+        ]
+        unreadable = [
+            {"case": r.key, "patient": r.name, "input": str(r.folder), "error": f"{r.folder}: {r.error}"}
+            for r in cohort.cases if not r.ok
+        ]
+        records = gather_results(results + existing + unreadable, Ranks(), [c.key for c in cohort.cases])
+        csv_path = args.csv or unused_path(cohort.output_dir, "predictions", ".csv")
+        _write_csv(csv_path, records)
+        cohort.merge_prediction_records(results)
+        note = None
+        if cohort.sidecar_problem is None:
+            try:
+                cohort.save_review()
+            except CohortError as exc:
+                note = str(exc)
+        done = [r for r in results if "error" not in r]
+        summary = {
+            "csv": str(csv_path),
+            "review": str(cohort.sidecar_path),
+            "patients": len(records),
+            "succeeded": len(done),
+            "existing": len(existing),
+            "failed": len(records) - len(done) - len(existing),
+            "ranks": ranks.world,
+            "device": done[0]["device"] if done else None,
+            "seconds": round(time.perf_counter() - start, 3),
+            "results": records,
+        }
+        if note or cohort.sidecar_problem:
+            summary["notes"] = [note or cohort.sidecar_problem]
+        return summary
+    finally:
+        barrier(ranks)
+        end_group(ranks)
 
 
-def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
+def _write_csv(csv_path: Path, records: list[dict[str, Any]]) -> None:
+    from brats_desktop.core.cohort import CohortError, atomic_write_text
+
+    rows = [_csv_row(r) for r in records]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    try:
+        atomic_write_text(csv_path, buffer.getvalue())
+    except CohortError as exc:
+        raise CliError(f"{exc}; use --csv") from exc
+
+
+def run(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     """Parse ``argv``, do the work, return the JSON object (raises :class:`CliError`)."""
     args = _parser().parse_args(argv)
     root: Path = args.patient_dir
@@ -251,6 +325,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         return predict_folder(
             root, model, out=args.out, device=args.device,
             batch_size=args.batch_size, overwrite=args.overwrite, ncr_definition=args.ncr_definition,
+            tta=args.tta,
         )
     return predict_cohort(root, folders, model, args)
 
@@ -264,7 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, DeviceUnavailableError) as exc:
         print(f"brats-predict: error: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(result, indent=2))
+    if result is not None:  # under torchrun only rank 0 reports (the merged result)
+        print(json.dumps(result, indent=2))
     return 0
 
 
