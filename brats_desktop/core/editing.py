@@ -196,11 +196,16 @@ def flood_fill(
     label: int,
     only_over: int | None = None,
     history: EditHistory | None = None,
+    within: np.ndarray | None = None,
 ) -> BBox | None:
     """Fill the 4-connected region of equal value around ``voxel`` on its slice with ``label``.
 
     2-D on purpose: a 3-D fill of background would flood the whole head. With
     ``only_over`` set, nothing happens unless the clicked region holds that value.
+    ``within`` (a boolean mask of the slice, or of the whole volume) confines the
+    region: on an empty layer the background region is the whole slice, air
+    included, so the app passes the brain (non-zero image) here. A click outside
+    ``within`` fills nothing.
     """
     label = _check_label(label)
     axis = plane_axis(plane)
@@ -216,7 +221,17 @@ def flood_fill(
     seed_value = int(plane2d[seed_uv])
     if seed_value == label or (only_over is not None and seed_value != only_over):
         return None
-    components, _ = ndimage.label(plane2d == seed_value)  # default structure: 4-connected
+    same = plane2d == seed_value
+    if within is not None:
+        within = np.asarray(within, dtype=bool)
+        if within.ndim == 3:
+            within = within[tuple(sl)]
+        if within.shape != plane2d.shape:
+            raise ValueError(f"fill mask shape {within.shape} does not match the slice {plane2d.shape}")
+        if not within[seed_uv]:
+            return None
+        same &= within
+    components, _ = ndimage.label(same)  # default structure: 4-connected
     region = components == components[seed_uv]
     rows = np.flatnonzero(region.any(axis=1))
     cols = np.flatnonzero(region.any(axis=0))

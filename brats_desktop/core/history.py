@@ -151,6 +151,10 @@ class EditHistory:
         self._redo: deque[EditAtom] = deque()
         self._open: list[tuple[BBox, np.ndarray, np.ndarray]] | None = None
         self._depth = 0
+        # Positions are identities: the newest undo atom, or ``_base`` (the state before
+        # every step still held). ``_clean`` is the position last saved (None: none is).
+        self._base: object = object()
+        self._clean: object | None = self._base
 
     # ----------------------------------------------------------------- state
     @property
@@ -195,6 +199,32 @@ class EditHistory:
         self._redo.clear()
         self._open = None
         self._depth = 0
+        self._base = object()
+        self._clean = self._base
+
+    # ------------------------------------------------------------------ saved
+    @property
+    def position(self) -> object:
+        """An opaque token of where the history stands (compare with ``is``).
+
+        Undo and redo move it back and forth, so returning to a position means the
+        array holds the same labels again: what "unsaved" has to follow (QUndoStack's
+        clean index, for a history whose oldest steps may be dropped).
+        """
+        return self._undo[-1] if self._undo else self._base
+
+    @property
+    def is_clean(self) -> bool:
+        """True when the array is at the position last marked clean (saved, exported, freshly loaded)."""
+        return self._open is None and self._clean is not None and self.position is self._clean
+
+    def mark_clean(self) -> None:
+        """The array as it is now was saved: undoing back to here makes it clean again."""
+        self._clean = self.position
+
+    def mark_dirty(self) -> None:
+        """No position of this history matches what was saved (e.g. changes made without it)."""
+        self._clean = None
 
     # ------------------------------------------------------------- recording
     def begin(self) -> None:
@@ -237,6 +267,8 @@ class EditHistory:
         atom = self._merge(parts)
         if atom is None:
             return None
+        if any(a is self._clean for a in self._redo):
+            self._clean = None  # the saved state was undone and is now overwritten: unreachable
         self._redo.clear()
         self._undo.append(atom)
         self._enforce_bounds()
@@ -345,10 +377,25 @@ class EditHistory:
         """Drop the oldest steps (redo first, then undo) until within the limits."""
         if self.max_steps is not None:
             while len(self._undo) > self.max_steps:
-                self._undo.popleft()
+                self._drop_oldest()
         total = self.nbytes
         while total > self.max_bytes and self._redo:
-            total -= self._redo.popleft().nbytes
+            dropped = self._redo.popleft()
+            total -= dropped.nbytes
+            if dropped is self._clean:
+                self._clean = None
         # Keep at least the newest step even if it alone exceeds the budget.
         while total > self.max_bytes and len(self._undo) > 1:
-            total -= self._undo.popleft().nbytes
+            dropped = self._drop_oldest()
+            total -= dropped.nbytes
+
+    def _drop_oldest(self) -> EditAtom:
+        """Forget the oldest undo step; the saved position follows (or becomes unreachable)."""
+        dropped = self._undo.popleft()
+        # The state before ``dropped`` is unreachable now; the one after it is the new base.
+        if self._clean is self._base:
+            self._clean = None
+        self._base = object()
+        if self._clean is dropped:
+            self._clean = self._base
+        return dropped

@@ -98,6 +98,7 @@ class AnnotationController(QObject):
             "1": lambda: self.editor.set_label(1),
             "2": lambda: self.editor.set_label(2),
             "3": lambda: self.editor.set_label(3),
+            "4": lambda: self.editor.set_label(3),  # ET's value in BraTS 2017-2021 files (the class button says so)
             "0": lambda: self.editor.set_label(0),
             "E": lambda: self.editor.set_label(0),
             "[": lambda: self.editor.grow_brush(-1),

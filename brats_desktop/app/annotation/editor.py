@@ -16,7 +16,9 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from brats_desktop.core.components import LESION, SCOPES, relabel_component
 from brats_desktop.core.editing import flood_fill, paint_stroke, plane_axis
+from brats_desktop.core.interpolation import InterpolationResult, interpolate_slices
 from brats_desktop.core.history import BBox, EditHistory, bbox_of_mask, bbox_union
 from brats_desktop.core.labels import BACKGROUND, ENHANCING, NCR
 
@@ -26,7 +28,8 @@ Voxel = tuple[int, int, int]
 
 BRUSH = "brush"
 FILL = "fill"
-TOOLS: tuple[str, ...] = (BRUSH, FILL)
+COMPONENT = "component"  # one click relabels (label 0: removes) a whole connected piece, in 3-D
+TOOLS: tuple[str, ...] = (BRUSH, FILL, COMPONENT)
 
 ANNOTATION_LAYER_NAME = "Annotation"
 MIN_RADIUS, MAX_RADIUS = 0, 30
@@ -41,6 +44,7 @@ class LabelEditor(QObject):
     tool_changed = Signal(str)
     radius_changed = Signal(int)
     only_over_changed = Signal(object)  # int | None
+    fill_inside_brain_changed = Signal(bool)
     history_changed = Signal()  # can_undo / can_redo may differ
     stroke_finished = Signal(object, object)  # layer, bbox of the whole step (None: nothing)
 
@@ -52,8 +56,12 @@ class LabelEditor(QObject):
         self._tool = BRUSH
         self._radius = DEFAULT_RADIUS
         self._only_over: int | None = None
+        self._fill_inside_brain = True
+        self._component_scope = LESION
+        self._last_axis = 2  # plane of the latest stroke: where "fill between slices" works
         self._histories: dict[LabelLayer, EditHistory] = {}
         self._stroke: tuple[int, Voxel, BBox | None] | None = None  # axis, last voxel, bbox
+        self._setting_modified = False  # True while the editor itself sets a layer's unsaved flag
         state.layers_changed.connect(self._on_layers_changed)
         state.patient_changed.connect(self._on_patient_changed)
 
@@ -161,6 +169,34 @@ class LabelEditor(QObject):
             self._only_over = value
             self.only_over_changed.emit(value)
 
+    @property
+    def fill_inside_brain(self) -> bool:
+        """Fill stops at the edge of the brain (voxels where every image is 0 are air); on by default."""
+        return self._fill_inside_brain
+
+    def set_fill_inside_brain(self, on: bool) -> None:
+        on = bool(on)
+        if on != self._fill_inside_brain:
+            self._fill_inside_brain = on
+            self.fill_inside_brain_changed.emit(on)
+
+    def brain_mask(self, axis: int, index: int) -> np.ndarray | None:
+        """Non-zero voxels of any loaded image on one slice (None: no images, or all non-zero anyway).
+
+        BraTS volumes are skull-stripped with exact zeros outside the brain; a raw scan
+        has few exact zeros, and then nothing is restricted.
+        """
+        patient = self._state.patient
+        if patient is None or not patient.images or not 0 <= index < patient.shape[axis]:
+            return None
+        sl: list[slice | int] = [slice(None)] * 3
+        sl[axis] = index
+        mask: np.ndarray | None = None
+        for image in patient.images.values():
+            nonzero = image[tuple(sl)] != 0
+            mask = nonzero if mask is None else (mask | nonzero)
+        return None if mask is None or mask.all() else mask
+
     # ----------------------------------------------------------------- history
     def history(self, layer: LabelLayer | None = None) -> EditHistory | None:
         """The history of ``layer`` (default: the active one), made on first use.
@@ -174,9 +210,44 @@ class LabelEditor(QObject):
         history = self._histories.get(layer)
         if history is None:
             history = self._histories[layer] = EditHistory(layer.data)
+            layer.modified_changed.connect(self._on_layer_modified)
         elif history.target is not layer.data:
             history.clear(layer.data)
+        else:
+            return history
+        if layer.modified:  # a fresh history starts where the layer is: saved or not
+            history.mark_dirty()
         return history
+
+    # ------------------------------------------------------------ unsaved flag
+    def _on_layer_modified(self, modified: bool) -> None:
+        """Someone else changed a layer's unsaved flag (Save, Export, a restore): move the clean mark.
+
+        A save marks the current history position clean, so undoing back to it later
+        clears the ``*`` again; a change made outside the history means no position
+        matches the file any more.
+        """
+        layer = self.sender()
+        history = self._histories.get(layer) if isinstance(layer, LabelLayer) else None
+        if self._setting_modified or history is None or history.target is not layer.data:
+            return
+        if modified:
+            history.mark_dirty()
+        else:
+            history.mark_clean()
+
+    def _set_modified(self, layer: LabelLayer, modified: bool) -> None:
+        self._setting_modified = True
+        try:
+            layer.set_modified(modified)
+        finally:
+            self._setting_modified = False
+
+    def _sync_modified(self, layer: LabelLayer) -> None:
+        """A layer is unsaved exactly when its history stands somewhere other than its last save."""
+        history = self._histories.get(layer)
+        if history is not None and history.target is layer.data:
+            self._set_modified(layer, not history.is_clean)
 
     def replace_labels(self, layer: LabelLayer, data: np.ndarray, modified: bool = True) -> BBox | None:
         """Write a whole new label map into ``layer`` as one undo step (a re-run prediction can be undone).
@@ -198,7 +269,10 @@ class LabelEditor(QObject):
         old = layer.data[bbox][mask]
         layer.data[bbox][mask] = np.asarray(data[bbox][mask], dtype=layer.data.dtype)
         history.record(bbox, mask, old)
-        layer.notify_changed(bbox, modified=modified)
+        layer.notify_changed(bbox, modified=False)
+        if not modified:
+            history.mark_clean()  # e.g. a fresh prediction: nothing of the user's to save here
+        self._sync_modified(layer)
         self.history_changed.emit()
         return bbox
 
@@ -225,7 +299,8 @@ class LabelEditor(QObject):
             return None
         bbox = history.redo() if forward else history.undo()
         if bbox is not None:
-            layer.notify_changed(bbox)
+            layer.notify_changed(bbox, modified=False)
+            self._sync_modified(layer)
             self.history_changed.emit()
             self.stroke_finished.emit(layer, bbox)
         return bbox
@@ -243,9 +318,15 @@ class LabelEditor(QObject):
             return None
         axis = plane_axis(plane)
         voxel = _as_voxel(voxel)
+        if self._tool == COMPONENT:
+            bbox = relabel_component(layer.data, voxel, self._label, self._component_scope, history=history)
+            return self._one_step_done(layer, bbox)
+        self._last_axis = axis  # painted slices of this plane are what "fill between slices" joins
         if self._tool == FILL:
-            bbox = flood_fill(layer.data, axis, voxel, self._label, self._only_over, history)
+            within = self.brain_mask(axis, voxel[axis]) if self._fill_inside_brain else None
+            bbox = flood_fill(layer.data, axis, voxel, self._label, self._only_over, history, within)
             self._after_edit(layer, bbox)
+            self._sync_modified(layer)
             self.stroke_finished.emit(layer, bbox)
             self.history_changed.emit()
             return bbox
@@ -288,14 +369,56 @@ class LabelEditor(QObject):
         layer, history = self._layer, self.history()
         if history is not None and history.in_block:
             history.commit()
+        if layer is not None:
+            self._sync_modified(layer)
         self.history_changed.emit()
         if layer is not None:
             self.stroke_finished.emit(layer, total)
         return total
 
+    # ------------------------------------------------ one-step corrections (issue 11)
+    @property
+    def component_scope(self) -> str:
+        """What the component tool takes: LESION (every class of the blob) or CLASS (the clicked class)."""
+        return self._component_scope
+
+    def set_component_scope(self, scope: str) -> None:
+        if scope not in SCOPES:
+            raise ValueError(f"component scope must be one of {SCOPES}, got {scope!r}")
+        self._component_scope = scope
+
+    @property
+    def last_axis(self) -> int:
+        """Canonical axis of the plane of the latest stroke (2, axial, before any)."""
+        return self._last_axis
+
+    def interpolate_slices(self, plane: str | int | None = None) -> InterpolationResult | None:
+        """Fill between painted slices of ``plane`` (default: the latest stroke's) as one undo step.
+
+        Every class of the edited layer is interpolated (see
+        :mod:`brats_desktop.core.interpolation`); None when no layer is edited.
+        """
+        self.end_stroke()
+        layer, history, patient = self._layer, self.history(), self._state.patient
+        if layer is None or history is None or patient is None:
+            return None
+        axis = self._last_axis if plane is None else plane_axis(plane)
+        result = interpolate_slices(layer.data, axis, spacing=patient.spacing, history=history)
+        self._one_step_done(layer, result.bbox)
+        return result
+
+    def _one_step_done(self, layer: LabelLayer, bbox: BBox | None) -> BBox | None:
+        """After a one-click edit (component, interpolation): redraw, unsaved flag, listeners once."""
+        self._after_edit(layer, bbox)
+        self._sync_modified(layer)
+        self.stroke_finished.emit(layer, bbox)
+        self.history_changed.emit()
+        return bbox
+
     def _after_edit(self, layer: LabelLayer, bbox: BBox | None) -> None:
         if bbox is not None:
-            layer.notify_changed(bbox)
+            layer.notify_changed(bbox, modified=False)
+            self._set_modified(layer, True)  # mid-stroke: changed; end_stroke settles it from the history
 
     # ------------------------------------------------------------------ events
     def _on_layers_changed(self) -> None:
@@ -303,6 +426,10 @@ class LabelEditor(QObject):
         for layer in list(self._histories):
             if layer not in shown:
                 del self._histories[layer]
+                try:
+                    layer.modified_changed.disconnect(self._on_layer_modified)
+                except (RuntimeError, TypeError):  # pragma: no cover - layer already deleted
+                    pass
         if self._layer is not None and self._layer not in shown:
             self._stroke = None
             self._watch(self._layer, False)

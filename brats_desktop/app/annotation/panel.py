@@ -15,6 +15,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QGridLayout,
@@ -28,7 +29,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from brats_desktop.core.labels import CLASS_COLOURS, CLASS_SHORT, TUMOUR_CLASSES
+from brats_desktop.core.labels import (
+    CLASS_COLOURS,
+    CLASS_NAMES,
+    CLASS_SHORT,
+    ENHANCING,
+    TUMOUR_CLASSES,
+    LabelConvention,
+)
 from brats_desktop.core.metrics import class_volumes_ml, dice_scores
 
 from brats_desktop.app.annotation.editor import BRUSH, FILL, MAX_RADIUS, MIN_RADIUS, LabelEditor
@@ -70,10 +78,7 @@ class AnnotationPanel(QWidget):
         self.class_group = QButtonGroup(self)
         self.class_buttons: dict[int, QToolButton] = {}
         for i, label in enumerate((*TUMOUR_CLASSES, 0)):
-            key = "0/E" if label == 0 else str(label)
-            text = "Eraser" if label == 0 else CLASS_SHORT[label]
             button = QToolButton()
-            button.setText(f"{text} ({key})")
             button.setCheckable(True)
             button.setObjectName(f"class_{label}")
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
@@ -98,6 +103,12 @@ class AnnotationPanel(QWidget):
             self.tool_buttons[tool] = button
             tools.addWidget(button)
         form.addRow("Tool", tools)
+        self.fill_inside_brain = QCheckBox("Fill stays inside the brain")
+        self.fill_inside_brain.setToolTip(
+            "Fill stops where every image is 0 (the air around a skull-stripped brain); "
+            "untick to fill the whole connected region of the slice"
+        )
+        form.addRow("", self.fill_inside_brain)
 
         size = QHBoxLayout()
         self.size_slider = QSlider(Qt.Orientation.Horizontal)
@@ -134,6 +145,7 @@ class AnnotationPanel(QWidget):
         for tool, button in self.tool_buttons.items():
             button.clicked.connect(lambda _=False, t=tool: self.editor.set_tool(t))
         self.size_slider.valueChanged.connect(self.editor.set_radius)
+        self.fill_inside_brain.toggled.connect(self.editor.set_fill_inside_brain)
         self.only_over_combo.currentIndexChanged.connect(
             lambda i: self.editor.set_only_over(ONLY_OVER_CHOICES[i][1])
         )
@@ -141,7 +153,7 @@ class AnnotationPanel(QWidget):
         # Settings only redraw the controls; the readout (a whole-volume comparison,
         # tens of ms) is recomputed when the layers or their labels really changed.
         for signal in (editor.label_changed, editor.tool_changed, editor.radius_changed,
-                       editor.only_over_changed):
+                       editor.only_over_changed, editor.fill_inside_brain_changed):
             signal.connect(self._sync)
         for signal in (editor.active_layer_changed, editor.state.layers_changed,
                        editor.state.patient_changed):
@@ -168,8 +180,28 @@ class AnnotationPanel(QWidget):
             self.size_label.setText(f"r = {self.editor.radius} vx")
             values = [v for _, v in ONLY_OVER_CHOICES]
             self.only_over_combo.setCurrentIndex(values.index(self.editor.only_over))
+            self.fill_inside_brain.setChecked(self.editor.fill_inside_brain)
+            self._label_class_buttons()
         finally:
             self._syncing = False
+
+    def _label_class_buttons(self) -> None:
+        """Class buttons name the label value of the patient's own files (ET is 4 in BraTS 2017-2021 files).
+
+        The key that selects a class is the value shown; 3 also selects ET, so the
+        keys stay the same whatever the convention.
+        """
+        patient = self.editor.state.patient
+        convention = patient.convention if patient is not None else LabelConvention.BRATS2023
+        for label, button in self.class_buttons.items():
+            if label == 0:
+                button.setText("Eraser (0/E)")
+                button.setToolTip("Erase to background (0); keys 0 or E")
+                continue
+            value = file_label_value(label, convention)
+            keys = f"{value}" if value == label else f"{value} or {label}"
+            button.setText(f"{CLASS_SHORT[label]} ({value})")
+            button.setToolTip(f"{CLASS_NAMES[label]}: label {value} in this patient's files; key {keys}")
 
     def _sync_all(self, *_args: object) -> None:
         self._sync()
@@ -214,3 +246,8 @@ class AnnotationPanel(QWidget):
             d = dice_scores(layer.data, ref.data)
             text += f"\nDice vs {ref.name}: WT {d['WT']:.3f} · TC {d['TC']:.3f} · ET {d['ET']:.3f}"
         self.metrics_label.setText(text)
+
+
+def file_label_value(label: int, convention: LabelConvention) -> int:
+    """The value an internal class has in files of ``convention`` (enhancing: 3 or 4)."""
+    return convention.enhancing_value if label == ENHANCING else label

@@ -80,6 +80,14 @@ class AnnotationSaver(QObject):
             return False
         if not path.name.lower().endswith((".nii", ".nii.gz")):
             path = path.with_name(path.name + ".nii.gz")
+        patient = self._state.patient
+        if patient is not None and path.resolve() in patient.input_paths:
+            # Refuse before "Replace file?": a Yes there must never be answered with a refusal.
+            self._dialogs.error(
+                self._widget, f"Could not save {layer.name}",
+                f"{path} is an input file of {patient.name}; it is never overwritten. Choose another name.",
+            )
+            return False
         if path.exists() and not self._dialogs.confirm(
             self._widget, "Replace file?", f"{path} already exists.\nReplace it with {layer.name}?"
         ):
