@@ -197,14 +197,16 @@ def run_with_fallback(
     Without a ``predict`` hook the prediction is :func:`models.tta.predict_with_tta` with
     ``tta`` (resolved on the starting device), which also keeps the probabilities; a hook
     (tests) returns labels, or a :class:`models.tta.Prediction`, and gets ``tta`` only when
-    it is not "none". Cancellation (``should_stop``) and every other error propagate unchanged.
+    it names a mode other than "none" ("auto" means one pass there). Cancellation (``should_stop``) and every other error propagate unchanged.
     """
     device = torch.device(device)
-    mode = resolve_tta(tta, device)
     if predict is None:
+        mode = resolve_tta(tta, device)
         predict = functools.partial(predict_with_tta, tta=mode)
-    elif mode != "none":
-        predict = functools.partial(predict, tta=mode)
+    else:  # hooks predate TTA: they get it only when it is asked for by name
+        mode = "none" if (tta or "auto") == "auto" else resolve_tta(tta, device)
+        if mode != "none":
+            predict = functools.partial(predict, tta=mode)
     notes: list[str] = []
 
     def say(message: str) -> None:

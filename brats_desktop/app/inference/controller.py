@@ -3,7 +3,8 @@
 The main window creates one :class:`SegmentController` and otherwise knows nothing
 about inference. The controller
 
-* adds Segment → Run (toolbar button, Ctrl+R), Cancel, Force CPU and Label 1 (Necrosis) Means (kept in QSettings),
+* adds Segment → Run (toolbar button, Ctrl+R), Cancel, Force CPU, Accurate (test-time augmentation) and
+  Label 1 (Necrosis) Means (kept in QSettings),
   Model Information…, the metrics dock, and File → Load Model… / Export Prediction as
   NIfTI…;
 * checks that the open patient has the checkpoint's modalities before starting, and
@@ -53,6 +54,7 @@ from brats_desktop.app.state import PREDICTION, LabelLayer, ViewerState
 
 PREDICTION_LAYER = "Prediction"
 FORCE_CPU_KEY = "inference/force_cpu"
+ACCURATE_KEY = "inference/accurate"  # Segment → Accurate (test-time augmentation), models.tta
 NCR_DEFINITION_KEY = "inference/ncr_definition"
 LABEL1_MEANING = {
     "brats2021": "necrosis inside the enhancing rim (BraTS 2021+)",
@@ -148,6 +150,15 @@ class SegmentController(QObject):
         self.force_cpu_action.setToolTip("Run on the CPU even when a GPU is available")
         self.force_cpu_action.toggled.connect(self._on_force_cpu_toggled)
 
+        self.accurate_action = QAction("&Accurate (Test-Time Augmentation)", self)
+        self.accurate_action.setCheckable(True)
+        self.accurate_action.setChecked(_as_bool(self._settings.value(ACCURATE_KEY, False)))
+        self.accurate_action.setToolTip(
+            "Average the prediction with that of the left-right mirrored image: "
+            "about twice the time on the CPU (always on with a GPU)"
+        )
+        self.accurate_action.toggled.connect(self._on_accurate_toggled)
+
         stored = str(self._settings.value(NCR_DEFINITION_KEY, DEFAULT_NCR_DEFINITION))
         if stored not in NCR_DEFINITIONS:
             stored = DEFAULT_NCR_DEFINITION
@@ -206,6 +217,7 @@ class SegmentController(QObject):
         self.segment_menu.addAction(self.cancel_action)
         self.segment_menu.addSeparator()
         self.segment_menu.addAction(self.force_cpu_action)
+        self.segment_menu.addAction(self.accurate_action)
         ncr_menu = self.segment_menu.addMenu("&Label 1 (Necrosis) Means")
         ncr_menu.setToolTipsVisible(True)
         ncr_menu.addActions(list(self.ncr_actions.values()))
@@ -330,6 +342,15 @@ class SegmentController(QObject):
         device = device if device is not None else select_device("auto", self.force_cpu)
         self.device_label.setText(f"Device: {describe_device(device)}")
 
+    @property
+    def tta(self) -> str:
+        """Test-time augmentation of the next run: "flip" when Accurate is on, else the device's default."""
+        return "flip" if self.accurate_action.isChecked() else "auto"
+
+    def _on_accurate_toggled(self, checked: bool) -> None:
+        self._settings.setValue(ACCURATE_KEY, bool(checked))
+        self._settings.sync()
+
     def _on_force_cpu_toggled(self, checked: bool) -> None:
         self._settings.setValue(FORCE_CPU_KEY, bool(checked))
         self._settings.sync()
@@ -444,7 +465,8 @@ class SegmentController(QObject):
 
         worker = InferenceWorker(
             model, patient, device="auto", force_cpu=self.force_cpu,
-            batch_size=self.batch_size, predict=self.predict, ncr_definition=self.ncr_definition, parent=self,
+            batch_size=self.batch_size, predict=self.predict, ncr_definition=self.ncr_definition,
+            tta=self.tta, parent=self,
         )
         worker.progress.connect(self._on_progress)
         worker.finished.connect(self._on_finished)
@@ -480,7 +502,7 @@ class SegmentController(QObject):
             raise ValueError("no patient is open")
         run = predict_patient(
             self.model_for(patient), patient, force_cpu=self.force_cpu, batch_size=self.batch_size,
-            ncr_definition=self.ncr_definition,
+            ncr_definition=self.ncr_definition, tta=self.tta,
         )
         self._apply(run)
         return run

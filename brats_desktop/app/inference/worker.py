@@ -55,9 +55,11 @@ class InferenceWorker(QObject):
         batch_size: int | None = None,
         predict: Any = None,
         ncr_definition: str | None = DEFAULT_NCR_DEFINITION,
+        tta: str = "auto",
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
+        self._tta = tta  # test-time augmentation (models.tta)
         self._ncr_definition = ncr_definition
         self.model = model
         self.patient = patient
@@ -120,6 +122,7 @@ class InferenceWorker(QObject):
                 notify=self.notice.emit,
                 predict=self._predict,
                 ncr_definition=self._ncr_definition,
+                tta=self._tta,
             )
         except InferenceCancelled:
             self.cancelled.emit()
