@@ -32,7 +32,7 @@ from typing import Any
 from brats_desktop.core.discovery import find_patient_folders
 from brats_desktop.core.errors import ExportError, PatientLoadError
 from brats_desktop.core.metrics import dice_scores
-from brats_desktop.core.naming import PREDICTION, output_path
+from brats_desktop.core.naming import PREDICTION, UNCERTAINTY, output_path
 from brats_desktop.core.nifti_io import unused_path, write_label_map
 from brats_desktop.core.patient import load_patient
 from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, NCR_DEFINITIONS
@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="with a folder of patients: DataLoader processes decoding the next patients while "
                    "the network runs (0: read in the main process; default 2)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--uncertainty", type=Path, metavar="FILE.nii.gz",
+                   help="also write the per-voxel uncertainty (normalised entropy 0-1 of the class probabilities, "
+                   "averaged over --tta passes) as float32 NIfTI on the source grid; one patient folder only")
     p.add_argument("--tta", choices=("auto", "none", "flip"), default="auto",
                    help="test-time augmentation: flip averages the image with its left-right mirror (about "
                    "twice the time, the app's Accurate option); auto: none on CPU, flip on a GPU")
@@ -132,8 +135,9 @@ def predict_folder(
     overwrite: bool = False,
     ncr_definition: str = DEFAULT_NCR_DEFINITION,
     tta: str = "auto",
+    uncertainty: Path | None = None,
 ) -> dict[str, Any]:
-    """Segment one patient folder and write the result; returns the JSON-ready record."""
+    """Segment one patient folder and write the result (and the uncertainty map); returns the JSON-ready record."""
     from models.runtime import MissingModalityError, predict_patient
 
     start = time.perf_counter()
@@ -149,6 +153,8 @@ def predict_folder(
         target = output_path(out, patient.name, patient.files, patient.convention, PREDICTION)
     else:
         target = out
+    if uncertainty is not None and uncertainty.is_file() and not overwrite:  # refuse before the long part
+        raise CliError(f"{uncertainty}: already exists (use --overwrite to replace it)")
     notes: list[str] = []
     try:
         used = _model_for(model, patient)
@@ -167,6 +173,7 @@ def predict_folder(
         raise CliError(f"{target}: already exists (use --overwrite to replace it)") from exc
     except (ExportError, PermissionError) as exc:
         raise CliError(f"{target}: cannot write the prediction ({exc}); choose another place with --out") from exc
+    uncertainty_written = _write_uncertainty(run, patient, uncertainty, overwrite) if uncertainty is not None else None
     record: dict[str, Any] = {
         "patient": patient.name,
         "input": str(folder),
@@ -180,11 +187,31 @@ def predict_folder(
         "seconds": round(time.perf_counter() - start, 3),
         "inference_seconds": round(run.seconds, 3),
     }
+    if uncertainty_written is not None:
+        record["uncertainty"] = str(uncertainty_written)
     if run.notes or notes:
         record["notes"] = list(dict.fromkeys(run.notes + notes))
     if patient.ground_truth is not None:
         record["dice"] = _dice_block(run.labels, patient.ground_truth)
     return record
+
+
+def _write_uncertainty(run: Any, patient: Any, target: Path, overwrite: bool) -> Path:
+    """``--uncertainty``: the normalised entropy of the run's probabilities on the source grid (a folder: named by core.naming)."""
+    from brats_desktop.core.uncertainty import write_uncertainty_map
+
+    if run.probabilities is None:
+        raise CliError("this prediction kept no class probabilities, so no uncertainty map can be written")
+    if target.is_dir():
+        target = output_path(target, patient.name, patient.files, patient.convention, UNCERTAINTY)
+    try:
+        return write_uncertainty_map(
+            run.probabilities, patient.grid, target, protected=patient.input_paths, overwrite=overwrite
+        )
+    except FileExistsError as exc:
+        raise CliError(f"{target}: already exists (use --overwrite to replace it)") from exc
+    except (ExportError, PermissionError) as exc:
+        raise CliError(f"{target}: cannot write the uncertainty map ({exc})") from exc
 
 
 def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
@@ -325,8 +352,10 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
         return predict_folder(
             root, model, out=args.out, device=args.device,
             batch_size=args.batch_size, overwrite=args.overwrite, ncr_definition=args.ncr_definition,
-            tta=args.tta,
+            tta=args.tta, uncertainty=args.uncertainty,
         )
+    if args.uncertainty is not None:
+        raise CliError("--uncertainty takes one patient folder; this is a folder of patients")
     return predict_cohort(root, folders, model, args)
 
 

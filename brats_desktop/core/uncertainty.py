@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from scipy.special import entr
 
 DEFAULT_THRESHOLD = 0.5  # normalised entropy; 0.5 ~ two classes nearly tied
 CLASS_KEYS: tuple[str, ...] = ("BG", "NCR", "ED", "ET")  # internal class index -> row name
@@ -51,12 +52,10 @@ def entropy_map(probabilities: np.ndarray) -> np.ndarray:
     out = np.empty((nx, ny, nz), dtype=np.float32)
     scale = np.float32(1.0 / np.log(n_classes))
     for z0 in range(0, nz, _CHUNK_SLICES):
-        p = np.asarray(probabilities[..., z0 : z0 + _CHUNK_SLICES], dtype=np.float32)
+        p = np.array(probabilities[..., z0 : z0 + _CHUNK_SLICES], dtype=np.float32)  # a copy: divided in place
         total = p.sum(axis=0)
-        p = p / np.maximum(total, np.float32(1e-12))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            plogp = np.where(p > 0, p * np.log(p), np.float32(0))
-        out[..., z0 : z0 + _CHUNK_SLICES] = np.clip(-plogp.sum(axis=0) * scale, 0.0, 1.0)
+        p /= np.maximum(total, np.float32(1e-12))
+        out[..., z0 : z0 + _CHUNK_SLICES] = np.clip(entr(p).sum(axis=0) * scale, 0.0, 1.0)
     return out
 
 
@@ -146,3 +145,29 @@ def uncertain_regions(
             )
         )
     return regions
+
+
+def write_uncertainty_map(
+    probabilities: np.ndarray,
+    reference,
+    target,
+    protected=frozenset(),
+    overwrite: bool = False,
+):
+    """Write the normalised entropy of ``probabilities`` as float32 NIfTI on ``reference``'s grid (a SourceImage).
+
+    The map goes back to the file's own voxel order, affine and sform/qform through
+    :func:`brats_desktop.core.nifti_io.write_volume`, atomically; ``protected`` (the
+    patient's inputs) are never written. Returns the path written.
+    """
+    from pathlib import Path
+
+    from .errors import ExportError
+    from .nifti_io import write_volume
+
+    target = Path(target)
+    if not target.name.lower().endswith((".nii", ".nii.gz")):
+        target = target.with_name(target.name + ".nii.gz")
+    if target.resolve() in {Path(p).resolve() for p in protected}:
+        raise ExportError(f"{target}: this is an input file of the patient; it is never overwritten")
+    return write_volume(entropy_map(probabilities), reference, target, np.float32, overwrite=overwrite)

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QGraphicsEllipseItem
 
 from brats_desktop.core.labels import CLASS_COLOURS
 
-from brats_desktop.app.annotation.editor import FILL, LabelEditor
+from brats_desktop.app.annotation.editor import COMPONENT, FILL, LabelEditor
 from brats_desktop.app.views.slice_view import NavigateTool, SliceView, ViewTool
 from brats_desktop.app.state import Voxel
 
@@ -99,7 +99,7 @@ class PaintTool(ViewTool):
             return
         if self.editor.stroking:
             self.editor.continue_stroke(voxel)
-        elif self.editor.tool != FILL:
+        elif self.editor.tool not in (FILL, COMPONENT):  # one-click tools act on press only
             # The drag started outside the image and just entered it.
             self.editor.begin_stroke(view.plane.axis, voxel)
         self._place_outline(view, voxel)
@@ -131,7 +131,7 @@ class PaintTool(ViewTool):
         self._hover[view] = voxel
         plane = view.plane
         sx, sy = patient.spacing[plane.col_axis], patient.spacing[plane.row_axis]
-        radius = 0.5 if self.editor.tool == FILL else self.editor.radius + 0.5
+        radius = 0.5 if self.editor.tool in (FILL, COMPONENT) else self.editor.radius + 0.5
         cx, cy = voxel[plane.col_axis] + 0.5, voxel[plane.row_axis] + 0.5
         outline.setRect(QRectF((cx - radius) * sx, (cy - radius) * sy, 2 * radius * sx, 2 * radius * sy))
         outline.setVisible(True)

@@ -39,7 +39,7 @@ from brats_desktop.core.labels import (
 )
 from brats_desktop.core.metrics import class_volumes_ml, dice_scores
 
-from brats_desktop.app.annotation.editor import BRUSH, FILL, MAX_RADIUS, MIN_RADIUS, LabelEditor
+from brats_desktop.app.annotation.editor import BRUSH, COMPONENT, FILL, MAX_RADIUS, MIN_RADIUS, LabelEditor
 from brats_desktop.app.state import GROUND_TRUTH, PREDICTION, LabelLayer
 
 NO_LAYER_TEXT = "— none (navigate) —"
@@ -94,7 +94,7 @@ class AnnotationPanel(QWidget):
         tools = QHBoxLayout()
         self.tool_group = QButtonGroup(self)
         self.tool_buttons: dict[str, QToolButton] = {}
-        for tool, text in ((BRUSH, "Brush (B)"), (FILL, "Fill slice region (F)")):
+        for tool, text in ((BRUSH, "Brush (B)"), (FILL, "Fill slice region (F)"), (COMPONENT, "3-D region (C)")):
             button = QToolButton()
             button.setText(text)
             button.setCheckable(True)

@@ -1,0 +1,121 @@
+"""Faster correction (issue 11): the 3-D region tool and Fill Between Slices, wired into the window.
+
+- **3-D region tool** (key ``C``, or the tool button): a click gives the whole
+  connected piece under the mouse the chosen class in one undo step; with the
+  eraser (``0``/``E``) it removes it, e.g. a false-positive blob far from the
+  tumour. "Whole lesion" takes every class of the blob; "Clicked class only"
+  relabels one class (an edema island that should be core).
+- **Fill Between Slices** (Edit menu, ``Ctrl+I``): paint a class on two or more
+  slices of one plane, then fill the slices between them by shape-based
+  interpolation (:mod:`brats_desktop.core.interpolation`), one undo step. The plane
+  is the one of the latest brush stroke.
+
+The editing itself lives in :class:`~brats_desktop.app.annotation.editor.LabelEditor`
+(``COMPONENT`` tool, ``interpolate_slices``); this module adds the actions, keys and
+the controls under the Annotate dock's tools.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from brats_desktop.core.components import CLASS, LESION
+
+from brats_desktop.app.annotation.editor import COMPONENT, LabelEditor
+
+PLANE_NAMES = {0: "sagittal", 1: "coronal", 2: "axial"}
+SCOPE_CHOICES: tuple[tuple[str, str], ...] = (
+    ("Whole lesion (all classes)", LESION),
+    ("Clicked class only", CLASS),
+)
+MESSAGE_MS = 10000
+
+
+class CorrectionWidget(QWidget):
+    """The 3-D region scope and the Fill Between Slices button, under the Annotate tools."""
+
+    def __init__(self, editor: LabelEditor, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.editor = editor
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        form = QFormLayout()
+        self.scope_combo = QComboBox()
+        for text, _ in SCOPE_CHOICES:
+            self.scope_combo.addItem(text)
+        self.scope_combo.setToolTip(
+            "What a click of the 3-D region tool (C) takes: the whole blob, or only the clicked class"
+        )
+        self.scope_combo.currentIndexChanged.connect(
+            lambda i: editor.set_component_scope(SCOPE_CHOICES[i][1])
+        )
+        form.addRow("3-D region", self.scope_combo)
+        layout.addLayout(form)
+        self.interpolate_button = QPushButton("Fill between slices (Ctrl+I)")
+        self.interpolate_button.setToolTip(
+            "Paint a class on two or more slices of one plane, then fill the slices between them"
+        )
+        layout.addWidget(self.interpolate_button)
+        self.result_label = QLabel()
+        self.result_label.setWordWrap(True)
+        self.result_label.setStyleSheet("color: gray;")
+        layout.addWidget(self.result_label)
+
+
+class CorrectionActions(QObject):
+    """Adds the 3-D region tool and Fill Between Slices to the window (``window.correction``)."""
+
+    def __init__(self, annotation) -> None:  # AnnotationController
+        super().__init__(annotation)
+        self.annotation = annotation
+        self.window = annotation.window
+        self.editor: LabelEditor = annotation.editor
+        w = self.window
+
+        self.component_action = QAction("3-D &Region Tool (relabel or remove a blob)", w)
+        self.component_action.setShortcut(QKeySequence("C"))
+        self.component_action.triggered.connect(lambda: self.editor.set_tool(COMPONENT))
+        self.interpolate_action = QAction("Fill &Between Slices", w)
+        self.interpolate_action.setShortcut(QKeySequence("Ctrl+I"))
+        self.interpolate_action.triggered.connect(self.interpolate)
+        edit = w.menu("Edit")
+        edit.addSeparator()
+        edit.addAction(self.component_action)
+        edit.addAction(self.interpolate_action)
+
+        self.widget = CorrectionWidget(self.editor)
+        self.widget.interpolate_button.clicked.connect(self.interpolate_action.trigger)
+        panel_layout = annotation.panel.layout()
+        # Under the tool controls, above the agreement readout.
+        at = panel_layout.indexOf(annotation.panel.metrics_label)
+        panel_layout.insertWidget(at if at >= 0 else panel_layout.count(), self.widget)
+
+        self.editor.active_layer_changed.connect(self._update_actions)
+        self._update_actions()
+
+    def interpolate(self) -> None:
+        """Fill between the painted slices of the latest stroke's plane; say what happened."""
+        axis = self.editor.last_axis
+        result = self.editor.interpolate_slices(axis)
+        if result is None:
+            text = "Fill between slices: choose a layer to edit first."
+        elif result.bbox is None:
+            text = (
+                f"Nothing to fill on {PLANE_NAMES[axis]} slices: paint a class on two slices "
+                "with empty slices between them."
+            )
+        else:
+            first, last = result.slices[0] + 1, result.slices[-1] + 1
+            text = (
+                f"Filled {len(result.slices)} {PLANE_NAMES[axis]} slices ({first}–{last}), "
+                f"{result.voxels} voxels. Ctrl+Z undoes."
+            )
+        self.widget.result_label.setText(text)
+        self.window.statusBar().showMessage(text, MESSAGE_MS)
+
+    def _update_actions(self, *_args: object) -> None:
+        has_layer = self.editor.layer is not None
+        self.interpolate_action.setEnabled(has_layer)
+        self.widget.interpolate_button.setEnabled(has_layer)

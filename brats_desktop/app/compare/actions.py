@@ -1,0 +1,94 @@
+"""The error map wired into the main window: model, per-view overlays, the Compare dock, keys.
+
+Keys (window-wide; a focused text field keeps its own keys): ``.`` Next Error,
+``,`` Previous Error, ``L`` Next Lesion, ``Shift+L`` Previous Lesion,
+``Ctrl+Shift+E`` Show Error Map. Each step moves the shared crosshair and says the
+region's kind and size in mL in the status bar and the dock.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFrame, QScrollArea
+
+from brats_desktop.app.compare.model import ErrorMapModel
+from brats_desktop.app.compare.overlay import ErrorOverlay
+from brats_desktop.app.compare.panel import ComparePanel
+
+MESSAGE_MS = 10000
+
+
+class CompareController(QObject):
+    """Owns the error map of the window (``window.compare``)."""
+
+    def __init__(self, window) -> None:  # MainWindow (not imported: the window imports this module)
+        super().__init__(window)
+        self.window = window
+        self.model = ErrorMapModel(window.state, self)
+        self.overlays = [ErrorOverlay(view, self.model) for view in window.views]
+        self.panel = ComparePanel(self.model)
+        scroll = QScrollArea()  # stacked docks on a small screen scroll instead of squeezing
+        scroll.setWidget(self.panel)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.dock = window.add_dock_panel(scroll, "Compare")
+        # A tab beside Metrics: both compare a prediction with a reference.
+        metrics_dock = getattr(getattr(window, "segment", None), "metrics_dock", None)
+        if metrics_dock is not None:
+            window.tabifyDockWidget(metrics_dock, self.dock)
+        self._was_shown = False
+        self._build_actions()
+        self.panel.prev_error_button.clicked.connect(self.previous_error_action.trigger)
+        self.panel.next_error_button.clicked.connect(self.next_error_action.trigger)
+        self.panel.prev_lesion_button.clicked.connect(self.previous_lesion_action.trigger)
+        self.panel.next_lesion_button.clicked.connect(self.next_lesion_action.trigger)
+        self.model.settings_changed.connect(self._update_actions)
+        window.state.layers_changed.connect(self._update_actions)
+        self._update_actions()
+
+    def _build_actions(self) -> None:
+        w = self.window
+        menu = w.menu("View")
+        menu.addSeparator()
+        self.show_action = QAction("Show &Error Map", w)
+        self.show_action.setCheckable(True)
+        self.show_action.setShortcut(QKeySequence("Ctrl+Shift+E"))
+        self.show_action.toggled.connect(self.model.set_shown)
+        self.next_error_action = self._action("&Next Error", ".", lambda: self._say(self.model.step_error(+1)))
+        self.previous_error_action = self._action(
+            "&Previous Error", ",", lambda: self._say(self.model.step_error(-1))
+        )
+        self.next_lesion_action = self._action("Next &Lesion", "L", lambda: self._say(self.model.step_lesion(+1)))
+        self.previous_lesion_action = self._action(
+            "Previous Lesi&on", "Shift+L", lambda: self._say(self.model.step_lesion(-1))
+        )
+        for action in (
+            self.show_action, self.next_error_action, self.previous_error_action,
+            self.next_lesion_action, self.previous_lesion_action,
+        ):
+            menu.addAction(action)
+
+    def _action(self, text: str, key: str, slot) -> QAction:
+        action = QAction(text, self.window)
+        action.setShortcut(QKeySequence(key))
+        action.triggered.connect(slot)
+        return action
+
+    def _say(self, text: str) -> None:
+        self.window.statusBar().showMessage(text, MESSAGE_MS)
+        self.panel.show_message(text)
+
+    def _update_actions(self, *_args: object) -> None:
+        ready = self.model.ready
+        if self.model.shown and not self._was_shown:
+            self.dock.raise_()  # the map just appeared: bring its legend and summary to the front
+        self._was_shown = self.model.shown
+        self.show_action.blockSignals(True)
+        self.show_action.setChecked(self.model.shown)
+        self.show_action.blockSignals(False)
+        for action in (self.show_action, self.next_error_action, self.previous_error_action):
+            action.setEnabled(ready)
+        has_layer = self.model.lesion_layer() is not None
+        self.next_lesion_action.setEnabled(has_layer)
+        self.previous_lesion_action.setEnabled(has_layer)

@@ -1,0 +1,105 @@
+"""Distinguishable layers: ground truth drawn as outlines when a prediction is shown, and a legend.
+
+Two filled label layers at half opacity blend into colours that belong to no class
+(yellow over blue reads as grey-green). ITK-SNAP and Slicer users compare a
+segmentation with a reference by drawing one as contours over the other filled, so
+that is the default here: when a prediction layer appears next to a ground-truth
+layer, the ground truth switches to outline mode, once; the user may switch it back
+in the Layers dock and it stays so. The views draw outline layers above filled ones
+(``slice_view.overlay_z``), so a filled prediction never tints the contour.
+
+:class:`LayerLegendWidget` says, at the top of the Layers dock, which layer is drawn how.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from brats_desktop.app.state import GROUND_TRUTH, PREDICTION, LabelLayer, ViewerState
+
+OUTLINE_GLYPH = "□"
+FILLED_GLYPH = "■"
+
+
+class DistinctLayerStyles(QObject):
+    """Gives each ground-truth layer outline mode once, when it is shown with a prediction."""
+
+    def __init__(self, state: ViewerState, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self._styled: weakref.WeakSet[LabelLayer] = weakref.WeakSet()
+        state.layers_changed.connect(self._on_layers_changed)
+        self._on_layers_changed()
+
+    def _on_layers_changed(self) -> None:
+        layers = self.state.layers
+        if not any(layer.kind == PREDICTION for layer in layers):
+            return
+        for layer in layers:
+            if layer.kind == GROUND_TRUTH and layer not in self._styled:
+                self._styled.add(layer)  # a default, applied once: a user's choice afterwards stays
+                layer.set_outline(True)
+
+
+def describe_layer(layer: LabelLayer) -> str:
+    """How a layer is drawn, in words: 'outlines' or 'filled, 50 %'."""
+    if layer.outline:
+        return "outlines"
+    return f"filled, {round(layer.opacity * 100)} %"
+
+
+class LayerLegendWidget(QWidget):
+    """One line per shown layer: a filled or hollow square, its name, kind and how it is drawn."""
+
+    def __init__(self, state: ViewerState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("LayerLegend")
+        self.state = state
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(6, 2, 6, 2)
+        self._layout.setSpacing(1)
+        self.rows: list[QLabel] = []
+        self._watched: list[LabelLayer] = []
+        state.layers_changed.connect(self._rebuild)
+        self._rebuild()
+
+    def texts(self) -> list[str]:
+        """The legend lines as shown (for tests and screenshots)."""
+        return [row.text() for row in self.rows]
+
+    def _rebuild(self) -> None:
+        for layer in self._watched:
+            try:
+                layer.display_changed.disconnect(self._refresh)
+            except (RuntimeError, TypeError):  # pragma: no cover - layer already gone
+                pass
+        self._watched = self.state.layers
+        for layer in self._watched:
+            layer.display_changed.connect(self._refresh)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        while self._layout.count():
+            item = self._layout.takeAt(0)
+            if item.layout() is not None:
+                while item.layout().count():
+                    child = item.layout().takeAt(0).widget()
+                    if child is not None:
+                        child.hide()
+                        child.setParent(None)
+                        child.deleteLater()
+        self.rows = []
+        shown = [layer for layer in reversed(self._watched) if layer.visible]  # top layer first
+        for layer in shown:
+            row = QHBoxLayout()
+            glyph = QLabel(OUTLINE_GLYPH if layer.outline else FILLED_GLYPH)
+            glyph.setToolTip("outline" if layer.outline else "filled")
+            text = QLabel(f"{layer.name} ({layer.kind}): {describe_layer(layer)}")
+            row.addWidget(glyph)
+            row.addWidget(text, 1)
+            self._layout.addLayout(row)
+            self.rows.append(text)
+        self.setVisible(bool(shown))
