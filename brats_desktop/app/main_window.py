@@ -34,6 +34,9 @@ from brats_desktop.core.nifti_io import write_label_map
 from brats_desktop.core.patient import Patient
 
 from brats_desktop.app.annotation.actions import AnnotationController
+from brats_desktop.app.annotation.correction import CorrectionActions
+from brats_desktop.app.compare.actions import CompareController
+from brats_desktop.app.views.layer_legend import DistinctLayerStyles, LayerLegendWidget
 from brats_desktop.app.dialogs import Dialogs
 from brats_desktop.app.views.display_panel import DisplayPanel
 from brats_desktop.app.views.layers_panel import LayersPanel, LayersScrollArea, swatch
@@ -164,7 +167,15 @@ class MainWindow(QMainWindow):
         self.layers_panel = LayersPanel(self.state)
         self.add_dock_panel(self.display_panel, "Display")
         # Room for two whole layers; more scroll instead of growing the window (issue 10, item 12).
-        self.add_dock_panel(LayersScrollArea(self.layers_panel), "Layers")
+        # Which layer is drawn how (outlines / filled) above the layer boxes (issue 11, item 6).
+        self.layer_legend = LayerLegendWidget(self.state)
+        self.layer_styles = DistinctLayerStyles(self.state, self)
+        layers_dock = QWidget()
+        layers_box = QVBoxLayout(layers_dock)
+        layers_box.setContentsMargins(0, 0, 0, 0)
+        layers_box.addWidget(self.layer_legend)
+        layers_box.addWidget(LayersScrollArea(self.layers_panel), 1)
+        self.add_dock_panel(layers_dock, "Layers")
         self._build_menus()
         # Segment menu, toolbar, progress/device in the status bar, metrics dock (issue 3).
         self.segment = SegmentController(self, self.state)
@@ -173,6 +184,9 @@ class MainWindow(QMainWindow):
         # Annotate dock, Edit → Undo/Redo, File → Save Annotation, autosave/recovery (issue 4).
         self.annotation = AnnotationController(self)
         self.segment.replace_labels = self.annotation.editor.replace_labels  # re-runs are undoable
+        # 3-D region tool, Fill Between Slices; error map, Next Error / Lesion (issue 11, items 4-5).
+        self.correction = CorrectionActions(self.annotation)
+        self.compare = CompareController(self)
 
         for view in self.views:
             view.hovered.connect(self._on_hovered)

@@ -68,6 +68,15 @@ def outline_of(labels: np.ndarray) -> np.ndarray:
     return np.where(edge, labels, 0).astype(np.uint8)
 
 
+def overlay_z(layer: LabelLayer, index: int) -> float:
+    """Stacking of a layer's overlay: layer order, outline layers above every filled one.
+
+    A filled layer drawn over an outline would tint the contour into a colour of no
+    class; the legend (``views/layer_legend.py``) relies on outlines staying pure.
+    """
+    return 1 + index + (50 if layer.outline else 0)
+
+
 class ViewTool:
     """Mouse behaviour of the slice views (left button); subclass and pass to ``set_tool``.
 
@@ -348,7 +357,7 @@ class SliceView(pg.GraphicsView):
                 overlay = _Overlay(layer, item)
                 layer.labels_changed.connect(self._on_labels_changed)
                 layer.display_changed.connect(self._on_display_changed)
-            overlay.item.setZValue(1 + z)
+            overlay.item.setZValue(overlay_z(layer, z))
             new.append(overlay)
         for gone in kept.values():
             self.viewbox.removeItem(gone.item)
@@ -382,6 +391,7 @@ class SliceView(pg.GraphicsView):
         if overlay is None or self.state.patient is None:
             return
         overlay.lut = overlay.layer.lookup_table()
+        overlay.item.setZValue(overlay_z(overlay.layer, self._overlays.index(overlay)))
         self._render_overlay(overlay)
 
     # -- Qt events --------------------------------------------------------------------
