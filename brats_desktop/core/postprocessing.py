@@ -19,9 +19,24 @@ Two steps, both on internal labels (0 background, 1 NCR, 2 edema, 3 enhancing):
   alone, since there is no rim to be inside of.
 
 :data:`NCR_DEFINITIONS` names the two conventions the app and CLI offer.
+
+Two further candidates, off by default until the folds say otherwise
+(``training/tune_postprocessing.py`` grid-searches them on out-of-fold predictions;
+:data:`DEFAULT_POSTPROCESSING` holds what the app, ``brats-predict`` and
+``brats-evaluate`` apply):
+
+* :func:`small_enhancing_to_necrosis` — nnU-Net's BraTS rule: a case whose whole
+  enhancing tumour is below ``et_min_voxels`` gets it relabelled as necrosis (1).
+  BraTS scores an absent ET as Dice 1 when the reference has none too and 0 when the
+  prediction has a few false voxels, so a speck of ET costs a whole case.
+* :func:`remove_far_components` — tumour components farther than ``max_distance_mm``
+  from the main (largest) lesion are dropped, whatever their size: a 2-D network's
+  false positives in the other hemisphere or the cerebellum.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -85,6 +100,66 @@ def necrosis_inside_enhancing(labels: np.ndarray, closing: int = 2, min_enhancin
     return out
 
 
+def small_enhancing_to_necrosis(labels: np.ndarray, et_min_voxels: int) -> np.ndarray:
+    """All enhancing tumour (3) becomes necrosis (1) when there are fewer than ``et_min_voxels`` of it (nnU-Net, BraTS)."""
+    enhancing = labels == ENHANCING
+    count = int(np.count_nonzero(enhancing))
+    if count == 0 or count >= et_min_voxels:
+        return labels
+    out = labels.copy()
+    out[enhancing] = NCR
+    return out
+
+
+def remove_far_components(
+    labels: np.ndarray, max_distance_mm: float, spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+) -> np.ndarray:
+    """Tumour components whose nearest voxel is more than ``max_distance_mm`` from the largest one become background.
+
+    Unlike :func:`remove_small_components` this keeps a small satellite next to the
+    tumour and drops a big false positive in the other hemisphere.
+    """
+    tumour = labels > 0
+    components, n = ndi.label(tumour, structure=_FULL)
+    if n <= 1:
+        return labels
+    sizes = np.bincount(components.ravel(), minlength=n + 1)
+    sizes[0] = 0
+    main = int(sizes.argmax())
+    distance = ndi.distance_transform_edt(components != main, sampling=spacing)
+    nearest = np.asarray(ndi.minimum(distance, components, index=np.arange(1, n + 1)))
+    far = np.concatenate([[False], nearest > max_distance_mm])
+    if not far.any():
+        return labels
+    out = labels.copy()
+    out[far[components]] = 0
+    return out
+
+
+@dataclass(frozen=True)
+class PostprocessParams:
+    """The post-processing steps after the argmax and their thresholds (None / 0: step off).
+
+    The defaults are the behaviour the app shipped with (only speck removal);
+    ``training/tune_postprocessing.py`` measures the alternatives on out-of-fold predictions.
+    """
+
+    min_fraction: float | None = 0.1  # remove_small_components: drop components < this x the largest
+    et_min_voxels: int = 0  # small_enhancing_to_necrosis: ET below this many voxels becomes NCR
+    max_distance_mm: float | None = None  # remove_far_components: drop components farther than this
+
+    def describe(self) -> str:
+        parts = [f"specks < {self.min_fraction:g} x largest" if self.min_fraction else "no speck removal"]
+        if self.et_min_voxels:
+            parts.append(f"ET < {self.et_min_voxels} voxels -> NCR")
+        if self.max_distance_mm is not None:
+            parts.append(f"components > {self.max_distance_mm:g} mm from the main lesion dropped")
+        return "; ".join(parts)
+
+
+DEFAULT_POSTPROCESSING = PostprocessParams()  # what app, brats-predict and brats-evaluate apply
+
+
 def tumour_box(labels: np.ndarray, margin: int = 3) -> tuple[slice, ...] | None:
     """Bounding box of the labelled voxels plus ``margin`` (None when there are none): the steps above only look there."""
     tumour = labels > 0
@@ -95,15 +170,19 @@ def postprocess(
     labels: np.ndarray,
     target: str | None = DEFAULT_NCR_DEFINITION,
     source: str = "brats2013",
-    min_fraction: float | None = 0.1,
+    params: PostprocessParams | None = None,
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
 ) -> np.ndarray:
     """Small components removed and label 1 given the ``target`` meaning, from a model trained with ``source``'s.
 
     Only the 2013 -> 2021 direction can be converted (non-enhancing tumour is not
     recoverable from a 2021-style label 1); other pairs keep label 1 as it is.
     ``target`` None returns ``labels`` untouched: the raw argmax, for like-for-like
-    comparisons of networks.
+    comparisons of networks. ``params`` (default :data:`DEFAULT_POSTPROCESSING`) chooses
+    the component and enhancing-tumour steps, applied in this order: specks, small ET,
+    far components, then label 1's meaning. ``spacing`` (mm) is for the distance rule.
     """
+    params = DEFAULT_POSTPROCESSING if params is None else params
     if target is None:
         return labels
     for name in (target, source):
@@ -113,8 +192,12 @@ def postprocess(
     if box is None:
         return labels
     out = labels.copy()
-    if min_fraction:
-        out[box] = remove_small_components(labels[box], min_fraction)
+    if params.min_fraction:
+        out[box] = remove_small_components(labels[box], params.min_fraction)
+    if params.et_min_voxels:
+        out[box] = small_enhancing_to_necrosis(out[box], params.et_min_voxels)
+    if params.max_distance_mm is not None:
+        out[box] = remove_far_components(out[box], params.max_distance_mm, spacing)
     if source == "brats2013" and target == "brats2021":
         inner = tumour_box(out)  # specks gone: the lesion's own box is often a third of the first one
         if inner is not None:
