@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QRect, Qt
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QDockWidget, QWidget
 
 from brats_desktop.app.main_window import MainWindow
 from brats_desktop.app.views.layers_panel import LayersScrollArea
@@ -17,11 +17,20 @@ from tiny_cases import SHAPE, ras_image, ras_labels
 from viewer_support import ScriptedDialogs, isolated_settings
 
 
+# The viewer's own docks. Other features' docks (case, compare, measurements, uncertainty,
+# worklist ...) are closed here: how they share the right-hand column is decided where they
+# are added; this test is about the Layers dock beside the viewer's docks.
+VIEWER_DOCKS = {"Display", "Layers", "Annotate", "Metrics"}
+
+
 @pytest.fixture
 def window(qtbot, tmp_path: Path) -> MainWindow:
     """The window at the size it opens with (no resize here: that size is what is tested)."""
     win = MainWindow(settings=isolated_settings(tmp_path), dialogs=ScriptedDialogs())
     qtbot.addWidget(win)
+    for dock in win.findChildren(QDockWidget):
+        if dock.windowTitle() not in VIEWER_DOCKS:
+            dock.close()
     win.show()
     qtbot.waitExposed(win)
     win.show_patient(patient_from_arrays("P", {"flair": ras_image()}, ras_labels()))
@@ -77,3 +86,4 @@ def test_more_layers_scroll_inside_the_dock(qtbot, window: MainWindow) -> None:
     assert scroll.verticalScrollBar().maximum() > 0
     first = window.layers_panel.controls[0]
     assert fully_shown(first.opacity, scroll) and fully_shown(first.outline, scroll)
+

@@ -42,6 +42,7 @@ from brats_desktop.app.views.display_panel import DisplayPanel
 from brats_desktop.app.views.layers_panel import LayersPanel, LayersScrollArea, swatch
 from brats_desktop.app.loader import PatientLoader
 from brats_desktop.app.inference.controller import SegmentController
+from brats_desktop.app.views.window_level import WindowLevelController
 from brats_desktop.app.views.slice_view import AXIAL, CONVENTION_TEXT, CORONAL, SAGITTAL, SliceView, ViewTool
 from brats_desktop.app.state import ViewerState, Voxel
 
@@ -163,7 +164,9 @@ class MainWindow(QMainWindow):
         grid.addWidget(self.info_panel, 1, 1)
         self.setCentralWidget(central)
 
-        self.display_panel = DisplayPanel(self.state)
+        # Window/level presets (View menu + Display dock) and Ctrl+drag (issue 10, item 11).
+        self.window_level = WindowLevelController(self.state, self)
+        self.display_panel = DisplayPanel(self.state, presets=self.window_level.preset_actions)
         self.layers_panel = LayersPanel(self.state)
         self.add_dock_panel(self.display_panel, "Display")
         # Room for two whole layers; more scroll instead of growing the window (issue 10, item 12).
@@ -394,9 +397,7 @@ class MainWindow(QMainWindow):
         reset_zoom.setShortcut(QKeySequence("Ctrl+0"))
         reset_zoom.triggered.connect(lambda: [v.reset_zoom() for v in self.views])
         view_menu.addAction(reset_zoom)
-        reset_window = QAction("Reset &Window/Level", self)
-        reset_window.triggered.connect(lambda: self.state.reset_window())
-        view_menu.addAction(reset_window)
+        view_menu.addMenu(self.window_level.menu)  # Auto (reset), Brain, Tumour-Focused, Full Range
         centre = QAction("Go to &Tumour", self)
         centre.setShortcut(QKeySequence("Ctrl+T"))
         centre.triggered.connect(self._on_go_to_tumour)

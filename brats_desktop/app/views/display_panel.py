@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QButtonGroup,
     QDoubleSpinBox,
     QFormLayout,
@@ -10,6 +14,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QSizePolicy,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -20,9 +25,11 @@ from brats_desktop.app.state import ViewerState
 
 
 class DisplayPanel(QWidget):
-    """Radio buttons T1/T1CE/T2/FLAIR (missing ones disabled) and level/width with Reset."""
+    """Radio buttons T1/T1CE/T2/FLAIR (missing ones disabled), level/width, and the window presets."""
 
-    def __init__(self, state: ViewerState, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, state: ViewerState, parent: QWidget | None = None, presets: Sequence[QAction] = (),
+    ) -> None:
         super().__init__(parent)
         self.state = state
         layout = QVBoxLayout(self)
@@ -46,10 +53,24 @@ class DisplayPanel(QWidget):
         form.addRow("Level", self.level)
         form.addRow("Width", self.width)
         layout.addLayout(form)
-        self.reset_button = QPushButton("Reset (auto 0.5–99.5 %)")
-        self.reset_button.setToolTip("Robust percentiles of the intensities inside the brain")
-        self.reset_button.clicked.connect(lambda: self.state.reset_window())
-        layout.addWidget(self.reset_button)
+        self.preset_buttons: list[QToolButton] = []
+        if presets:
+            # The window/level preset actions (views/window_level.py); the first is Auto = reset.
+            row = QHBoxLayout()
+            row.setSpacing(2)
+            for action in presets:
+                button = QToolButton()
+                button.setDefaultAction(action)  # shows the action's short iconText
+                button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+                row.addWidget(button)
+                self.preset_buttons.append(button)
+            layout.addLayout(row)
+            self.reset_button: QAbstractButton = self.preset_buttons[0]
+        else:
+            self.reset_button = QPushButton("Reset (auto 0.5–99.5 %)")
+            self.reset_button.setToolTip("Robust percentiles of the intensities inside the brain")
+            self.reset_button.clicked.connect(lambda: self.state.reset_window())
+            layout.addWidget(self.reset_button)
         # Only as tall as its controls: the docks below (layers, annotation) get the rest.
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 

@@ -109,20 +109,21 @@ class LayersScrollArea(QScrollArea):
         panel.rebuilt.connect(self.updateGeometry)
 
     def _wanted_height(self) -> int:
-        panel = self._panel
-        margins = panel.layout().contentsMargins()
-        boxes = panel.controls[: self.rows_wanted] or [panel._empty]
-        spacing = panel.layout().spacing()
-        height = sum(b.sizeHint().height() for b in boxes) + spacing * (len(boxes) - 1)
+        """Height of the panel's first :attr:`rows_wanted` layer boxes (or its "no layers" note)."""
+        layout = self._panel.layout()
+        margins = layout.contentsMargins()
+        boxes = self._panel.controls[: self.rows_wanted] or [self._panel._empty]
+        height = sum(b.sizeHint().height() for b in boxes) + layout.spacing() * (len(boxes) - 1)
         return height + margins.top() + margins.bottom()
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt override)
+        """Two whole layers even when the docks are squeezed: the main window honours minimums."""
         hint = super().minimumSizeHint()
         return QSize(hint.width(), max(hint.height(), self._wanted_height()))
 
     def sizeHint(self) -> QSize:  # noqa: N802
         hint = super().sizeHint()
-        return QSize(hint.width(), max(self._wanted_height(), self.minimumSizeHint().height()))
+        return QSize(hint.width(), max(hint.height(), self._wanted_height()))
 
 
 class LayersPanel(QWidget):

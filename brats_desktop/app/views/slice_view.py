@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QGraphicsSimpleTextItem, QWidget
 
 from brats_desktop.app.views import pg_setup  # noqa: F401  (row-major axis order before any widget)
 from brats_desktop.app.state import BBox, LabelLayer, ViewerState, Voxel
+from brats_desktop.app.views.window_level import WindowLevelDrag
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,17 @@ CORONAL = Plane("Coronal", 1, 0, 2, ("R", "L", "S", "I"))
 SAGITTAL = Plane("Sagittal", 0, 1, 2, ("A", "P", "S", "I"))
 PLANES: tuple[Plane, ...] = (AXIAL, CORONAL, SAGITTAL)
 CONVENTION_TEXT = "Radiological display: patient's right on screen left"
+# What the mouse and the view's own keys do, beside the code below that does it, so
+# Help → Keyboard and Mouse Reference (app/help_dialogs.py) cannot drift from it.
+MOUSE_GESTURES: tuple[tuple[str, str], ...] = (
+    ("Left click / drag", "Move the crosshair (the other views follow); with a paint tool: paint"),
+    ("Ctrl + left drag", "Window/level: drag right for a wider window, up for a brighter image"),
+    ("Right drag", "Zoom"),
+    ("Middle drag", "Pan"),
+    ("Ctrl + wheel", "Zoom"),
+    ("Wheel", "Next / previous slice"),
+    ("Page Up / Page Down, arrow keys", "Next / previous slice (in the view that has focus)"),
+)
 
 
 def extract_slice(volume: np.ndarray, plane: Plane, index: int) -> np.ndarray:
@@ -159,6 +171,7 @@ class SliceView(pg.GraphicsView):
         self.plane = plane
         self._tool: ViewTool = NavigateTool(state)
         self._dragging = False
+        self._window_drag: WindowLevelDrag | None = None  # Ctrl+left-drag in progress
         self._index = -1
 
         self.viewbox = pg.ViewBox(lockAspect=True, invertX=True, enableMenu=False)
@@ -396,6 +409,15 @@ class SliceView(pg.GraphicsView):
 
     # -- Qt events --------------------------------------------------------------------
     def mousePressEvent(self, ev: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        # A view of the modality grid has its own modality (fixed_modality).
+        modality = getattr(self, "fixed_modality", None) or self.state.modality
+        if (ev.button() == Qt.MouseButton.LeftButton and ev.modifiers() & Qt.KeyboardModifier.ControlModifier
+                and self.state.volume(modality) is not None):
+            # Window/level whatever the tool is (views/window_level.py): never paints.
+            self._window_drag = WindowLevelDrag(self.state, modality, ev.position(), self.viewport().size())
+            self.viewport().setCursor(Qt.CursorShape.SizeAllCursor)
+            ev.accept()
+            return
         if ev.button() == Qt.MouseButton.LeftButton:
             self.setFocus(Qt.FocusReason.MouseFocusReason)
             self._dragging = True
@@ -407,6 +429,10 @@ class SliceView(pg.GraphicsView):
     def mouseMoveEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
         voxel = self.voxel_at(ev.position())
         self.hovered.emit(voxel)
+        if self._window_drag is not None:
+            self._window_drag.move(ev.position())
+            ev.accept()
+            return
         if self._dragging:
             self._tool.move(self, voxel, ev)
             ev.accept()
@@ -414,6 +440,12 @@ class SliceView(pg.GraphicsView):
         super().mouseMoveEvent(ev)
 
     def mouseReleaseEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
+        if ev.button() == Qt.MouseButton.LeftButton and self._window_drag is not None:
+            self._window_drag.move(ev.position())
+            self._window_drag = None
+            self.viewport().setCursor(self._tool.cursor_shape)
+            ev.accept()
+            return
         if ev.button() == Qt.MouseButton.LeftButton and self._dragging:
             self._dragging = False
             self._tool.release(self, self.voxel_at(ev.position()), ev)
