@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from brats_desktop.core.meshes import bounding_box, brain_mesh, label_meshes, mask_surface, voxel_of_point
+from brats_desktop.core.meshes import (
+    bounding_box,
+    brain_mesh,
+    label_meshes,
+    mask_surface,
+    nearest_hit,
+    voxel_of_point,
+)
 
 
 def ball(shape, centre, radius_vox, spacing=(1.0, 1.0, 1.0)):
@@ -83,3 +90,14 @@ def test_brain_surface_of_a_normalised_image_wraps_the_head():
     r = np.linalg.norm(mesh.vertices - (45.5, 45.5, 30.5), axis=1)
     assert abs(float(np.median(r)) - 25.0) < 3.0
     assert float(r.min()) > 18.0  # only the outer surface: noise inside left no holes
+
+
+def test_nearest_hit_finds_the_front_of_a_sphere_and_misses_beside_it():
+    mask = ball((40, 40, 40), (20, 20, 20), 8.0)
+    mesh = mask_surface(mask, (1.0, 1.0, 1.0))
+    centre = np.array([20.5, 20.5, 20.5])
+    origin = centre + (0.0, -100.0, 0.0)
+    t = nearest_hit(mesh, origin, (0.0, 1.0, 0.0))
+    assert t is not None and abs(t - (100.0 - 8.0)) < 1.0  # the near side, not the far one
+    assert nearest_hit(mesh, origin + (30.0, 0.0, 0.0), (0.0, 1.0, 0.0)) is None
+    assert nearest_hit(mesh, origin, (0.0, -1.0, 0.0)) is None  # behind the ray's origin

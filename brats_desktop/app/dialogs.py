@@ -29,6 +29,18 @@ class Dialogs:
         folder = QFileDialog.getExistingDirectory(parent, "Open Patient Folder", str(start or ""))
         return Path(folder) if folder else None
 
+    def choose_folder(self, parent: QWidget | None, title: str, start: Path | None) -> Path | None:
+        """A folder to write into (e.g. outputs of a read-only cohort)."""
+        folder = QFileDialog.getExistingDirectory(parent, title, str(start or ""))
+        return Path(folder) if folder else None
+
+    def save_file(self, parent: QWidget | None, title: str, suggested: Path, name_filter: str) -> Path | None:
+        """A file name to write (not NIfTI: e.g. a CSV); the caller asks before replacing."""
+        path, _ = QFileDialog.getSaveFileName(
+            parent, title, str(suggested), name_filter, options=QFileDialog.Option.DontConfirmOverwrite,
+        )
+        return Path(path) if path else None
+
     def open_file(
         self, parent: QWidget | None, title: str, start: Path | None, name_filter: str
     ) -> Path | None:
@@ -39,7 +51,7 @@ class Dialogs:
     def save_path(self, parent: QWidget | None, title: str, suggested: Path) -> Path | None:
         # We ask about replacing ourselves (with the file name), so Qt must not ask too.
         path, _ = QFileDialog.getSaveFileName(
-            parent, title, str(suggested), "NIfTI (*.nii.gz *.nii)",
+            parent, title, str(suggested), name_filter,
             options=QFileDialog.Option.DontConfirmOverwrite,
         )
         return Path(path) if path else None

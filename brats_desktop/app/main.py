@@ -28,6 +28,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--size", default="1400x900", help="window size for --screenshot (WxH)")
     parser.add_argument("--predict", action="store_true",
                         help="with --screenshot: segment with the bundled model first and show the prediction")
+    parser.add_argument("--layout", metavar="NAME",
+                        help="view layout: 3d (default), large-axial|-coronal|-sagittal, "
+                             "grid-axial|-coronal|-sagittal (grid = grid-axial); with --screenshot "
+                             "it is not remembered")
     return parser.parse_args(argv)
 
 
@@ -50,6 +54,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("BraTS Desktop")
     app.setOrganizationName("BraTS Desktop")
     window = MainWindow()
+    if args.layout is not None:
+        from brats_desktop.app.views.layouts import layout_key
+
+        try:
+            key = layout_key(args.layout)
+        except ValueError as exc:
+            print(f"brats-desktop: {exc}", file=sys.stderr)
+            window.close()
+            return 2
+        window.layouts.set_layout(key, remember=args.screenshot is None)
     # Everything imported so far (Qt, pyqtgraph, torch) lives until exit. Freezing it
     # keeps the cyclic garbage collector from rescanning it: a full collection took
     # ~150-200 ms, now and then in the middle of a brush stroke (bench/bench_annotation.py).
@@ -103,6 +117,7 @@ def _screenshot(app, window, args: argparse.Namespace) -> int:
         focus = tumour_focus(run.labels) if patient.ground_truth is None else None
         if focus is not None:  # no reference to centre on: centre on the prediction
             window.state.set_cursor(focus)
+    window.layouts.volume_view.build_now()  # the 3-D surfaces, synchronously (no-op without OpenGL)
     for _ in range(5):
         app.processEvents()
     if not window.grab().save(str(args.screenshot)):

@@ -34,6 +34,7 @@ from brats_desktop.core.nifti_io import write_label_map
 from brats_desktop.core.patient import Patient
 
 from brats_desktop.app.annotation.actions import AnnotationController
+from brats_desktop.app.cohort.controller import CohortController
 from brats_desktop.app.annotation.correction import CorrectionActions
 from brats_desktop.app.compare.actions import CompareController
 from brats_desktop.app.views.layer_legend import DistinctLayerStyles, LayerLegendWidget
@@ -187,6 +188,8 @@ class MainWindow(QMainWindow):
         # Annotate dock, Edit → Undo/Redo, File → Save Annotation, autosave/recovery (issue 4).
         self.annotation = AnnotationController(self)
         self.segment.replace_labels = self.annotation.editor.replace_labels  # re-runs are undoable
+        # Worklist dock, File → Open Cohort Folder…, N / P, Segment All, review sidecar (issue 11, items 1-3).
+        self.cohort = CohortController(self)
         # 3-D region tool, Fill Between Slices; error map, Next Error / Lesion (issue 11, items 4-5).
         self.correction = CorrectionActions(self.annotation)
         self.compare = CompareController(self)
@@ -472,5 +475,6 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.segment.shutdown()  # cancel and wait: no inference thread outlives the window
+        self.cohort.shutdown()  # Segment All and case readers too
         self.loader.wait()
         event.accept()

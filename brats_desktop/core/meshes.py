@@ -180,3 +180,29 @@ def voxel_of_point(
     idx = np.floor(p / np.asarray(spacing, np.float64)).astype(int)
     idx = np.clip(idx, 0, np.asarray(shape) - 1)
     return (int(idx[0]), int(idx[1]), int(idx[2]))
+
+
+def nearest_hit(mesh: Mesh, origin: Iterable[float], direction: Iterable[float]) -> float | None:
+    """Distance along the ray ``origin + t * direction`` (t > 0) to the nearest triangle, or None.
+
+    Möller-Trumbore on every triangle at once (tens of thousands take milliseconds):
+    how a click in the 3-D view finds the surface point under the mouse.
+    """
+    o = np.asarray(list(origin), np.float64)
+    d = np.asarray(list(direction), np.float64)
+    tri = mesh.vertices[mesh.faces].astype(np.float64)
+    v0, e1, e2 = tri[:, 0], tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
+    p = np.cross(d, e2)
+    det = np.einsum("ij,ij->i", e1, p)
+    ok = np.abs(det) > 1e-12
+    inv = np.zeros_like(det)
+    inv[ok] = 1.0 / det[ok]
+    s = o - v0
+    u = np.einsum("ij,ij->i", s, p) * inv
+    q = np.cross(s, e1)
+    v = (q @ d) * inv
+    t = np.einsum("ij,ij->i", e2, q) * inv
+    hit = ok & (u >= 0) & (v >= 0) & (u + v <= 1) & (t > 1e-9)
+    if not hit.any():
+        return None
+    return float(t[hit].min())

@@ -20,6 +20,8 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QKeyEvent, QMouseEvent, QTransform, QWheelEvent
 from PySide6.QtWidgets import QGraphicsSimpleTextItem, QWidget
 
+from brats_desktop.core.discovery import MODALITY_LABELS
+
 from brats_desktop.app.views import pg_setup  # noqa: F401  (row-major axis order before any widget)
 from brats_desktop.app.state import BBox, LabelLayer, ViewerState, Voxel
 from brats_desktop.app.views.window_level import WindowLevelDrag
@@ -165,10 +167,17 @@ class SliceView(pg.GraphicsView):
     hovered = Signal(object)  # Voxel under the mouse, or None when it leaves the image
     slice_rendered = Signal()  # after the images of this view were updated
 
-    def __init__(self, state: ViewerState, plane: Plane, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, state: ViewerState, plane: Plane, parent: QWidget | None = None,
+        modality: str | None = None,
+    ) -> None:
         super().__init__(parent, background="k")
         self.state = state
         self.plane = plane
+        # A view of the modality grid shows one modality whatever the displayed one is.
+        self.fixed_modality = modality
+        # Shared zoom and pan (views/view_link.py ViewCamera), set by ViewCamera.attach.
+        self.camera = None
         self._tool: ViewTool = NavigateTool(state)
         self._dragging = False
         self._window_drag: WindowLevelDrag | None = None  # Ctrl+left-drag in progress
@@ -244,7 +253,10 @@ class SliceView(pg.GraphicsView):
         return QPointF(self.mapFromScene(scene))
 
     def reset_zoom(self) -> None:
-        """Fit the whole slice in the view."""
+        """Fit the whole slice in the view (with a camera: every linked view, at one mm/pixel)."""
+        if self.camera is not None:
+            self.camera.reset()
+            return
         self.viewbox.autoRange(padding=0.0)
 
     def render_slice(self) -> None:
@@ -260,14 +272,14 @@ class SliceView(pg.GraphicsView):
 
     # -- rendering --------------------------------------------------------------------
     def _render_base(self) -> None:
-        volume = self.state.volume()
+        volume = self.state.volume(self.fixed_modality)
         if volume is None:
             self._base.clear()
             return
         self._base.setImage(
             np.ascontiguousarray(_slice(volume, self.plane.axis, self._index)),
             autoLevels=False,
-            levels=self.state.window(),
+            levels=self.state.window(self.fixed_modality),
         )
 
     def _render_overlay(self, overlay: _Overlay, bbox: BBox | None = None) -> None:
@@ -311,8 +323,17 @@ class SliceView(pg.GraphicsView):
         self._hline.setPos((c[self.plane.row_axis] + 0.5) * sy)
         shape = self.state.patient.shape if self.state.patient is not None else (0, 0, 0)
         self._title.setText(
-            f"{self.plane.name}  {'xyz'[self.plane.axis]} = {self.slice_index + 1}/{shape[self.plane.axis]}"
+            self._title_prefix()
+            + f"{self.plane.name}  {'xyz'[self.plane.axis]} = {self.slice_index + 1}/{shape[self.plane.axis]}"
         )
+
+    def _title_prefix(self) -> str:
+        """The fixed modality's name (modality grid), flagged when the patient lacks it."""
+        if self.fixed_modality is None:
+            return ""
+        name = MODALITY_LABELS.get(self.fixed_modality, self.fixed_modality)
+        missing = self.state.patient is not None and self.state.volume(self.fixed_modality) is None
+        return f"{name} (not loaded)  " if missing else f"{name}  "
 
     # -- state handlers ---------------------------------------------------------------
     def _on_patient_changed(self, patient: object) -> None:
@@ -335,6 +356,8 @@ class SliceView(pg.GraphicsView):
 
     def _on_modalities_changed(self) -> None:
         self._render_base()
+        if self.fixed_modality is not None:
+            self._place_crosshair()  # "(not loaded)" goes once the rest of the patient is in
 
     def _on_cursor_changed(self, cursor: Voxel) -> None:
         if cursor[self.plane.axis] != self._index:
@@ -342,10 +365,11 @@ class SliceView(pg.GraphicsView):
         self._place_crosshair()
 
     def _on_modality_changed(self, _modality: str) -> None:
-        self._render_base()
+        if self.fixed_modality is None:
+            self._render_base()
 
     def _on_window_changed(self, modality: str, low: float, high: float) -> None:
-        if modality == self.state.modality:
+        if modality == (self.fixed_modality or self.state.modality):
             self._base.setLevels((low, high))
 
     def _on_layers_changed(self) -> None:
