@@ -19,7 +19,9 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import uuid
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,23 +108,98 @@ def read_metadata(path: Path | str) -> dict[str, Any]:
     return _normalise_metadata(json.loads(_load_payload(Path(path))["metadata_json"]))
 
 
+# Start of a file, and what such a file is, for files that are plainly not a model: the
+# message then says what the user gave instead of quoting PyTorch's unpickler.
+_NOT_A_MODEL = "BraTS Desktop models are .pt files written by brats-train (or the bundled one)"
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file (e.g. a Keras .h5 model)"),
+    (b"\x1f\x8b", "a gzip-compressed file (e.g. a NIfTI image .nii.gz)"),
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+)
+# Every pickle torch.save writes in its legacy format starts with this magic number.
+_TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."
+
+
+def _not_a_model(path: Path, what: str) -> ModelLoadError:
+    return ModelLoadError(path, f"not a model file: {what}. {_NOT_A_MODEL}")
+
+
+def _check_container(path: Path) -> None:
+    """Refuse, in words, a file that is not a PyTorch checkpoint before torch.load reads it.
+
+    ``torch.load`` reports such files with its internals ("pop from empty list",
+    "Weights only load failed ... Re-running torch.load ..."), which tell a user nothing
+    about the file they chose.
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError as exc:
+        raise ModelLoadError(path, f"cannot be read ({exc.strerror or exc})") from exc
+    if size == 0:
+        raise _not_a_model(path, "the file is empty (0 bytes)")
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            raise ModelLoadError(
+                path, "the model file is damaged or incomplete (its archive cannot be read); copy it again"
+            ) from exc
+        if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+            raise _not_a_model(path, "a ZIP archive that is not a PyTorch checkpoint")
+        return
+    if head.startswith(b"\x80"):
+        if head.startswith(_TORCH_LEGACY_MAGIC):
+            return
+        raise ModelLoadError(
+            path,
+            "not a model file: a Python pickle, not a PyTorch checkpoint; it is not loaded, "
+            f"because unpickling can run code. {_NOT_A_MODEL}",
+        )
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            raise _not_a_model(path, f"it is {what}")
+    if len(head) >= 348 and head[344:348] in (b"n+1\x00", b"ni1\x00"):
+        raise _not_a_model(path, "it is a NIfTI image")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut at the 512-byte boundary
+            raise _not_a_model(path, "its contents are not in any format BraTS Desktop reads") from exc
+    if b"\x00" in head:
+        raise _not_a_model(path, "its contents are not in any format BraTS Desktop reads")
+    raise _not_a_model(path, "it is a text file")
+
+
 def _load_payload(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise ModelLoadError(path, "model file not found")
     if path.is_dir():
         raise ModelLoadError(path, "is a folder, not a model file")
+    _check_container(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        blocked = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f" (it refers to {blocked.group(1)})" if blocked else ""
         raise ModelLoadError(
             path,
-            "refused: the file contains Python objects other than weights "
-            f"(it could execute code when loaded, so it is not loaded) [{str(exc).splitlines()[0][:160]}]",
+            "refused: the file holds Python objects other than weights, e.g. a whole pickled network "
+            f"or training state{what}; loading it could run code, so it is not loaded. {_NOT_A_MODEL}",
         ) from exc
     except (RuntimeError, EOFError, OSError, ValueError, AttributeError, TypeError, IndexError, KeyError) as exc:
-        raise ModelLoadError(path, f"not a readable model file ({str(exc).splitlines()[0][:200]})") from exc
+        raise ModelLoadError(
+            path, "the model file is damaged or incomplete (PyTorch cannot read it); copy it again"
+        ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ModelLoadError(path, f"not a BraTS Desktop model file (no '{FORMAT}' format marker)")
+        raise ModelLoadError(
+            path, f"a PyTorch file, but not a BraTS Desktop model file (it lacks the '{FORMAT}' marker "
+            "that brats-train writes with the weights and their description)",
+        )
     if int(payload.get("version", 0)) > VERSION:
         raise ModelLoadError(
             path, f"model format version {payload.get('version')} is newer than this app understands ({VERSION})"

@@ -113,10 +113,13 @@ def make_bad(kind: str, tmp_path: Path) -> tuple[Path, str]:
     raise AssertionError(kind)
 
 
-BAD = ["empty", "two_flair", "corrupt", "truncated", "not_nifti", "four_d", "shape", "affine", "labels"]
+# The folder itself is unusable: nothing opens.
+FOLDER_BAD = ["empty", "two_flair"]
+# One file is damaged: it is left out and named, the rest opens (issue 10 item 14).
+FILE_BAD = ["corrupt", "truncated", "not_nifti", "four_d", "shape", "affine", "labels"]
 
 
-@pytest.mark.parametrize("kind", BAD)
+@pytest.mark.parametrize("kind", FOLDER_BAD)
 def test_bad_input_shows_a_dialog_and_keeps_the_current_patient(
     qtbot, window: MainWindow, dialogs: ScriptedDialogs, tmp_path: Path, kind: str
 ) -> None:
@@ -136,10 +139,34 @@ def test_bad_input_shows_a_dialog_and_keeps_the_current_patient(
     assert window.axial_view._base.image is not None
 
 
-def test_failure_after_the_first_image_restores_the_previous_patient(
-    qtbot, window: MainWindow, tmp_path: Path
+@pytest.mark.parametrize("kind", FILE_BAD)
+def test_a_damaged_file_is_left_out_named_and_the_rest_opens(
+    qtbot, window: MainWindow, dialogs: ScriptedDialogs, tmp_path: Path, kind: str
 ) -> None:
-    """The truncated T1 is only found after FLAIR is already on screen."""
+    open_and_wait(qtbot, window, make_folder(tmp_path / "good", NAMES, "2020"))
+    folder, culprit = make_bad(kind, tmp_path)
+    open_and_wait(qtbot, window, folder)
+    patient = window.state.patient
+    assert patient.name == kind and patient.images
+    assert [p.path.name for p in patient.problems] == [culprit]
+    assert culprit not in {s.path.name for s in patient.sources.values()}
+    title, text = dialogs.errors[-1]
+    assert title == "Some files were not opened" and culprit in text
+    assert window.windowTitle() == f"BraTS Desktop — {kind}"
+    assert window.axial_view._base.image is not None
+
+
+def test_failure_after_the_first_image_restores_the_previous_patient(
+    qtbot, tmp_path: Path
+) -> None:
+    """The truncated T1 is only found after FLAIR is already on screen (strict loading fails then)."""
+    from brats_desktop.app.loader import PatientLoader
+    from brats_desktop.core.patient import load_patient
+
+    window = MainWindow(settings=isolated_settings(tmp_path), dialogs=ScriptedDialogs(),
+                        loader=PatientLoader(load=load_patient))
+    qtbot.addWidget(window)
+    window.show()
     open_and_wait(qtbot, window, make_folder(tmp_path / "good", NAMES, "2020"))
     previous = window.state.patient
     folder, _ = make_bad("truncated", tmp_path)

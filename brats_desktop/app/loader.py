@@ -29,6 +29,11 @@ from brats_desktop.app.views.windowing import windows_for
 FIRST_IMAGE_PAUSE_S = 1.0
 
 
+def load_for_viewer(folder: Path, first: tuple[str, ...], on_first: Callable[[Patient], None]) -> Patient:
+    """The app's load: a damaged file is left out (``Patient.problems``) instead of blocking the rest."""
+    return load_patient(folder, first=first, on_first=on_first, skip_unreadable=True)
+
+
 class LoadSignals(QObject):
     """Signals of one load request; ``request`` tells stale results from current ones."""
 
@@ -80,7 +85,7 @@ class PatientLoader(QObject):
     loaded = Signal(object, object)  # Patient, windows
     failed = Signal(object)  # PatientLoadError
 
-    def __init__(self, parent: QObject | None = None, load: Callable[..., Patient] = load_patient) -> None:
+    def __init__(self, parent: QObject | None = None, load: Callable[..., Patient] = load_for_viewer) -> None:
         super().__init__(parent)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)

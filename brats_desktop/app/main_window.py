@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from brats_desktop.core.discovery import MODALITIES, MODALITY_LABELS
-from brats_desktop.core.errors import ExportError, PatientLoadError
+from brats_desktop.core.errors import ExportError, PatientLoadError, load_error_message, skipped_files_message
 from brats_desktop.core.labels import CLASS_NAMES, CLASS_SHORT, TUMOUR_CLASSES
 from brats_desktop.core.naming import kind_slug, output_path
 from brats_desktop.core.nifti_io import write_label_map
@@ -284,14 +284,34 @@ class MainWindow(QMainWindow):
             self._remember_recent(patient.folder)
         self.statusBar().showMessage(f"Opened {patient.name}", 5000)
         self.patient_loaded.emit(patient)
+        if patient.problems:
+            self._report_skipped(patient)
+
+    def _report_skipped(self, patient: Patient) -> None:
+        """One dialog naming each file left out of the patient and why; the rest stays open."""
+        count = len(patient.problems)
+        self.statusBar().showMessage(
+            f"Opened {patient.name} without {count} file{'s' if count > 1 else ''} that could not be used", 10000
+        )
+        lacking = [MODALITY_LABELS[m] for m in MODALITIES if patient.skipped(m) is not None]
+        after = "The other files are open."
+        if lacking:
+            after += (f" {', '.join(lacking)} {'is' if len(lacking) == 1 else 'are'} missing now; "
+                      "Segment → Run says if the model needs it.")
+        if patient.skipped("seg") is not None:
+            after += " The ground truth is not shown."
+        self.dialogs.error(
+            self, "Some files were not opened",
+            f"{patient.name} opened without these files:\n\n{skipped_files_message(patient.problems)}\n\n{after}",
+        )
 
     def _on_failed(self, exc: Exception) -> None:
         if self._snapshot is not None:
             self.state.restore(self._snapshot)
         self._snapshot = None
         self._started_partial = False
-        if isinstance(exc, PatientLoadError) and exc.path is not None:
-            message = f"{exc.path.name}: {exc.problem}\n\n(in {exc.path.parent})"
+        if isinstance(exc, PatientLoadError):
+            message = load_error_message(exc)  # the folder itself for folder problems, else file + folder
         else:
             message = str(exc)
         self.statusBar().showMessage("Could not open the patient folder", 5000)

@@ -334,8 +334,10 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     """Parse ``argv``, do the work, return the JSON object (raises :class:`CliError`)."""
     args = _parser().parse_args(argv)
     root: Path = args.patient_dir
+    if not root.exists():
+        raise CliError(f"{root}: folder does not exist")
     if not root.is_dir():
-        raise CliError(f"{root}: not a folder")
+        raise CliError(f"{root}: is a file; give the patient's folder (or a folder of patient folders)")
     from models.runtime import select_device
 
     select_device(args.device)  # refuse an absent --device cuda before reading anything

@@ -41,3 +41,25 @@ class LabelValueError(PatientLoadError):
 
 class ExportError(Exception):
     """Writing a label map was refused or failed; the message says why."""
+
+
+def load_error_message(exc: PatientLoadError) -> str:
+    """What a person reads when a patient cannot be opened: the path they gave, and the problem.
+
+    A folder-level problem names the folder itself (``/data/p7: folder does not exist``),
+    not its parent; a file-level one names the file and, below, the folder it is in.
+    """
+    path = exc.path
+    if path is None:
+        return exc.problem
+    if isinstance(exc, PatientFolderError) or path.is_dir():
+        return f"{path}: {exc.problem}"
+    return f"{path.name}: {exc.problem}\n\n(in {path.parent})"
+
+
+def skipped_files_message(problems: list[PatientLoadError]) -> str:
+    """One line per file left out of a patient, each with its reason, then the folder."""
+    lines = [f"• {p.path.name if p.path is not None else '?'}: {p.problem}" for p in problems]
+    folders = {p.path.parent for p in problems if p.path is not None}
+    where = f"\n\n(in {folders.pop()})" if len(folders) == 1 else ""
+    return "\n".join(lines) + where

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .discovery import MODALITIES, PatientFiles, default_convention, discover_patient
-from .errors import LabelValueError
+from .errors import LabelValueError, PatientFolderError, PatientLoadError
 from .labels import LabelConvention, infer_convention, to_internal, unexpected_values
 from .nifti_io import SourceImage, check_same_grid, read_header, read_volume, synthetic_source
 
@@ -30,6 +30,8 @@ class Patient:
     ground_truth: np.ndarray | None = None  # internal labels 0-3, uint8
     files: PatientFiles | None = None
     sources: dict[str, SourceImage] = field(default_factory=dict)
+    # Files of the folder left out because they could not be used (load_patient(skip_unreadable=True)).
+    problems: list[PatientLoadError] = field(default_factory=list)
 
     @property
     def folder(self) -> Path | None:
@@ -54,8 +56,23 @@ class Patient:
 
     @property
     def input_paths(self) -> frozenset[Path]:
-        """Files this patient was read from: export never writes over them."""
-        return frozenset(s.path.resolve() for s in self.sources.values() if s.path is not None)
+        """The folder's image and segmentation files: export never writes over them.
+
+        Skipped (damaged) files count too: a damaged original is still the user's.
+        """
+        paths = {s.path for s in self.sources.values() if s.path is not None}
+        if self.files is not None:
+            paths.update(self.files.images.values())
+            if self.files.segmentation is not None:
+                paths.add(self.files.segmentation)
+        return frozenset(p.resolve() for p in paths)
+
+    def skipped(self, key: str) -> PatientLoadError | None:
+        """Why the file of modality ``key`` (or ``"seg"``) was left out, or None."""
+        if self.files is None:
+            return None
+        path = self.files.segmentation if key == "seg" else self.files.images.get(key)
+        return next((p for p in self.problems if path is not None and p.path == path), None)
 
     def missing(self, required: tuple[str, ...] | list[str]) -> list[str]:
         return [m for m in required if m not in self.images]
@@ -66,6 +83,7 @@ def load_patient(
     workers: int = 4,
     first: tuple[str, ...] | list[str] = (),
     on_first: Callable[[Patient], None] | None = None,
+    skip_unreadable: bool = False,
 ) -> Patient:
     """Read a patient folder: check every header first, then read the volumes in parallel.
 
@@ -75,44 +93,132 @@ def load_patient(
     ``first``/``on_first`` let a viewer show something early: the modalities named in
     ``first`` (the first one present) and the segmentation are read before the rest,
     and ``on_first`` receives a partial :class:`Patient` holding just those. The full
-    patient is still returned at the end, and any later read error still raises.
+    patient is still returned at the end.
+
+    By default any unusable file raises (training and scripts want all or nothing).
+    With ``skip_unreadable`` a damaged file does not block the rest, as a viewer user
+    expects: an unreadable, 4-D or off-grid image, or a segmentation that cannot be
+    read or holds labels outside its convention, is left out and listed in
+    ``Patient.problems`` (file and reason); only a folder where no image at all can be
+    used raises. Which inputs are then missing is for the model to say.
     """
     files = discover_patient(folder)
     paths = dict(files.images)
     if files.segmentation is not None:
         paths["seg"] = files.segmentation
-    headers = {key: read_header(path) for key, path in paths.items()}
-    first_header = headers[next(iter(files.images))]
-    for header in headers.values():
-        check_same_grid(first_header, header)
+    problems: list[PatientLoadError] = []
 
-    def read(key: str) -> tuple[str, np.ndarray, SourceImage]:
+    def give_up(exc: PatientLoadError) -> None:
+        if not skip_unreadable:
+            raise exc
+        problems.append(exc)
+        paths.pop(next(k for k, v in paths.items() if v == exc.path), None)
+
+    headers: dict[str, SourceImage] = {}
+    for key, path in list(paths.items()):
+        try:
+            headers[key] = read_header(path)
+        except PatientLoadError as exc:
+            give_up(exc)
+    reference = _reference_grid(headers, list(files.images), strict=not skip_unreadable)
+    for key, header in list(headers.items()):
+        try:
+            check_same_grid(headers[reference], header)
+        except PatientLoadError as exc:
+            give_up(exc)
+            del headers[key]
+    _check_some_image(files, paths, problems)
+
+    def read(key: str) -> tuple[str, np.ndarray, SourceImage] | PatientLoadError:
         # Labels stay in their stored integer type: no float copy, no integrality test.
-        data, source = read_volume(paths[key], dtype=None if key == "seg" else np.float32)
+        try:
+            data, source = read_volume(paths[key], dtype=None if key == "seg" else np.float32)
+        except PatientLoadError as exc:
+            if not skip_unreadable:
+                raise
+            return exc
         return key, data, source
 
-    early_image = next((k for k in first if k in files.images), None)
-    early = [] if on_first is None or early_image is None else [early_image]
-    if early and "seg" in paths:
-        early.append("seg")
+    def collect(outcomes: list) -> list[tuple[str, np.ndarray, SourceImage]]:
+        done = []
+        for outcome in outcomes:
+            if isinstance(outcome, PatientLoadError):
+                give_up(outcome)
+            else:
+                done.append(outcome)
+        return done
+
+    decoded: dict[str, tuple[np.ndarray, LabelConvention] | PatientLoadError] = {}
+    results: list[tuple[str, np.ndarray, SourceImage]] = []
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(paths)))) as pool:
-        results = list(pool.map(read, early))
-        decoded: dict[str, tuple[np.ndarray, LabelConvention]] = {}
-        if early and on_first is not None:
-            on_first(_assemble(files, results, first_header, decoded))
-        results += list(pool.map(read, [k for k in paths if k not in early]))
-    return _assemble(files, results, first_header, decoded)
+        if on_first is not None:
+            # The first listed modality that reads (a damaged one gives way to the next).
+            for key in [k for k in first if k in paths]:
+                early = [key, "seg"] if "seg" in paths and not results else [key]
+                results += collect(list(pool.map(read, early)))
+                if any(k == key for k, _, _ in results):
+                    break
+            if any(k != "seg" for k, _, _ in results):
+                on_first(_assemble(files, results, headers[reference], decoded, problems, skip_unreadable))
+        have = {k for k, _, _ in results}
+        results += collect(list(pool.map(read, [k for k in paths if k not in have])))
+    _check_some_image(files, paths, problems)
+    return _assemble(files, results, headers[reference], decoded, problems, skip_unreadable)
+
+
+def _reference_grid(headers: dict[str, SourceImage], images: list[str], strict: bool) -> str:
+    """The file whose grid the patient uses: the first image (strict), else the grid most files share.
+
+    Lenient loading must not let one odd file (say a FLAIR of another study) push
+    every correct file out; the majority decides, ties to the first image.
+    """
+    order = [k for k in images if k in headers] + (["seg"] if "seg" in headers else [])
+    if not order:
+        return ""
+    if strict:
+        return order[0]
+
+    def agreeing(key: str) -> int:
+        count = 0
+        for other in headers.values():
+            try:
+                check_same_grid(headers[key], other)
+                count += 1
+            except PatientLoadError:
+                pass
+        return count
+
+    return max(order, key=agreeing)  # max keeps the first of equals
+
+
+def _check_some_image(files: PatientFiles, paths: dict[str, Path], problems: list[PatientLoadError]) -> None:
+    """Raise when not one image is left: there is nothing to show."""
+    if any(k != "seg" for k in paths):
+        return
+    if len(problems) == 1:
+        raise problems[0]
+    raise PatientFolderError(
+        files.folder,
+        "none of its images can be read: " + "; ".join(
+            f"{p.path.name if p.path is not None else '?'}: {p.problem}" for p in problems
+        ),
+    )
 
 
 def _assemble(
     files: PatientFiles,
     results: list[tuple[str, np.ndarray, SourceImage]],
     first: SourceImage,
-    decoded: dict[str, tuple[np.ndarray, LabelConvention]],
+    decoded: dict[str, tuple[np.ndarray, LabelConvention] | PatientLoadError],
+    problems: list[PatientLoadError],
+    skip: bool,
 ) -> Patient:
     """Patient from read volumes (all of them, or the early subset of a progressive load).
 
-    ``decoded`` caches the decoded segmentation so a progressive load decodes it once.
+    ``decoded`` caches the decoded segmentation (or why it was refused) so a
+    progressive load decodes it once; ``problems`` is the caller's list of skipped
+    files, which a segmentation with labels outside its convention joins when
+    ``skip`` (else it raises).
     """
     images = {m: d for m in MODALITIES for k, d, _ in results if k == m}
     sources = {k: s for k, _, s in results}
@@ -121,10 +227,20 @@ def _assemble(
     if "seg" in sources:
         if "seg" not in decoded:
             seg = next(d for k, d, _ in results if k == "seg")
-            decoded["seg"] = decode_segmentation(seg, sources["seg"].path, files)
-        ground_truth, convention = decoded["seg"]
+            try:
+                decoded["seg"] = decode_segmentation(seg, sources["seg"].path, files)
+            except LabelValueError as exc:
+                if not skip:
+                    raise
+                decoded["seg"] = exc
+                problems.append(exc)
+        outcome = decoded["seg"]
+        if isinstance(outcome, PatientLoadError):
+            sources.pop("seg")
+        else:
+            ground_truth, convention = outcome
     grid = sources.get("seg", first)
-    return Patient(files.name, images, grid, convention, ground_truth, files, sources)
+    return Patient(files.name, images, grid, convention, ground_truth, files, sources, list(problems))
 
 
 def decode_segmentation(

@@ -447,10 +447,16 @@ class SegmentController(QObject):
         except MissingModalityError as exc:
             names = ", ".join(MODALITY_LABELS.get(m, m.upper()) for m in exc.missing)
             have = ", ".join(MODALITY_LABELS.get(m, m) for m in patient.modalities) or "none"
+            # A file that is there but could not be read: say which and why (issue 10 item 14).
+            damaged = [(m, patient.skipped(m)) for m in exc.missing]
+            unread = "".join(
+                f"\n\n{MODALITY_LABELS.get(m, m)}: {p.path.name} could not be opened ({p.problem})."
+                for m, p in damaged if p is not None and p.path is not None
+            )
             self._dialogs.error(
                 self._window, "Missing modalities",
                 f"{patient.name}: the model “{model.name}” needs {names}, which this patient "
-                f"does not have (it has {have}).\n\nLoad a model that needs only these with "
+                f"does not have (it has {have}).{unread}\n\nLoad a model that needs only these with "
                 "File → Load Model…, or open a folder with all modalities.",
             )
             return False
