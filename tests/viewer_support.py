@@ -41,6 +41,12 @@ class ScriptedDialogs(Dialogs):
         self.suggested = suggested
         return self.save_to
 
+    def save_file(self, parent, title: str, suggested: Path, name_filter: str):
+        """A non-NIfTI file (CSV ...): answered like save_path, and the filter kept."""
+        self.suggested = suggested
+        self.name_filter = name_filter
+        return self.save_to
+
     def choose(self, parent, title: str, label: str, items: list[str]):
         self.items = items
         return self.choice

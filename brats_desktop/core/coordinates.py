@@ -85,3 +85,12 @@ def describe(source: SourceImage, canonical: Sequence[int]) -> str:
     i, j, k = file_voxel(source, canonical)
     x, y, z = world_mm(source, canonical)
     return f"voxel [{i}, {j}, {k}]   RAS ({x:.1f}, {y:.1f}, {z:.1f}) mm"
+
+
+def slice_caption(source: SourceImage, canonical_axis: int, canonical: Sequence[int]) -> str:
+    """View-title text for the slice through ``canonical`` normal to ``canonical_axis``: the file's
+    own axis letter and 0-based index with its range, e.g. ``k = 77 (0–154)``, the numbers the
+    status bar and other viewers show."""
+    axis = file_axis(source, canonical_axis)
+    index = file_voxel(source, canonical)[axis]
+    return f"{'ijk'[axis]} = {index} (0–{source.shape[axis] - 1})"

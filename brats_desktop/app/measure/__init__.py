@@ -1,0 +1,1 @@
+"""Measurements: ruler tool, RANO bidimensional measurement and volumes table, Go To."""

@@ -1,0 +1,180 @@
+"""``window.measure``: the Measure menu, ruler tool, RANO lines, Measurements dock and Go To.
+
+Measure → Ruler (M) makes a left drag on any view draw a ruler (Shift+click still
+navigates; M again gives the views back their previous tool). Clear Rulers forgets
+the current patient's rulers. Measurements… shows the dock (volumes, RANO per
+enhancing lesion, rulers) with Copy and Save CSV. Go To… (Ctrl+G) jumps to a typed
+voxel index or world position.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QMainWindow
+
+from brats_desktop.core.coordinates import file_axis, file_voxel
+from brats_desktop.core.measurements import CSV_HEADER, rows_to_text
+from brats_desktop.core.naming import output_stem
+from brats_desktop.core.nifti_io import unused_path
+
+from brats_desktop.app.measure.goto import GoToDialog
+from brats_desktop.app.measure.panel import MeasurementsPanel
+from brats_desktop.app.measure.rano_overlay import RanoOverlay
+from brats_desktop.app.measure.ruler import Ruler, RulerOverlay, RulerStore, RulerTool
+from brats_desktop.app.uncertainty.controller import tabify_beside_metrics
+from brats_desktop.app.views.slice_view import PLANES, NavigateTool, ViewTool
+
+MEASUREMENTS_KIND = "measurements"  # file kind in core.naming: <case id>_measurements.csv
+
+
+class MeasureController(QObject):
+    """Everything of issue 12 item 5, plugged into the window through its extension points."""
+
+    def __init__(self, window: QMainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.state = window.state
+        self.store = RulerStore(self.state, self)
+        self.ruler_tool = RulerTool(self.store)
+        self.ruler_overlays = [RulerOverlay(view, self.store) for view in window.views]
+        self.rano_overlay = RanoOverlay(window.axial_view)
+        self._previous_tools: dict[object, ViewTool] = {}
+        self.goto_dialog: GoToDialog | None = None
+
+        self.panel = MeasurementsPanel(self)
+        self.dock = window.add_dock_panel(self.panel, "Measurements")
+        QTimer.singleShot(0, lambda: tabify_beside_metrics(window, self.dock))
+        self.panel.measured.connect(self._on_measured)
+        self._build_actions()
+
+    # ------------------------------------------------------------------ actions
+    def _build_actions(self) -> None:
+        w = self.window
+        menu = w.menu("Measure")
+        self.ruler_action = QAction("&Ruler", w)
+        self.ruler_action.setCheckable(True)
+        self.ruler_action.setShortcut(QKeySequence("M"))
+        self.ruler_action.setToolTip("Drag on any view to measure a distance in mm (Shift+click navigates)")
+        self.ruler_action.toggled.connect(self.set_ruler_active)
+        self.clear_action = QAction("&Clear Rulers", w)
+        self.clear_action.triggered.connect(self.clear_rulers)
+        self.show_action = QAction("&Measurements (Volumes, RANO)…", w)
+        self.show_action.triggered.connect(self.show_measurements)
+        self.copy_action = QAction("&Copy Measurements", w)
+        self.copy_action.triggered.connect(self.copy_table)
+        self.save_action = QAction("&Save Measurements as CSV…", w)
+        self.save_action.triggered.connect(self.save_csv)
+        self.goto_action = QAction("&Go To…", w)
+        self.goto_action.setShortcut(QKeySequence("Ctrl+G"))
+        self.goto_action.triggered.connect(self.open_goto)
+        for action in (self.ruler_action, self.clear_action, None, self.show_action, self.copy_action,
+                       self.save_action, None, self.goto_action):
+            menu.addSeparator() if action is None else menu.addAction(action)
+
+    # ------------------------------------------------------------------ ruler
+    def set_ruler_active(self, active: bool) -> None:
+        """Ruler on every view, or give each view back the tool it had before."""
+        if active:
+            for view in self.window.views:
+                if view.tool is not self.ruler_tool:
+                    self._previous_tools[view] = view.tool
+                view.set_tool(self.ruler_tool)
+        else:
+            for view in self.window.views:
+                if view.tool is self.ruler_tool:
+                    view.set_tool(self._previous_tools.get(view) or NavigateTool(self.state))
+            self._previous_tools.clear()
+        if self.ruler_action.isChecked() != active:
+            self.ruler_action.setChecked(active)
+
+    def clear_rulers(self) -> None:
+        n = self.store.clear()
+        self.window.statusBar().showMessage(f"Cleared {n} ruler{'s' if n != 1 else ''}", 4000)
+
+    # ------------------------------------------------------------------ measurements
+    def show_measurements(self) -> None:
+        self.dock.show()
+        self.dock.raise_()
+        self.panel.refresh()
+
+    def _on_measured(self, report: object) -> None:
+        self.rano_overlay.set_lesions(report.lesions if report is not None else [])
+
+    def slice_label(self, z: int) -> int:
+        """The file's own index of canonical axial slice ``z`` (what nibabel, ITK-SNAP, FSLeyes count)."""
+        if self.state.patient is None:
+            return z
+        grid = self.state.patient.grid
+        return file_voxel(grid, (0, 0, z))[file_axis(grid, 2)]
+
+    def plane_name(self, axis: int) -> str:
+        return next(p.name for p in PLANES if p.axis == axis).lower()
+
+    def slice_text(self, ruler: Ruler) -> str:
+        grid = self.state.patient.grid
+        axis = file_axis(grid, ruler.axis)
+        index = [0, 0, 0]
+        index[ruler.axis] = ruler.slice_index
+        return f"{'ijk'[axis]}={file_voxel(grid, index)[axis]}"
+
+    def table_text(self, delimiter: str = ",") -> str:
+        if self.panel.report is None or self.panel._stale:
+            self.panel.refresh()
+        return rows_to_text(self.panel.rows(), CSV_HEADER, delimiter)
+
+    def copy_table(self) -> str:
+        """Put the table on the clipboard as tab-separated text; returns it."""
+        text = self.table_text("\t")
+        QGuiApplication.clipboard().setText(text)
+        self.window.statusBar().showMessage("Measurements copied to the clipboard", 4000)
+        return text
+
+    def save_csv(self) -> Path | None:
+        """Ask where (default beside the patient, by the naming scheme), then write the table atomically."""
+        patient = self.state.patient
+        if patient is None:
+            self.window.dialogs.error(self.window, "Save Measurements", "No patient is open.")
+            return None
+        folder = patient.folder or Path.home()
+        stem = output_stem(patient.name, patient.files, patient.convention, MEASUREMENTS_KIND)
+        target = self.window.dialogs.save_file(
+            self.window, "Save Measurements", unused_path(folder, stem, ".csv"), "CSV (*.csv)"
+        )
+        if target is None:
+            return None
+        if target.suffix.lower() != ".csv":
+            target = target.with_name(target.name + ".csv")
+        if target.exists() and not self.window.dialogs.confirm(
+            self.window, "Replace file?", f"{target.name} already exists. Replace it?"
+        ):
+            return None
+        text = self.table_text(",")
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            self.window.dialogs.error(
+                self.window, "Save Measurements", f"{target}: could not be written ({exc.strerror or exc})"
+            )
+            return None
+        self.window.statusBar().showMessage(f"Saved measurements to {target}", 6000)
+        return target
+
+    # ------------------------------------------------------------------ go to
+    def open_goto(self) -> GoToDialog | None:
+        """Show the Go To dialog (window-modal, non-blocking) filled with the cursor's position."""
+        if self.state.patient is None:
+            return None
+        if self.goto_dialog is None:
+            self.goto_dialog = GoToDialog(self.state, self.window)
+        self.goto_dialog.fill_current()
+        self.goto_dialog.open()
+        self.goto_dialog.edit.setFocus()
+        return self.goto_dialog

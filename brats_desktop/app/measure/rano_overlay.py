@@ -1,0 +1,71 @@
+"""RANO lines on the axial view: each enhancing lesion's long and perpendicular diameters.
+
+Drawn on the axial slice where the lesion was measured (its largest cross-section),
+as pyqtgraph items: the long diameter solid, the perpendicular one dashed, and a
+label "L1 32.0 × 18.5 mm". Other slices show nothing, like a radiologist's marks.
+"""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt
+
+from brats_desktop.core.measurements import Lesion
+
+from brats_desktop.app.views.slice_view import SliceView
+
+RANO_COLOUR = (255, 64, 255)  # magenta: apart from the label colours and the cyan ruler
+RANO_Z = 140
+
+
+class RanoOverlay:
+    """Lines of the lesions measured on the axial slice the view shows."""
+
+    def __init__(self, view: SliceView) -> None:
+        self.view = view
+        self.lesions: list[Lesion] = []
+        self.visible = True
+        self._items: list[pg.GraphicsObject] = []
+        self.labels: list[str] = []  # texts drawn now (tests)
+        self._index = -1
+        view.state.cursor_changed.connect(self._on_cursor_changed)
+
+    def set_lesions(self, lesions: list[Lesion]) -> None:
+        self.lesions = list(lesions)
+        self.redraw()
+
+    def set_visible(self, visible: bool) -> None:
+        self.visible = bool(visible)
+        self.redraw()
+
+    def _on_cursor_changed(self, cursor: tuple[int, int, int]) -> None:
+        if cursor[self.view.plane.axis] != self._index:
+            self.redraw()
+
+    def redraw(self) -> None:
+        for item in self._items:
+            self.view.viewbox.removeItem(item)
+        self._items, self.labels = [], []
+        patient = self.view.state.patient
+        self._index = self.view.state.cursor[self.view.plane.axis]
+        if patient is None or not self.visible:
+            return
+        sx, sy = patient.spacing[0], patient.spacing[1]
+        for lesion in self.lesions:
+            if lesion.z != self._index:
+                continue
+            for (a, b), style in ((lesion.long_axis, Qt.PenStyle.SolidLine), (lesion.short_axis, Qt.PenStyle.DashLine)):
+                pen = pg.mkPen(RANO_COLOUR, width=2, style=style)
+                xs, ys = [(a[0] + 0.5) * sx, (b[0] + 0.5) * sx], [(a[1] + 0.5) * sy, (b[1] + 0.5) * sy]
+                self._add(pg.PlotDataItem(xs, ys, pen=pen))
+            text = f"L{lesion.number} {lesion.long_mm:.1f} × {lesion.short_mm:.1f} mm"
+            label = pg.TextItem(text, color=RANO_COLOUR, anchor=(0.0, 0.0))
+            a = lesion.long_axis[0]
+            label.setPos(QPointF((a[0] + 0.5) * sx, (a[1] + 0.5) * sy))
+            self._add(label)
+            self.labels.append(text)
+
+    def _add(self, item: pg.GraphicsObject) -> None:
+        item.setZValue(RANO_Z)
+        self.view.viewbox.addItem(item, ignoreBounds=True)
+        self._items.append(item)
