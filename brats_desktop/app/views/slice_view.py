@@ -21,6 +21,7 @@ from PySide6.QtGui import QColor, QFont, QKeyEvent, QMouseEvent, QTransform, QWh
 from PySide6.QtWidgets import QGraphicsSimpleTextItem, QWidget
 
 from brats_desktop.core.discovery import MODALITY_LABELS
+from brats_desktop.core.coordinates import slice_caption
 
 from brats_desktop.app.views import pg_setup  # noqa: F401  (row-major axis order before any widget)
 from brats_desktop.app.state import BBox, LabelLayer, ViewerState, Voxel
@@ -321,10 +322,10 @@ class SliceView(pg.GraphicsView):
         sx, sy = self._scale
         self._vline.setPos((c[self.plane.col_axis] + 0.5) * sx)
         self._hline.setPos((c[self.plane.row_axis] + 0.5) * sy)
-        shape = self.state.patient.shape if self.state.patient is not None else (0, 0, 0)
         self._title.setText(
             self._title_prefix()
-            + f"{self.plane.name}  {'xyz'[self.plane.axis]} = {self.slice_index + 1}/{shape[self.plane.axis]}"
+            # The file's own voxel index (0-based, as nibabel/ITK-SNAP/FSLeyes and the status bar count).
+            + f"{self.plane.name}  {slice_caption(self.state.patient.grid, self.plane.axis, self.state.cursor)}"
         )
 
     def _title_prefix(self) -> str:
