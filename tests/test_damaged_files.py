@@ -176,3 +176,37 @@ def test_app_keeps_a_segmentation_with_an_unexpected_label_out_and_says_so(qtbot
         assert seg.name in text and "unexpected label value(s) 5" in text and "ground truth is not shown" in text
     finally:
         close_window(win)
+
+
+# ----------------------------------------------------------------------------- brats-predict
+
+
+def test_brats_predict_runs_without_a_damaged_file_the_model_does_not_need(tmp_path, capsys):
+    import json
+
+    from brats_desktop.cli.predict import main as predict_main
+
+    folder = _folder(tmp_path)
+    t1 = folder / NAMES_2020["t1"]
+    _corrupt(t1)
+    model = tiny_model(tmp_path / "model", modalities=("flair", "t1ce"))
+    assert predict_main([str(folder), "--model", str(model.path), "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert Path(result["output"]).exists() and "dice" in result
+    assert result["skipped_files"] == [{"file": str(t1), "problem": result["skipped_files"][0]["problem"]}]
+    assert "corrupt or truncated" in result["skipped_files"][0]["problem"]
+    assert f"skipped {t1}" in captured.err
+
+
+def test_brats_predict_names_the_damaged_file_the_model_needs(tmp_path, capsys):
+    from brats_desktop.cli.predict import main as predict_main
+
+    folder = _folder(tmp_path)
+    flair = folder / NAMES_2020["flair"]
+    _corrupt(flair)
+    model = tiny_model(tmp_path / "model", modalities=("flair", "t1ce"))
+    assert predict_main([str(folder), "--model", str(model.path), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "needs FLAIR" in err and f"{flair.name} could not be read (corrupt or truncated" in err
+    assert not list(folder.glob("*prediction*"))

@@ -142,9 +142,13 @@ def predict_folder(
 
     start = time.perf_counter()
     try:
-        patient = load_patient(folder)
+        # A damaged file that the model does not need (or a bad segmentation) does not stop
+        # the prediction; it is reported under "skipped_files" (issue 10 item 14).
+        patient = load_patient(folder, skip_unreadable=True)
     except PatientLoadError as exc:
         raise CliError(str(exc)) from exc
+    for problem in patient.problems:
+        print(f"brats-predict: warning: skipped {problem}", file=sys.stderr)
     if out is None:
         if not _writable(folder):
             raise CliError(f"{folder}: the patient folder is read-only; choose where to write with --out")
@@ -163,7 +167,11 @@ def predict_folder(
             tta=tta,
         )
     except MissingModalityError as exc:
-        raise CliError(f"{folder}: {exc}") from exc
+        unread = "".join(
+            f"; {p.path.name} could not be read ({p.problem})"
+            for p in (patient.skipped(m) for m in exc.missing) if p is not None and p.path is not None
+        )
+        raise CliError(f"{folder}: {exc}{unread}") from exc
     try:
         written = write_label_map(
             run.labels, patient.grid, target, patient.convention,
@@ -193,6 +201,8 @@ def predict_folder(
         record["notes"] = list(dict.fromkeys(run.notes + notes))
     if patient.ground_truth is not None:
         record["dice"] = _dice_block(run.labels, patient.ground_truth)
+    if patient.problems:
+        record["skipped_files"] = [{"file": str(p.path), "problem": p.problem} for p in patient.problems]
     return record
 
 
