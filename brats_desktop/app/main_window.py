@@ -26,8 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from brats_desktop.core.coordinates import describe as describe_position
 from brats_desktop.core.discovery import MODALITIES, MODALITY_LABELS
 from brats_desktop.core.errors import ExportError, PatientLoadError, load_error_message, skipped_files_message
+from brats_desktop.core.label_meaning import label1_name
 from brats_desktop.core.labels import CLASS_NAMES, CLASS_SHORT, TUMOUR_CLASSES
 from brats_desktop.core.naming import kind_slug, output_path
 from brats_desktop.core.nifti_io import write_label_map
@@ -41,9 +43,13 @@ from brats_desktop.app.views.layer_legend import DistinctLayerStyles, LayerLegen
 from brats_desktop.app.dialogs import Dialogs
 from brats_desktop.app.views.display_panel import DisplayPanel
 from brats_desktop.app.views.layers_panel import LayersPanel, LayersScrollArea, swatch
+from brats_desktop.app.views.layouts import LayoutManager
 from brats_desktop.app.loader import PatientLoader
 from brats_desktop.app.inference.controller import SegmentController
+from brats_desktop.app.measure.controller import MeasureController
+from brats_desktop.app.uncertainty.controller import UncertaintyController
 from brats_desktop.app.views.window_level import WindowLevelController
+from brats_desktop.app.help.controller import HelpController
 from brats_desktop.app.views.slice_view import AXIAL, CONVENTION_TEXT, CORONAL, SAGITTAL, SliceView, ViewTool
 from brats_desktop.app.state import ViewerState, Voxel
 
@@ -51,7 +57,7 @@ APP_NAME = "BraTS Desktop"
 MAX_RECENT = 8
 RECENT_KEY = "recent_folders"
 # Menu order; features add theirs with ``menu(title)`` and it lands in this order.
-MENU_ORDER: tuple[str, ...] = ("File", "Edit", "View", "Segment", "Help")
+MENU_ORDER: tuple[str, ...] = ("File", "Edit", "View", "Segment", "Measure", "Help")
 
 
 def default_settings() -> QSettings:
@@ -90,11 +96,15 @@ class InfoPanel(QWidget):
         self.text.setTextFormat(Qt.TextFormat.RichText)
         self.text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.text)
+        self.legend: dict[int, QLabel] = {}
         for cls in TUMOUR_CLASSES:
             row = QHBoxLayout()
             row.addWidget(swatch(cls))
-            row.addWidget(QLabel(f"{CLASS_SHORT[cls]}: {CLASS_NAMES[cls]}"), 1)
+            self.legend[cls] = QLabel(f"{CLASS_SHORT[cls]}: {CLASS_NAMES[cls]}")
+            row.addWidget(self.legend[cls], 1)
             layout.addLayout(row)
+        state.ncr_definition_changed.connect(self._on_ncr_definition_changed)
+        self._on_ncr_definition_changed(state.ncr_definition)
         note = QLabel(CONVENTION_TEXT + " (letters on each view).")
         note.setWordWrap(True)
         layout.addWidget(note)
@@ -102,6 +112,10 @@ class InfoPanel(QWidget):
         state.patient_changed.connect(self._refresh)
         state.modalities_changed.connect(self._refresh)
         self._refresh()
+
+    def _on_ncr_definition_changed(self, key: str) -> None:
+        """Class 1's legend names the meaning in use (necrosis alone from BraTS 2021 on)."""
+        self.legend[1].setText(f"{CLASS_SHORT[1]}: {label1_name(key)}")
 
     def _refresh(self, *_args: object) -> None:
         p = self.state.patient
@@ -154,16 +168,10 @@ class MainWindow(QMainWindow):
         self.coronal_view = SliceView(self.state, CORONAL)
         self.sagittal_view = SliceView(self.state, SAGITTAL)
         self.views: list[SliceView] = [self.axial_view, self.coronal_view, self.sagittal_view]
-        self.info_panel = InfoPanel(self.state)
-        central = QWidget()
-        grid = QGridLayout(central)
-        grid.setContentsMargins(2, 2, 2, 2)
-        grid.setSpacing(2)
-        grid.addWidget(self.axial_view, 0, 0)
-        grid.addWidget(self.coronal_view, 0, 1)
-        grid.addWidget(self.sagittal_view, 1, 0)
-        grid.addWidget(self.info_panel, 1, 1)
-        self.setCentralWidget(central)
+        self.info_panel = InfoPanel(self.state)  # in the "Case" dock (the 3-D view has its quadrant)
+        # View → Layout (3-D, one large, modality grid), linked zoom/pan at one mm/pixel (issue 12).
+        self.layouts = LayoutManager(self)
+        self.setCentralWidget(self.layouts)
 
         # Window/level presets (View menu + Display dock) and Ctrl+drag (issue 10, item 11).
         self.window_level = WindowLevelController(self.state, self)
@@ -180,6 +188,12 @@ class MainWindow(QMainWindow):
         layers_box.addWidget(self.layer_legend)
         layers_box.addWidget(LayersScrollArea(self.layers_panel), 1)
         self.add_dock_panel(layers_dock, "Layers")
+        # Patient and file facts are looked up now and then: a tab behind Display (issue 12).
+        display_dock = self.findChild(QDockWidget, "dock_Display")
+        case_dock = self.add_dock_panel(self.info_panel, "Case")
+        if display_dock is not None:
+            self.tabifyDockWidget(display_dock, case_dock)
+            display_dock.raise_()
         self._build_menus()
         # Segment menu, toolbar, progress/device in the status bar, metrics dock (issue 3).
         self.segment = SegmentController(self, self.state)
@@ -187,12 +201,17 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
         # Annotate dock, Edit → Undo/Redo, File → Save Annotation, autosave/recovery (issue 4).
         self.annotation = AnnotationController(self)
+        # Uncertainty heat map + Next Uncertain Region; rulers, RANO, Measurements dock, Go To (issue 12, items 4-5).
+        self.uncertainty = UncertaintyController(self)
+        self.measure = MeasureController(self)
         self.segment.replace_labels = self.annotation.editor.replace_labels  # re-runs are undoable
         # Worklist dock, File → Open Cohort Folder…, N / P, Segment All, review sidecar (issue 11, items 1-3).
         self.cohort = CohortController(self)
         # 3-D region tool, Fill Between Slices; error map, Next Error / Lesion (issue 11, items 4-5).
         self.correction = CorrectionActions(self.annotation)
         self.compare = CompareController(self)
+        # Help → Keyboard and Mouse Reference (F1, generated from the actions), About (issue 10, item 10).
+        self.help = HelpController(self)
 
         for view in self.views:
             view.hovered.connect(self._on_hovered)
@@ -425,6 +444,7 @@ class MainWindow(QMainWindow):
         centre.setShortcut(QKeySequence("Ctrl+T"))
         centre.triggered.connect(self._on_go_to_tumour)
         view_menu.addAction(centre)
+        self.layouts.install_menu(view_menu)
         view_menu.addSeparator()
         for dock in self.findChildren(QDockWidget):
             view_menu.addAction(dock.toggleViewAction())
@@ -448,7 +468,7 @@ class MainWindow(QMainWindow):
         if voxel is None or patient is None:
             self.statusBar().clearMessage()
             return
-        parts = [f"voxel ({voxel[0]}, {voxel[1]}, {voxel[2]})"]
+        parts = [describe_position(patient.grid, voxel)]  # the file's own voxel index and RAS mm
         parts += [f"{MODALITY_LABELS[m]} {patient.images[m][voxel]:.4g}" for m in patient.modalities]
         for layer in self.state.layers:
             value = layer.label_at(voxel)
@@ -495,6 +515,8 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.segment.shutdown()  # cancel and wait: no inference thread outlives the window
+        self.uncertainty.wait()  # an uncertainty map being computed (about a second)
         self.cohort.shutdown()  # Segment All and case readers too
+        self.layouts.shutdown()  # the 3-D view's mesh thread
         self.loader.wait()
         event.accept()
