@@ -8,6 +8,7 @@ from brats_desktop.core.postprocessing import (
     DEFAULT_POSTPROCESSING,
     PostprocessParams,
     postprocess,
+    remove_core_specks,
     remove_far_components,
     small_enhancing_to_necrosis,
 )
@@ -66,3 +67,17 @@ def test_postprocess_applies_the_rules_in_order_and_defaults_keep_the_old_behavi
     assert not (tuned == 3).any() and (tuned == 1).sum() == 27
     assert (tuned[70:82] == 0).all()
     assert (tuned[:40] > 0).sum() == (labels[:40] > 0).sum()
+
+
+def test_core_specks_become_edema_and_enhancing_specks_necrosis():
+    labels = lesion(np.zeros(SHAPE, np.uint8), (5, 10, 10), 20, et=6)  # 216 ET voxels in the middle
+    labels[7:9, 12:14, 12] = 3  # a 4-voxel ET fragment alone in the edema
+    labels[6:9, 25:28, 12:14] = 1  # an 18-voxel necrosis piece away from the ET core (x 12-17)
+    labels[7, 26, 14] = 3  # one ET voxel on that piece: a 19-voxel core piece, a 1-voxel ET piece
+    out = remove_core_specks(labels, min_voxels=10)
+    assert (out[7:9, 12:14, 12] == 2).all()  # lone core fragment -> edema
+    assert out[7, 26, 14] == 1  # ET voxel of a kept core piece -> necrosis
+    assert (out[6:9, 25:28, 12:14] == 1).all()
+    assert (out == 3).sum() == 216
+    np.testing.assert_array_equal(out > 0, labels > 0)  # whole tumour unchanged
+    assert remove_core_specks(labels, min_voxels=1) is labels

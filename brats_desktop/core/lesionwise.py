@@ -228,6 +228,12 @@ def lesionwise(
     p, r = np.asarray(pred, dtype=bool), np.asarray(ref, dtype=bool)
     if p.shape != r.shape:
         raise ValueError(f"prediction shape {p.shape} != reference shape {r.shape}")
+    either = p | r
+    if either.any():  # everything happens inside the lesions' box (plus the dilation): 10x less work
+        idx = [np.flatnonzero(either.any(axis=tuple(j for j in range(3) if j != i))) for i in range(3)]
+        margin = 2 + int(LESIONWISE_METHODS.get(method, {}).get("dilation", 0) if dilation is None else dilation)
+        box = tuple(slice(max(int(v[0]) - margin, 0), min(int(v[-1]) + 1 + margin, n)) for v, n in zip(idx, p.shape))
+        p, r = p[box], r[box]
     if method == "panoptica":
         return _panoptica(p, r, spacing)
     params = LESIONWISE_METHODS[method]
