@@ -26,6 +26,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--screenshot", type=Path, metavar="FILE.png",
                         help="render the window to this PNG and exit")
     parser.add_argument("--size", default="1400x900", help="window size for --screenshot (WxH)")
+    parser.add_argument("--cohort", type=Path, metavar="DIR",
+                        help="open a folder of patient folders as a worklist (its first case is shown)")
+    parser.add_argument("--cohort-output", type=Path, metavar="DIR",
+                        help="with --cohort: where predictions and the review go (default: beside each patient)")
     parser.add_argument("--predict", action="store_true",
                         help="with --screenshot: segment with the bundled model first and show the prediction")
     parser.add_argument("--layout", metavar="NAME",
@@ -85,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.patient is not None:
         if not window.annotation.offer_restore():
             window.open_patient(args.patient)
+    elif args.cohort is not None:
+        if window.cohort.open_cohort(args.cohort, args.cohort_output) is not None:
+            window.cohort.step(1)  # the first case, read in the background
     else:
         window.show_patient(load_demo_patient())
         window.annotation.offer_restore()
@@ -100,7 +107,7 @@ def _screenshot(app, window, args: argparse.Namespace) -> int:
 
     # Synchronous: a script wants the whole patient or a clear error, nothing in between.
     try:
-        patient = load_patient(args.patient) if args.patient else load_demo_patient()
+        patient = load_patient(args.patient) if args.patient else None if args.cohort else load_demo_patient()
     except PatientLoadError as exc:
         print(f"brats-desktop: {exc}", file=sys.stderr)
         return 2
@@ -108,6 +115,8 @@ def _screenshot(app, window, args: argparse.Namespace) -> int:
     window.resize(width, height)
     window.show()
     window.show_patient(patient)
+    if args.cohort is not None and not _show_cohort(window, args):
+        return 2
     if args.predict:
         try:
             run = window.segment.predict_now()
@@ -125,6 +134,21 @@ def _screenshot(app, window, args: argparse.Namespace) -> int:
         return 1
     print(f"wrote {args.screenshot}")
     return 0
+
+
+def _show_cohort(window, args: argparse.Namespace) -> bool:
+    """``--cohort`` with ``--screenshot``: the worklist, and its first case on screen (synchronously)."""
+    cohort = window.cohort.open_cohort(args.cohort, args.cohort_output)
+    if cohort is None:  # the error went to the dialog; scripts get it on stderr too
+        print(f"brats-desktop: cannot open the cohort {args.cohort}", file=sys.stderr)
+        return False
+    order = window.cohort.order()
+    if args.patient is None and order:
+        try:
+            window.cohort.open_case_now(order[0])
+        except Exception as exc:  # noqa: BLE001 - a broken first case still gives a screenshot of the list
+            print(f"brats-desktop: {exc}", file=sys.stderr)
+    return True
 
 
 if __name__ == "__main__":  # pragma: no cover

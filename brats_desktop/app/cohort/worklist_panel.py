@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from brats_desktop.core.cohort import STATUSES
 
-from .worklist_model import CASE, KEY_ROLE, NO_PREDICTION, PROBLEMS, WorklistFilter, WorklistModel
+from .worklist_model import CASE, KEY_ROLE, STATUS, NO_PREDICTION, PROBLEMS, WorklistFilter, WorklistModel
 
 ALL_CASES = "All cases"
 
@@ -79,8 +79,10 @@ class WorklistPanel(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(22)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Interactive, sized once per cohort: ResizeToContents would rescan every row on each change.
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.model.modelReset.connect(self._fit_columns)
         self.table.doubleClicked.connect(self._on_double_clicked)
         self.table.activated.connect(self._on_double_clicked)  # Enter on a row
         layout.addWidget(self.table, 1)
@@ -119,6 +121,10 @@ class WorklistPanel(QWidget):
         batch.addWidget(self.cancel_button)
         layout.addLayout(batch)
         self.set_review_enabled(False)
+
+    def _fit_columns(self) -> None:
+        self.table.resizeColumnsToContents()
+        self.table.setColumnWidth(STATUS, max(self.table.columnWidth(STATUS), 90))
 
     def _on_double_clicked(self, index: QModelIndex) -> None:
         key = index.data(KEY_ROLE)
