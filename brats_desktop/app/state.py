@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 
 from brats_desktop.core.labels import TUMOUR_CLASSES, LabelConvention, lookup_table
 from brats_desktop.core.patient import Patient
+from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION
 
 from brats_desktop.app.views.windowing import robust_window
 
@@ -169,6 +170,7 @@ class ViewerState(QObject):
     window_changed = Signal(str, float, float)  # modality, low, high
     layers_changed = Signal()  # a layer was added, removed or replaced
     modified_changed = Signal(bool)  # whether any layer has unsaved modifications
+    ncr_definition_changed = Signal(str)  # what label 1 means in the labels on screen (legend follows)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -179,6 +181,18 @@ class ViewerState(QObject):
         self._windows: dict[str, tuple[float, float]] = {}
         self._auto_windows: dict[str, tuple[float, float]] = {}
         self._loading = False
+        self._ncr_definition = DEFAULT_NCR_DEFINITION
+
+    # -- meaning of label 1 -----------------------------------------------------------
+    @property
+    def ncr_definition(self) -> str:
+        """"brats2013" or "brats2021" (core.postprocessing.NCR_DEFINITIONS): set by the segment controller."""
+        return self._ncr_definition
+
+    def set_ncr_definition(self, key: str) -> None:
+        if key != self.ncr_definition:
+            self._ncr_definition = key
+            self.ncr_definition_changed.emit(key)
 
     # -- patient ----------------------------------------------------------------------
     @property

@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 
 from brats_desktop.core.discovery import MODALITY_LABELS
 from brats_desktop.core.labels import CLASS_SHORT
+from brats_desktop.core.label_meaning import MEANING_TITLES, ncr_definition_evidence
 from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, NCR_DEFINITIONS
 
 from brats_desktop.app.dialogs import Dialogs
@@ -65,6 +66,9 @@ NCR_MENU_TEXT = {
     "brats2013": "BraTS 2013–2020: Necrotic + Non-enhancing Core",
 }
 MODEL_DIR_KEY = "inference/model_dir"  # where File → Load Model… starts
+RECENT_MODELS_KEY = "inference/recent_models"  # File → Recent Models (checkpoints loaded before)
+MAX_RECENT_MODELS = 6
+DROPPED_NOTICE_MS = 30_000  # how long "segmentation of A stopped: B was opened" stays in the status bar
 SHUTDOWN_WAIT_MS = 30_000
 DEVICE_PROBE_DELAY_MS = 1500
 
@@ -107,6 +111,11 @@ class SegmentController(QObject):
         self.last_run: Any = None  # models.runtime.PredictionRun of the last applied prediction
         self.last_run_to_overlay_s: float | None = None
         self.info_dialog: QDialog | None = None
+        # Meaning of label 1: the open patient's files decide when they tell (core.label_meaning),
+        # a choice made on this patient overrides them, the remembered choice fills in otherwise.
+        self._meaning_patient: Any = None
+        self._patient_evidence: tuple[str, str] | None = None
+        self._ncr_override: str | None = None
 
         self._build_actions()
         self._build_status_bar()
@@ -173,6 +182,8 @@ class SegmentController(QObject):
             action.setToolTip(NCR_DEFINITIONS[key])
             self.ncr_actions[key] = action
         self.ncr_group.triggered.connect(lambda action: self.set_ncr_definition(action.data()))
+        self.ncr_source_action = QAction("", self)  # says why the checked meaning applies (not clickable)
+        self.ncr_source_action.setEnabled(False)
 
         self.model_info_action = QAction("Model &Information…", self)
         self.model_info_action.triggered.connect(self.show_model_info)
@@ -182,6 +193,11 @@ class SegmentController(QObject):
             "Use another BraTS Desktop checkpoint (.pt), e.g. one trained with brats-train"
         )
         self.load_model_action.triggered.connect(lambda: self.load_model())
+
+        self.bundled_model_action = QAction("Use &Bundled Model", self)
+        self.bundled_model_action.setToolTip("Go back to the model shipped with BraTS Desktop")
+        self.bundled_model_action.triggered.connect(self.use_bundled_model)
+        self.bundled_model_action.setEnabled(False)
 
         self.export_action = QAction("Export &Prediction as NIfTI…", self)
         self.export_action.setToolTip("Write the prediction on the patient's grid in its label convention")
@@ -200,6 +216,14 @@ class SegmentController(QObject):
         self.cancel_button.hide()
         self.device_label = QLabel()
         self.device_label.setObjectName("InferenceDevice")
+        # A run dropped because another patient opened: permanent, so "Opened …" cannot hide it.
+        self.dropped_label = QLabel()
+        self.dropped_label.setObjectName("InferenceDropped")
+        self.dropped_label.hide()
+        self._dropped_timer = QTimer(self)
+        self._dropped_timer.setSingleShot(True)
+        self._dropped_timer.timeout.connect(self.dropped_label.hide)
+        bar.addPermanentWidget(self.dropped_label)
         bar.addPermanentWidget(self.progress_bar)
         bar.addPermanentWidget(self.cancel_button)
         bar.addPermanentWidget(self.device_label)
@@ -221,18 +245,25 @@ class SegmentController(QObject):
         ncr_menu = self.segment_menu.addMenu("&Label 1 (Necrosis) Means")
         ncr_menu.setToolTipsVisible(True)
         ncr_menu.addActions(list(self.ncr_actions.values()))
+        ncr_menu.addSeparator()
+        ncr_menu.addAction(self.ncr_source_action)
         self.segment_menu.addAction(self.model_info_action)
 
         file_menu = self._menu("File")
         quit_action = next(
             (a for a in file_menu.actions() if _plain(a.text()) in ("quit", "exit")), None
         )
+        self.recent_models_menu = QMenu("Recent &Models", self._window)
+        self.recent_models_menu.aboutToShow.connect(self._fill_recent_models_menu)
+        self._fill_recent_models_menu()
+        model_actions = [self.load_model_action, self.recent_models_menu.menuAction(),
+                         self.bundled_model_action, self.export_action]
         if quit_action is not None:
-            file_menu.insertActions(quit_action, [self.load_model_action, self.export_action])
+            file_menu.insertActions(quit_action, model_actions)
             file_menu.insertSeparator(quit_action)
         else:
             file_menu.addSeparator()
-            file_menu.addActions([self.load_model_action, self.export_action])
+            file_menu.addActions(model_actions)
 
         self.toolbar = QToolBar("Segment", self._window)
         self.toolbar.setObjectName("SegmentToolBar")
@@ -290,20 +321,96 @@ class SegmentController(QObject):
         return str(checked.data()) if checked is not None else DEFAULT_NCR_DEFINITION
 
     def set_ncr_definition(self, key: str) -> None:
-        """Choose what label 1 means; an unedited prediction on screen is re-labelled at once, without re-running."""
+        """The user chooses what label 1 means; an unedited prediction on screen is re-labelled at once.
+
+        The choice holds for this patient even where its files imply the other meaning,
+        and is remembered for patients whose files tell nothing.
+        """
         if key not in NCR_DEFINITIONS:
             raise ValueError(f"unknown label definition {key!r}")
-        self.ncr_actions[key].setChecked(True)
         self._settings.setValue(NCR_DEFINITION_KEY, key)
+        implied = self._patient_evidence[0] if self._patient_evidence else None
+        self._ncr_override = key if implied is not None and key != implied else None
+        self._use_ncr_definition(key)
+
+    def _use_ncr_definition(self, key: str) -> None:
+        """Check ``key`` in the menu and re-label an unedited prediction (no re-run) to it."""
+        self.ncr_actions[key].setChecked(True)
         run, layer = self.last_run, self.prediction_layer()
         if run is None or layer is None or getattr(run, "raw_labels", None) is None or run.ncr_definition == key:
+            self._update_meaning_notes()
             return
         if layer.modified:
             self._status("The prediction has edits: the new label-1 meaning applies from the next run.", 6000)
+            self._update_meaning_notes()
             return
         run.relabel(key)
         self._apply(run)
         self._status(f"Prediction re-labelled: {NCR_DEFINITIONS[key]}", 6000)
+
+    def _remembered_ncr_definition(self) -> str:
+        stored = str(self._settings.value(NCR_DEFINITION_KEY, DEFAULT_NCR_DEFINITION))
+        return stored if stored in NCR_DEFINITIONS else DEFAULT_NCR_DEFINITION
+
+    def prediction_meaning(self) -> str | None:
+        """What label 1 of the prediction on screen means (None: no prediction from this session's runs).
+
+        A model trained with the 2021+ meaning cannot be converted back, so its label 1
+        keeps that meaning whatever was asked.
+        """
+        run = self.last_run
+        if run is None or self.prediction_layer() is None:
+            return None
+        source = getattr(run, "model_ncr_definition", "brats2013")
+        target = getattr(run, "ncr_definition", None)
+        if target is None or source == "brats2021":
+            return source
+        return target
+
+    def ground_truth_meaning(self) -> str | None:
+        """What label 1 of the open patient's ground truth means, when its files tell (else None)."""
+        patient = self._state.patient
+        if patient is None or patient.ground_truth is None or self._patient_evidence is None:
+            return None
+        return self._patient_evidence[0]
+
+    def _update_meaning_notes(self) -> None:
+        """Metrics dock: what label 1 means and why; one warning line when prediction and ground truth differ."""
+        patient = self._state.patient
+        if patient is None:
+            self.metrics_panel.set_label_meaning(None)
+            self.metrics_panel.set_meaning_warning(None)
+            self.ncr_source_action.setText("Open a patient: its file names may tell")
+            return
+        predicted = self.prediction_meaning()
+        key = predicted or self.ncr_definition
+        self._state.set_ncr_definition(key)
+        evidence = self._patient_evidence
+        if self._ncr_override is not None:
+            why = "your choice for this patient"
+            if evidence is not None:
+                why += f", although its files imply {MEANING_TITLES[evidence[0]]} ({evidence[1]})"
+        elif evidence is not None:
+            why = f"as this patient's files imply: {evidence[1]}"
+        else:
+            why = "this patient's files do not tell, so your last choice applies"
+        self.ncr_source_action.setText(
+            f"This patient: {MEANING_TITLES[evidence[0]]} ({evidence[1].split(':')[0]})" if evidence
+            else "This patient's files do not tell: your last choice applies"
+        )
+        whose = "the prediction" if predicted else "predictions"
+        self.metrics_panel.set_label_meaning(
+            f"Label 1 (NCR) of {whose}: {LABEL1_MEANING[key]}, {why}. "
+            "Change it with Segment → Label 1 (Necrosis) Means."
+        )
+        reference = self.ground_truth_meaning()
+        if predicted is not None and reference is not None and predicted != reference:
+            self.metrics_panel.set_meaning_warning(
+                f"Label 1 means {MEANING_TITLES[predicted]} in the prediction but {MEANING_TITLES[reference]} "
+                "in the ground truth: NCR and TC Dice are not comparable."
+            )
+        else:
+            self.metrics_panel.set_meaning_warning(None)
 
     def prediction_layer(self) -> LabelLayer | None:
         return next((layer for layer in self._state.layers if layer.kind == PREDICTION), None)
@@ -397,11 +504,56 @@ class SegmentController(QObject):
             return None
         self._user_model = model
         self._settings.setValue(MODEL_DIR_KEY, str(Path(path).resolve().parent))
+        self._remember_model(Path(path))
         self._settings.sync()
+        self.bundled_model_action.setEnabled(True)
         self.model_changed.emit(model)
         self._status(f"Model {model.name} loaded from {Path(path).name}", 8000)
         self.show_model_info()
         return model
+
+    def use_bundled_model(self) -> Any:
+        """File → Use Bundled Model: forget the loaded checkpoint; runs pick among the bundled models again."""
+        from models.checkpoint import ModelLoadError
+
+        self._user_model = None
+        self.bundled_model_action.setEnabled(False)
+        try:
+            model = self.model
+        except ModelLoadError as exc:
+            self._dialogs.error(self._window, "Cannot load model", str(exc))
+            return None
+        self.model_changed.emit(model)
+        self._status(f"Using the bundled model {model.name}", 8000)
+        return model
+
+    def recent_models(self) -> list[Path]:
+        """Checkpoints loaded with File → Load Model…, newest first (only those still on disk)."""
+        value = self._settings.value(RECENT_MODELS_KEY, [])
+        if isinstance(value, str):  # QSettings returns a lone string for one-item lists
+            value = [value]
+        return [Path(v) for v in (value or []) if Path(v).is_file()]
+
+    def _remember_model(self, path: Path) -> None:
+        from models.checkpoint import BUNDLED_DIR
+
+        path = path.resolve()
+        if path.parent == BUNDLED_DIR.resolve():
+            return  # the bundled models have their own entry
+        items = [path] + [p for p in self.recent_models() if p != path]
+        self._settings.setValue(RECENT_MODELS_KEY, [str(p) for p in items[:MAX_RECENT_MODELS]])
+
+    def _fill_recent_models_menu(self) -> None:
+        self.recent_models_menu.clear()
+        models = self.recent_models()
+        for path in models:
+            action = self.recent_models_menu.addAction(path.name)
+            action.setToolTip(str(path))
+            action.setData(str(path))
+            action.triggered.connect(lambda _=False, p=path: self.load_model(p))
+        if not models:
+            self.recent_models_menu.addAction("(none)").setEnabled(False)
+        self.recent_models_menu.setToolTipsVisible(True)
 
     def show_model_info(self) -> QDialog | None:
         """Non-modal dialog with the checkpoint's metadata (modalities, training, metrics, licence)."""
@@ -415,7 +567,7 @@ class SegmentController(QObject):
         if self.info_dialog is not None:
             self.info_dialog.close()
             self.info_dialog.deleteLater()
-        self.info_dialog = ModelInfoDialog(model, self._window)
+        self.info_dialog = ModelInfoDialog(model, self._window, self.prediction_meaning() or self.ncr_definition)
         self.info_dialog.show()
         return self.info_dialog
 
@@ -450,7 +602,7 @@ class SegmentController(QObject):
             # A file that is there but could not be read: say which and why (issue 10 item 14).
             damaged = [(m, patient.skipped(m)) for m in exc.missing]
             unread = "".join(
-                f"\n\n{MODALITY_LABELS.get(m, m)}: {p.path.name} could not be opened ({p.problem})."
+                f"\n\n{MODALITY_LABELS.get(m, m)}: {p.path.name} could not be opened: {p.problem}."
                 for m, p in damaged if p is not None and p.path is not None
             )
             self._dialogs.error(
@@ -482,6 +634,7 @@ class SegmentController(QObject):
         worker.ended.connect(self._on_worker_ended)
         self._worker = worker
         self._run_started = time.perf_counter()
+        self.dropped_label.hide()
         self.progress_bar.setRange(0, 100)
         self.progress_bar.setValue(0)
         self.progress_bar.show()
@@ -526,11 +679,8 @@ class SegmentController(QObject):
         else:
             layer = self._state.replace_layer(PREDICTION_LAYER, run.labels, PREDICTION, modified=False)
         layer.set_visible(True)
-        meaning = LABEL1_MEANING.get(getattr(run, "ncr_definition", None) or "")
-        self.metrics_panel.set_label_meaning(
-            f"Label 1 (NCR) of the prediction: {meaning}. Compare it with a ground truth that means the "
-            "same (Segment → Label 1 (Necrosis) Means)." if meaning else None
-        )
+        self.last_run = run
+        self._update_meaning_notes()
         self.metrics_dock.show()
         self.metrics_dock.raise_()  # the numbers belong with the new overlay
         self.last_run = run
@@ -650,10 +800,30 @@ class SegmentController(QObject):
 
     def _on_patient_changed(self, patient: object) -> None:
         if self._worker is not None and self._worker.patient is not patient:
+            dropped = getattr(self._worker.patient, "name", "the previous patient")
             self.shutdown()
-        if self.prediction_layer() is None:
-            self.metrics_panel.set_label_meaning(None)
+            if patient is not None:
+                self._show_dropped(
+                    f"Segmentation of {dropped} stopped: {getattr(patient, 'name', 'another patient')} "
+                    "was opened. Run it again there with Ctrl+R."
+                )
+        if patient is not self._meaning_patient:  # a new patient: its own files decide again
+            self._meaning_patient = patient
+            self._ncr_override = None
+        self._patient_evidence = ncr_definition_evidence(patient) if patient is not None else None
+        implied = self._patient_evidence[0] if self._patient_evidence else None
+        key = self._ncr_override or implied or self._remembered_ncr_definition()
+        self.ncr_actions[key].setChecked(True)
+        self._update_meaning_notes()
         self._update_actions()
+
+    def _show_dropped(self, text: str) -> None:
+        """Status bar: a run was given up because the user opened another patient (no silent loss)."""
+        self.dropped_label.setText(text)
+        self.dropped_label.setToolTip(text)
+        self.dropped_label.show()
+        self._dropped_timer.start(DROPPED_NOTICE_MS)
+        self._status(text, DROPPED_NOTICE_MS)
 
     # ------------------------------------------------------------------ export
     def export_prediction(self) -> Path | None:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from brats_desktop.core.label_meaning import label1_name
 from brats_desktop.core.metrics import Confusion, class_volumes_ml, compare
 
 from brats_desktop.app.state import GROUND_TRUTH, PREDICTION, LabelLayer, ViewerState
@@ -92,10 +93,17 @@ class MetricsPanel(QWidget):
         self.label_meaning.setObjectName("LabelMeaning")
         self.label_meaning.setWordWrap(True)
         self.label_meaning.hide()
+        # One line, only when prediction and ground truth give label 1 different meanings.
+        self.meaning_warning = QLabel()
+        self.meaning_warning.setObjectName("LabelMeaningWarning")
+        self.meaning_warning.setWordWrap(True)
+        self.meaning_warning.setStyleSheet("color: #d08000; font-weight: bold;")
+        self.meaning_warning.hide()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.summary)
+        layout.addWidget(self.meaning_warning)
         layout.addWidget(self.label_meaning)
         layout.addWidget(self.overlap_table)
         layout.addWidget(self.volume_table)
@@ -109,7 +117,9 @@ class MetricsPanel(QWidget):
 
         state.layers_changed.connect(self._on_layers_changed)
         state.patient_changed.connect(self._on_layers_changed)
+        state.ncr_definition_changed.connect(self._on_ncr_definition_changed)
         self._on_layers_changed()
+        self._on_ncr_definition_changed(state.ncr_definition)
 
     # -- observation -------------------------------------------------------------------
     def _layers(self) -> tuple[LabelLayer | None, LabelLayer | None]:
@@ -131,6 +141,14 @@ class MetricsPanel(QWidget):
 
     def _on_labels_changed(self, _bbox: object) -> None:
         self._timer.start()  # restarts while a stroke keeps painting
+
+    def _on_ncr_definition_changed(self, key: str) -> None:
+        self.overlap_table.verticalHeaderItem(0).setToolTip(f"{label1_name(key)} (class 1)")
+
+    def set_meaning_warning(self, text: str | None) -> None:
+        """Warn (one line) that label 1 means different things in the prediction and the ground truth."""
+        self.meaning_warning.setText(text or "")
+        self.meaning_warning.setVisible(bool(text))
 
     def set_label_meaning(self, text: str | None) -> None:
         """Say what label 1 of the prediction means: NCR and TC Dice are only fair against a reference meaning the same."""

@@ -14,19 +14,20 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 from brats_desktop.core.discovery import MODALITY_LABELS
+from brats_desktop.core.label_meaning import LABEL1_SHORT, label1_name
 from brats_desktop.core.postprocessing import NCR_DEFINITIONS
 
 
 class ModelInfoDialog(QDialog):
     """Shows a checkpoint's metadata: what it needs, how it was trained, how well it did, its licence."""
 
-    def __init__(self, model: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, model: Any, parent: QWidget | None = None, prediction_meaning: str | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Model: {model.name}")
         self.setModal(False)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
         self.browser = QTextBrowser()
-        self.browser.setHtml(model_info_html(model))
+        self.browser.setHtml(model_info_html(model, prediction_meaning))
         self.browser.setMinimumSize(520, 420)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.close)
@@ -64,13 +65,22 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
-def model_info_html(model: Any) -> str:
-    """What a user needs first (inputs, licence, quality, provenance), then all metadata as JSON."""
+def model_info_html(model: Any, prediction_meaning: str | None = None) -> str:
+    """What a user needs first (inputs, licence, quality, provenance), then all metadata as JSON.
+
+    Class 1 is named after the meaning of label 1 in the model's training data
+    (``ncr_definition``), not the metadata's ``classes`` text, which ``brats-train``
+    writes as "NCR/NET" whatever the data: one dialog must not say two things.
+    ``prediction_meaning`` is what the app's predictions currently give label 1.
+    """
     meta: dict[str, Any] = dict(model.metadata)
     path = getattr(model, "path", None)
+    trained = str(meta.get("ncr_definition", "brats2013"))
     classes = meta.get("classes", {})
     if isinstance(classes, dict):
-        class_text = ", ".join(f"{k}: {v}" for k, v in classes.items())
+        class_text = ", ".join(
+            f"{k}: {LABEL1_SHORT.get(trained, v) if str(k) == '1' else v}" for k, v in classes.items()
+        )
     else:
         class_text = ", ".join(map(str, classes))
     rows: list[tuple[str, str]] = [
@@ -78,9 +88,17 @@ def model_info_html(model: Any) -> str:
         ("File", str(path) if path else "(in memory)"),
         ("Input modalities", ", ".join(MODALITY_LABELS.get(m, m) for m in meta.get("modalities", []))),
         ("Classes", class_text),
-        ("Label convention", str(meta.get("label_convention", ""))),
-        ("Label 1 in its training data", NCR_DEFINITIONS.get(str(meta.get("ncr_definition", "brats2013")), "")),
+        ("Label convention",
+         f"internal 0-3 (0 background, 1 {LABEL1_SHORT.get(trained, 'NCR')} = {label1_name(trained).lower()}, "
+         "2 edema, 3 enhancing); files are written in the patient's convention (enhancing 4 in BraTS "
+         "2017-2021 files, 3 in BraTS 2023 files)"),
+        ("Label 1 in its training data", NCR_DEFINITIONS.get(trained, trained)),
     ]
+    if prediction_meaning is not None:
+        note = NCR_DEFINITIONS.get(prediction_meaning, prediction_meaning)
+        if trained == "brats2021" and prediction_meaning == "brats2013":
+            note += " (asked for, but a model trained with the 2021+ meaning keeps it)"
+        rows.append(("Label 1 in the app's predictions", note))
     for key in ("licence", "license"):
         if key in meta:
             rows.append(("Licence", _compact(meta[key])))
