@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
 
 from brats_desktop.core.errors import PatientLoadError
+from brats_desktop.core.labels import CLASS_SHORT
 from brats_desktop.core.patient import load_patient
 
 from brats_desktop.app.annotation.editor import BRUSH, FILL, LabelEditor
@@ -28,6 +29,21 @@ from brats_desktop.app.annotation.panel import AnnotationPanel
 from brats_desktop.app.annotation.paint_tool import PaintTool
 from brats_desktop.app.annotation.recovery import AUTOSAVE_INTERVAL_MS, AutosaveTimer, RecoveredLayer, Recovery, RecoveryStore
 from brats_desktop.app.state import GROUND_TRUTH, LAYER_KINDS, LabelLayer
+
+
+# What each single key does, as the keyboard reference shows it.
+KEY_TEXT: dict[str, str] = {
+    "1": f"Paint class 1 ({CLASS_SHORT[1]})",
+    "2": f"Paint class 2 ({CLASS_SHORT[2]})",
+    "3": f"Paint class 3 ({CLASS_SHORT[3]})",
+    "4": f"Paint {CLASS_SHORT[3]} (its value 4 in BraTS 2017–2021 files)",
+    "0": "Eraser",
+    "E": "Eraser",
+    "[": "Smaller brush",
+    "]": "Larger brush",
+    "B": "Brush tool",
+    "F": "Fill slice region tool",
+}
 
 
 class AnnotationController(QObject):
@@ -107,8 +123,10 @@ class AnnotationController(QObject):
             "F": lambda: self.editor.set_tool(FILL),
         }
         for key, slot in bindings.items():
-            action = QAction(f"annotation key {key}", w)
+            # The text is what Help → Keyboard and Mouse Reference lists for the key.
+            action = QAction(KEY_TEXT.get(key, f"Annotation key {key}"), w)
             action.setShortcut(QKeySequence(key))
+            action.setProperty("help_section", "Annotate (keys)")
             action.triggered.connect(slot)
             w.addAction(action)
             self.key_actions[key] = action

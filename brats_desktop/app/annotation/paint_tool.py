@@ -29,6 +29,14 @@ class PaintTool(ViewTool):
     """Brush / eraser / fill on the editor's active layer, with an outline under the mouse."""
 
     cursor_shape = Qt.CursorShape.CrossCursor  # small cross in the brush outline
+    # Listed by Help → Keyboard and Mouse Reference (app/help/shortcuts.py); kept next to press().
+    TITLE = "Annotating"
+    GESTURES: tuple[tuple[str, str], ...] = (
+        ("Left drag", "Paint the chosen class with the round brush (one stroke = one undo step)"),
+        ("Left click (fill tool)", "Fill the connected region of the slice under the mouse"),
+        ("Left click (3-D region tool)", "Relabel or remove the whole connected blob, in 3-D"),
+        ("Shift + click / drag", "Move the crosshair without painting"),
+    )
 
     def __init__(self, editor: LabelEditor) -> None:
         self.editor = editor
