@@ -5,13 +5,26 @@ Example::
     brats-evaluate ../shared/data/brainles-sample-case --out runs/eval-brainles
     brats-evaluate --model runs/bundled/best.pt /data/BraTS2021 --record
 
-Patients are read with the app's loader, predicted with :func:`models.inference.predict_volume`
-and post-processed with :func:`models.inference.postprocess_prediction` (exactly what the app
-shows; ``--ncr-definition`` gives label 1 the references' meaning) and scored with :mod:`brats_desktop.core.metrics`:
-Dice for the classes NCR, ED, ET and the BraTS regions WT (1+2+4), TC (1+4), ET (4),
-plus the 95th-percentile Hausdorff distance in mm. Writes ``evaluation.csv`` (one row
-per patient and a final ``mean`` row) and ``evaluation.json``. ``--record`` also stores
-the result in the model file's metadata (``metrics.evaluation``).
+Patients are read with the app's loader, predicted as the app does (:func:`models.tta.predict_with_tta`,
+``--tta``) and post-processed with :func:`brats_desktop.core.postprocessing.postprocess` (the
+app's rules; ``--ncr-definition`` gives label 1 the references' meaning) and scored with
+:mod:`brats_desktop.core.metrics` and :mod:`brats_desktop.core.lesionwise`:
+
+* Dice and HD95 (mm) for the classes NCR, ED, ET and the BraTS regions WT (1+2+4), TC (1+4), ET (4);
+* lesion-wise Dice and HD95 of WT, TC, ET with the lesion counts (TP, FN, FP), the
+  figures BraTS ranks by since 2023 (``--lesion-method``: the 2023 challenge code, or
+  ``panoptica`` as the PyPI ``brats-evaluation`` package computes them).
+
+``--ncr-definition auto`` (default) takes the meaning of label 1 of each folder from what
+its names tell (:func:`brats_desktop.core.label_meaning.ncr_definition_for`: ``BraTS20_…``
+2013-2020, ``BraTS-GLI-…`` 2021+), else the current protocol (brats2021); each row says
+which it used and why. Means are per definition: a cohort mixing both gets one mean row
+per definition and no overall mean, since the TC/NCR figures of the two do not measure
+the same thing.
+
+Writes ``evaluation.csv`` (one row per patient, then the mean row(s)), ``evaluation.json``
+and ``evaluation.png`` (box plots per region of Dice, lesion-wise Dice and HD95).
+``--record`` also stores the result in the model file's metadata (``metrics.evaluation``).
 """
 
 from __future__ import annotations
@@ -32,21 +45,34 @@ import torch
 from brats_desktop.core.discovery import discover_patient, find_patient_folders
 from brats_desktop.core.errors import PatientLoadError
 from brats_desktop.core.labels import CLASS_SHORT, REGIONS, TUMOUR_CLASSES, region_mask
+from brats_desktop.core.lesionwise import LESION_REGIONS, LESIONWISE_METHODS, lesionwise_regions
 from brats_desktop.core.metrics import compare, hd95
 from brats_desktop.core.patient import load_patient
-from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, NCR_DEFINITIONS
+from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, NCR_DEFINITIONS, postprocess
 from models.checkpoint import LoadedModel, ModelLoadError, default_model_path, load_model, save_model
-from models.inference import MissingModalityError, postprocess_prediction, predict_volume
+from models.inference import MissingModalityError, model_ncr_definition, predict_volume
 
 KEYS = ("NCR", "ED", "ET", "WT", "TC")
-CSV_COLUMNS = ("patient",) + tuple(f"dice_{k}" for k in KEYS) + tuple(f"hd95_{k}" for k in KEYS) + ("seconds",)
+LESION_COLUMNS = tuple(f"lw_{m}_{r}" for r in LESION_REGIONS for m in ("dice", "hd95", "tp", "fn", "fp"))
+CSV_COLUMNS = (
+    ("patient",) + tuple(f"dice_{k}" for k in KEYS) + tuple(f"hd95_{k}" for k in KEYS) + LESION_COLUMNS
+    + ("ncr_definition", "ncr_definition_from", "seconds")
+)
+AUTO = "auto"
+DEFAULT_LESION_METHOD = "brats2023"
 
 
-def score(pred: np.ndarray, ref: np.ndarray, spacing: tuple[float, float, float]) -> dict[str, float]:
-    """Dice and HD95 per class and region (core.metrics; Dice 1.0 when both are empty)."""
+def score(
+    pred: np.ndarray, ref: np.ndarray, spacing: tuple[float, float, float], lesion_method: str | None = None
+) -> dict[str, float]:
+    """Dice and HD95 per class and region (core.metrics; Dice 1.0 when both are empty), plus lesion-wise if asked."""
     confusions = compare(pred, ref)
-    out = {f"dice_{k}": confusions[k].dice for k in KEYS}
+    out: dict[str, float] = {f"dice_{k}": confusions[k].dice for k in KEYS}
     out.update({f"hd95_{k}": hd95(_mask(pred, k), _mask(ref, k), spacing) for k in KEYS})
+    if lesion_method:
+        for region, s in lesionwise_regions(pred, ref, spacing, lesion_method).items():
+            out.update({f"lw_dice_{region}": s.dice, f"lw_hd95_{region}": s.hd95,
+                        f"lw_tp_{region}": s.tp, f"lw_fn_{region}": s.fn, f"lw_fp_{region}": s.fp})
     return out
 
 
@@ -73,6 +99,22 @@ def labelled_folders(paths: Sequence[Path]) -> list[Path]:
     return out
 
 
+def resolve_ncr_definition(requested: str | None, patient: Any) -> tuple[str | None, str]:
+    """(definition, where it came from) for one patient: ``auto`` asks the patient's names and labels.
+
+    None stays None (raw argmax). ``auto`` with nothing telling falls back to the
+    current protocol, and says so.
+    """
+    if requested != AUTO:
+        return requested, "option"
+    from brats_desktop.core.label_meaning import ncr_definition_evidence
+
+    evidence = ncr_definition_evidence(patient)
+    if evidence is None:
+        return DEFAULT_NCR_DEFINITION, "default (names and labels do not tell)"
+    return evidence[0], evidence[1]
+
+
 def evaluate_folders(
     model: LoadedModel,
     folders: Sequence[Path],
@@ -80,52 +122,89 @@ def evaluate_folders(
     batch_size: int = 16,
     log: Callable[[str], None] = lambda s: None,
     ncr_definition: str | None = DEFAULT_NCR_DEFINITION,
+    lesion_method: str | None = DEFAULT_LESION_METHOD,
+    tta: str = "none",
 ) -> list[dict[str, Any]]:
     """Predict, post-process as the app does, and score each folder; unusable folders are reported and skipped.
 
-    ``ncr_definition`` should match the reference's meaning of label 1 (None: raw argmax).
+    ``ncr_definition`` should match the reference's meaning of label 1: a key of
+    NCR_DEFINITIONS, ``"auto"`` (per patient, see :func:`resolve_ncr_definition`) or None
+    (raw argmax). ``lesion_method`` None skips the lesion-wise scores.
     """
     rows: list[dict[str, Any]] = []
     for folder in folders:
         try:
             patient = load_patient(folder)
+            definition, source = resolve_ncr_definition(ncr_definition, patient)
             t0 = time.perf_counter()
-            pred = predict_volume(model, patient.images, device=device, batch_size=batch_size)
-            pred = postprocess_prediction(model, pred, ncr_definition)
+            if tta == "none":
+                pred = predict_volume(model, patient.images, device=device, batch_size=batch_size)
+            else:
+                from models.tta import predict_with_tta
+
+                pred = predict_with_tta(model, patient.images, tta=tta, device=device, batch_size=batch_size,
+                                        probabilities=False).labels
+            pred = postprocess(pred, target=definition, source=model_ncr_definition(model), spacing=patient.spacing)
             seconds = time.perf_counter() - t0
         except (PatientLoadError, MissingModalityError) as exc:
             log(f"skipping {folder}: {exc}")
             continue
         assert patient.ground_truth is not None
         row: dict[str, Any] = {"patient": patient.name}
-        row.update(score(pred, patient.ground_truth, patient.spacing))
+        row.update(score(pred, patient.ground_truth, patient.spacing, lesion_method))
+        row["ncr_definition"] = definition or "raw"
+        row["ncr_definition_from"] = source
         row["seconds"] = seconds
         rows.append(row)
+        lw = f" lesion-wise Dice WT {row['lw_dice_WT']:.3f}" if "lw_dice_WT" in row else ""
         log(
             f"{patient.name}: Dice WT {row['dice_WT']:.3f} TC {row['dice_TC']:.3f} ET {row['dice_ET']:.3f} "
-            f"HD95 WT {row['hd95_WT']:.1f} mm ({seconds:.1f} s)"
+            f"HD95 WT {row['hd95_WT']:.1f} mm{lw} (label 1: {row['ncr_definition']}; {seconds:.1f} s)"
         )
     return rows
 
 
-def mean_row(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {"patient": "mean"}
-    for col in CSV_COLUMNS[1:]:
-        out[col] = float(np.mean([r[col] for r in rows])) if rows else float("nan")
+def _numeric(rows: Sequence[dict[str, Any]]) -> list[str]:
+    return [c for c in CSV_COLUMNS[1:] if rows and all(isinstance(r.get(c), (int, float)) for r in rows)]
+
+
+def mean_row(rows: Sequence[dict[str, Any]], name: str = "mean") -> dict[str, Any]:
+    """Mean of every numeric column over ``rows`` (mean lesion counts per case); the definition if they share one."""
+    out: dict[str, Any] = {"patient": name}
+    for col in _numeric(rows):
+        out[col] = float(np.mean([r[col] for r in rows]))
+    definitions = {r.get("ncr_definition") for r in rows}
+    if len(definitions) == 1:
+        out["ncr_definition"] = definitions.pop()
     return out
 
 
+def group_means(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """One mean row per meaning of label 1 (``"mean"`` alone when all rows share one): never a silent mix."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(str(r.get("ncr_definition", "")), []).append(r)
+    if len(groups) <= 1:
+        return {key: mean_row(rows) for key in groups} or {"": mean_row(rows)}
+    return {key: mean_row(group, f"mean {key}") for key, group in groups.items()}
+
+
 def write_results(
-    rows: Sequence[dict[str, Any]], out: Path, model: LoadedModel, ncr_definition: str | None = DEFAULT_NCR_DEFINITION
+    rows: Sequence[dict[str, Any]],
+    out: Path,
+    model: LoadedModel,
+    ncr_definition: str | None = DEFAULT_NCR_DEFINITION,
+    lesion_method: str | None = DEFAULT_LESION_METHOD,
+    tta: str = "none",
 ) -> tuple[Path, Path]:
-    """evaluation.csv (patients + mean row) and evaluation.json in ``out``."""
+    """evaluation.csv (patients + mean row(s)), evaluation.json and evaluation.png in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out / "evaluation.csv", out / "evaluation.json"
-    mean = mean_row(rows)
+    means = group_means(rows)
     with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
-        for row in [*rows, mean]:
+        for row in [*rows, *means.values()]:
             writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
     payload = {
         "model": model.name,
@@ -133,10 +212,17 @@ def write_results(
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "dice_convention": "1.0 when prediction and reference are both empty, 0.0 when only one is",
         "ncr_definition": ncr_definition or "raw",
+        "lesion_method": lesion_method,
+        "lesion_penalty_mm": 374.0,
+        "tta": tta,
         "cases": list(rows),
-        "mean": mean,
+        "mean": next(iter(means.values())) if len(means) == 1 else None,
+        "means": means,
     }
     json_path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    from .plots import plot_region_boxes
+
+    plot_region_boxes(rows, out / "evaluation.png", title=f"{model.name}: {len(rows)} patient(s)")
     return csv_path, json_path
 
 
@@ -147,7 +233,7 @@ def record_in_model(path: Path, rows: Sequence[dict[str, Any]], ncr_definition: 
     evaluation = dict(metrics.get("evaluation") or {})
     for row in rows:
         entry = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items() if k != "patient"}
-        evaluation[row["patient"]] = entry | {"ncr_definition": ncr_definition or "raw"}
+        evaluation[row["patient"]] = {"ncr_definition": ncr_definition or "raw"} | entry
     metrics["evaluation"] = evaluation
     model.metadata["metrics"] = metrics
     save_model(path, model.network, model.metadata)
@@ -162,10 +248,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--record", action="store_true", help="store the results in the model file's metadata")
-    p.add_argument("--ncr-definition", choices=(*NCR_DEFINITIONS, "raw"), default=DEFAULT_NCR_DEFINITION,
-                   help="meaning of label 1 in the references: brats2021 (necrosis inside the enhancing rim; "
-                   "BraTS 2021+ files), brats2013 (necrotic + non-enhancing core; BraTS 2013-2020), or raw "
-                   "(the network's argmax, no post-processing)")
+    p.add_argument("--ncr-definition", choices=(AUTO, *NCR_DEFINITIONS, "raw"), default=AUTO,
+                   help="meaning of label 1 in the references: auto (default: from each folder's names, e.g. "
+                   "BraTS20_... = brats2013, BraTS-GLI-... = brats2021; brats2021 when nothing tells), brats2021 "
+                   "(necrosis inside the enhancing rim; BraTS 2021+ files), brats2013 (necrotic + non-enhancing "
+                   "core; BraTS 2013-2020), or raw (the network's argmax, no post-processing)")
+    p.add_argument("--lesion-method", choices=(*LESIONWISE_METHODS, "none"), default=DEFAULT_LESION_METHOD,
+                   help="lesion-wise scoring: brats2023 (the BraTS 2023/2024 code: close lesions grouped, "
+                   "lesions <= 50 mm3 ignored; default), panoptica (as PyPI brats-evaluation), or none")
+    p.add_argument("--tta", choices=("auto", "none", "flip"), default="auto",
+                   help="test-time augmentation as in the app (auto: none on CPU, flip on a GPU)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -181,15 +273,23 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
+    from models.tta import resolve_tta
+
+    tta = resolve_tta(args.tta, args.device)
     definition = None if args.ncr_definition == "raw" else args.ncr_definition
-    rows = evaluate_folders(model, folders, args.device, args.batch_size, log, definition)
+    lesion_method = None if args.lesion_method == "none" else args.lesion_method
+    rows = evaluate_folders(model, folders, args.device, args.batch_size, log, definition, lesion_method, tta)
     if not rows:
         print("brats-evaluate: no patient could be evaluated", file=sys.stderr)
         return 1
-    csv_path, json_path = write_results(rows, out, model, definition)
-    m = mean_row(rows)
-    log(f"mean over {len(rows)} patient(s): Dice WT {m['dice_WT']:.3f} TC {m['dice_TC']:.3f} ET {m['dice_ET']:.3f}")
-    log(f"wrote {csv_path} and {json_path}")
+    csv_path, json_path = write_results(rows, out, model, definition, lesion_method, tta)
+    for m in group_means(rows).values():
+        lw = f"; lesion-wise Dice WT {m['lw_dice_WT']:.3f} TC {m['lw_dice_TC']:.3f} ET {m['lw_dice_ET']:.3f}" \
+            if "lw_dice_WT" in m else ""
+        n = sum(1 for r in rows if r.get("ncr_definition") == m.get("ncr_definition", r.get("ncr_definition")))
+        log(f"{m['patient']} over {n} patient(s) (label 1: {m.get('ncr_definition', 'mixed')}): "
+            f"Dice WT {m['dice_WT']:.3f} TC {m['dice_TC']:.3f} ET {m['dice_ET']:.3f}{lw}")
+    log(f"wrote {csv_path}, {json_path} and {out / 'evaluation.png'}")
     if args.record:
         record_in_model(path, rows, definition)
         log(f"recorded in {path}")
