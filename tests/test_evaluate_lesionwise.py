@@ -99,3 +99,16 @@ def test_bare_folder_says_it_fell_back(tmp_path: Path) -> None:
     row = _csv(out / "evaluation.csv")[0]
     assert row["ncr_definition"] == "brats2021" and row["ncr_definition_from"].startswith("default")
     assert row["lw_dice_WT"] == ""
+
+
+def test_evaluate_folders_called_as_crossval_does_keeps_the_old_row_keys(tmp_path: Path) -> None:
+    """training.crossval caches rows per fold and writes one CSV with the first fold's keys: they must not change."""
+    from models.checkpoint import load_model
+    from training.evaluate import evaluate_folders
+
+    root = _cohort(tmp_path / "cohort")
+    model = load_model(_tiny_model(tmp_path / "m.pt"))
+    rows = evaluate_folders(model, sorted(root.iterdir()), "cpu", 16, lambda s: None, "brats2013")
+    old = ["patient"] + [f"dice_{k}" for k in ("NCR", "ED", "ET", "WT", "TC")] \
+        + [f"hd95_{k}" for k in ("NCR", "ED", "ET", "WT", "TC")] + ["seconds"]
+    assert [list(r) for r in rows] == [old, old]

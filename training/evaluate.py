@@ -122,14 +122,18 @@ def evaluate_folders(
     batch_size: int = 16,
     log: Callable[[str], None] = lambda s: None,
     ncr_definition: str | None = DEFAULT_NCR_DEFINITION,
-    lesion_method: str | None = DEFAULT_LESION_METHOD,
+    lesion_method: str | None = None,
     tta: str = "none",
+    report_definition: bool = False,
 ) -> list[dict[str, Any]]:
     """Predict, post-process as the app does, and score each folder; unusable folders are reported and skipped.
 
     ``ncr_definition`` should match the reference's meaning of label 1: a key of
     NCR_DEFINITIONS, ``"auto"`` (per patient, see :func:`resolve_ncr_definition`) or None
-    (raw argmax). ``lesion_method`` None skips the lesion-wise scores.
+    (raw argmax). ``lesion_method`` None skips the lesion-wise scores. The defaults
+    give the rows of earlier versions (``training.crossval`` caches them per fold and
+    writes one CSV from all folds); ``report_definition`` adds the ``ncr_definition``
+    and ``ncr_definition_from`` columns.
     """
     rows: list[dict[str, Any]] = []
     for folder in folders:
@@ -152,14 +156,15 @@ def evaluate_folders(
         assert patient.ground_truth is not None
         row: dict[str, Any] = {"patient": patient.name}
         row.update(score(pred, patient.ground_truth, patient.spacing, lesion_method))
-        row["ncr_definition"] = definition or "raw"
-        row["ncr_definition_from"] = source
+        if report_definition or ncr_definition == AUTO:
+            row["ncr_definition"] = definition or "raw"
+            row["ncr_definition_from"] = source
         row["seconds"] = seconds
         rows.append(row)
         lw = f" lesion-wise Dice WT {row['lw_dice_WT']:.3f}" if "lw_dice_WT" in row else ""
         log(
             f"{patient.name}: Dice WT {row['dice_WT']:.3f} TC {row['dice_TC']:.3f} ET {row['dice_ET']:.3f} "
-            f"HD95 WT {row['hd95_WT']:.1f} mm{lw} (label 1: {row['ncr_definition']}; {seconds:.1f} s)"
+            f"HD95 WT {row['hd95_WT']:.1f} mm{lw} (label 1: {definition or 'raw'}; {seconds:.1f} s)"
         )
     return rows
 
@@ -278,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     tta = resolve_tta(args.tta, args.device)
     definition = None if args.ncr_definition == "raw" else args.ncr_definition
     lesion_method = None if args.lesion_method == "none" else args.lesion_method
-    rows = evaluate_folders(model, folders, args.device, args.batch_size, log, definition, lesion_method, tta)
+    rows = evaluate_folders(model, folders, args.device, args.batch_size, log, definition, lesion_method, tta,
+                            report_definition=True)
     if not rows:
         print("brats-evaluate: no patient could be evaluated", file=sys.stderr)
         return 1
