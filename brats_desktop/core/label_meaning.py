@@ -52,7 +52,7 @@ def year_in_name(stem: str) -> int | None:
 
 
 def ncr_definition_evidence(patient_or_files: Any) -> tuple[str, str] | None:
-    """(meaning of label 1, one-line reason) that the patient's names or labels imply; None when nothing tells.
+    """(meaning of label 1, "<file>: <why>") that the patient's names or labels imply; None when nothing tells.
 
     Accepts a :class:`~brats_desktop.core.patient.Patient`, a
     :class:`~brats_desktop.core.discovery.PatientFiles` or a folder path (discovered
@@ -64,21 +64,17 @@ def ncr_definition_evidence(patient_or_files: Any) -> tuple[str, str] | None:
         for path in paths:
             stem = nifti_stem(path) or ""
             if stem.lower().startswith("brats-"):
-                return NEW_MEANING, f"{path.name}: BraTS 2023 naming, label 1 = necrosis (BraTS 2021+)"
+                return NEW_MEANING, f"{path.name}: BraTS 2023 naming"
             year = year_in_name(stem)
             if year is not None:
-                if year >= FIRST_NEW_YEAR:
-                    return NEW_MEANING, f"{path.name}: BraTS {year} naming, label 1 = necrosis (BraTS 2021+)"
-                return OLD_MEANING, (
-                    f"{path.name}: BraTS {year} naming, label 1 = necrotic + non-enhancing core (BraTS 2013-2020)"
-                )
+                return (NEW_MEANING if year >= FIRST_NEW_YEAR else OLD_MEANING), f"{path.name}: BraTS {year} naming"
         tokens = {classify(p)[1] for p in files.images.values()}
         if tokens & _BRATS2023_TOKENS:
-            names = ", ".join(sorted(p.name for p in files.images.values() if classify(p)[1] in _BRATS2023_TOKENS))
-            return NEW_MEANING, f"{names}: BraTS 2023 modality names, label 1 = necrosis (BraTS 2021+)"
+            name = min(p.name for p in files.images.values() if classify(p)[1] in _BRATS2023_TOKENS)
+            return NEW_MEANING, f"{name}: BraTS 2023 modality name"
     if has_labels and convention is LabelConvention.BRATS2023 and files is not None:
         seg = files.segmentation.name if files.segmentation is not None else "the segmentation"
-        return NEW_MEANING, f"{seg}: enhancing tumour is 3 (BraTS 2023 convention), label 1 = necrosis (BraTS 2021+)"
+        return NEW_MEANING, f"{seg}: enhancing tumour is 3 (BraTS 2023 labels)"
     return None
 
 

@@ -37,6 +37,7 @@ from brats_desktop.core.labels import (
     TUMOUR_CLASSES,
     LabelConvention,
 )
+from brats_desktop.core.label_meaning import label1_name
 from brats_desktop.core.metrics import class_volumes_ml, dice_scores
 
 from brats_desktop.app.annotation.editor import BRUSH, COMPONENT, FILL, MAX_RADIUS, MIN_RADIUS, LabelEditor
@@ -156,7 +157,7 @@ class AnnotationPanel(QWidget):
                        editor.only_over_changed, editor.fill_inside_brain_changed):
             signal.connect(self._sync)
         for signal in (editor.active_layer_changed, editor.state.layers_changed,
-                       editor.state.patient_changed):
+                       editor.state.patient_changed, editor.state.ncr_definition_changed):
             signal.connect(self._sync_all)
         editor.stroke_finished.connect(self._on_stroke_finished)
         self._sync_all()
@@ -201,7 +202,8 @@ class AnnotationPanel(QWidget):
             value = file_label_value(label, convention)
             keys = f"{value}" if value == label else f"{value} or {label}"
             button.setText(f"{CLASS_SHORT[label]} ({value})")
-            button.setToolTip(f"{CLASS_NAMES[label]}: label {value} in this patient's files; key {keys}")
+            name = label1_name(self.editor.state.ncr_definition) if label == 1 else CLASS_NAMES[label]
+            button.setToolTip(f"{name}: label {value} in this patient's files; key {keys}")
 
     def _sync_all(self, *_args: object) -> None:
         self._sync()

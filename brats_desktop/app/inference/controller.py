@@ -391,7 +391,7 @@ class SegmentController(QObject):
             if evidence is not None:
                 why += f", although its files imply {MEANING_TITLES[evidence[0]]} ({evidence[1]})"
         elif evidence is not None:
-            why = f"as this patient's files imply: {evidence[1]}"
+            why = f"as this patient's files imply ({evidence[1]})"
         else:
             why = "this patient's files do not tell, so your last choice applies"
         self.ncr_source_action.setText(
