@@ -32,6 +32,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="with --cohort: where predictions and the review go (default: beside each patient)")
     parser.add_argument("--predict", action="store_true",
                         help="with --screenshot: segment with the bundled model first and show the prediction")
+    parser.add_argument("--error-map", action="store_true",
+                        help="with --screenshot: show the error map of the first two layers (prediction vs "
+                             "ground truth) with the crosshair on the largest error region")
     parser.add_argument("--layout", metavar="NAME",
                         help="view layout: 3d (default), large-axial|-coronal|-sagittal, "
                              "grid-axial|-coronal|-sagittal (grid = grid-axial); with --screenshot "
@@ -126,6 +129,9 @@ def _screenshot(app, window, args: argparse.Namespace) -> int:
         focus = tumour_focus(run.labels) if patient.ground_truth is None else None
         if focus is not None:  # no reference to centre on: centre on the prediction
             window.state.set_cursor(focus)
+    if args.error_map:
+        app.processEvents()  # docks settle first, so the Compare tab raised below stays in front
+        print(window.compare.model.step_error(+1))  # shows the map, crosshair on the largest error
     window.layouts.volume_view.build_now()  # the 3-D surfaces, synchronously (no-op without OpenGL)
     for _ in range(5):
         app.processEvents()

@@ -33,10 +33,10 @@ class CompareController(QObject):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.dock = window.add_dock_panel(scroll, "Compare")
-        # A tab beside Metrics: both compare a prediction with a reference.
-        metrics_dock = getattr(getattr(window, "segment", None), "metrics_dock", None)
-        if metrics_dock is not None:
-            window.tabifyDockWidget(metrics_dock, self.dock)
+        # A tab in the group of Annotate and Metrics (the right-hand docks are many).
+        partner = getattr(getattr(window, "annotation", None), "dock", None)
+        if partner is not None:
+            window.tabifyDockWidget(partner, self.dock)
         self._was_shown = False
         self._build_actions()
         self.panel.prev_error_button.clicked.connect(self.previous_error_action.trigger)

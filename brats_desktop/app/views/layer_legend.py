@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from brats_desktop.app.state import GROUND_TRUTH, PREDICTION, LabelLayer, ViewerState
 
+OUTLINE_OPACITY = 1.0
 OUTLINE_GLYPH = "□"
 FILLED_GLYPH = "■"
 
@@ -42,6 +43,8 @@ class DistinctLayerStyles(QObject):
             if layer.kind == GROUND_TRUTH and layer not in self._styled:
                 self._styled.add(layer)  # a default, applied once: a user's choice afterwards stays
                 layer.set_outline(True)
+                # A one-pixel contour at half opacity all but vanishes into the fill beside it.
+                layer.set_opacity(OUTLINE_OPACITY)
 
 
 def describe_layer(layer: LabelLayer) -> str:

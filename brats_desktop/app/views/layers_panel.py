@@ -62,6 +62,9 @@ class LayerControls(QFrame):
         self.outline.setToolTip("Draw only the boundary of each class")
         self.outline.setChecked(layer.outline)
         self.outline.toggled.connect(layer.set_outline)
+        # Follows the layer as well: a default set in code (the ground truth outlined beside a
+        # prediction, views/layer_legend.py) must show here.
+        layer.display_changed.connect(self._on_display_changed)
         top.addWidget(self.outline)
         layout.addLayout(top)
 
@@ -87,6 +90,10 @@ class LayerControls(QFrame):
         row.addWidget(self.opacity, 1)
         layout.addLayout(row)
 
+    def _on_display_changed(self) -> None:
+        self.outline.setChecked(self.layer.outline)
+        self.visible.setChecked(self.layer.visible)
+
 
 class LayersScrollArea(QScrollArea):
     """The Layers dock's scroll area: asks for room for up to :attr:`rows_wanted` layers.
@@ -97,7 +104,7 @@ class LayersScrollArea(QScrollArea):
     the usual ground truth + prediction pair shows whole; more layers scroll.
     """
 
-    rows_wanted = 2
+    rows_wanted = 0
 
     def __init__(self, panel: "LayersPanel", parent: QWidget | None = None) -> None:
         super().__init__(parent)
