@@ -104,7 +104,7 @@ class LayersScrollArea(QScrollArea):
     the usual ground truth + prediction pair shows whole; more layers scroll.
     """
 
-    rows_wanted = 0
+    rows_wanted = 2
 
     def __init__(self, panel: "LayersPanel", parent: QWidget | None = None) -> None:
         super().__init__(parent)
