@@ -103,6 +103,11 @@ def test_rano_table_lines_copy_and_csv(qtbot, window, tmp_path):
     assert m.rano_overlay.labels == [f"L1 {lesion.long_mm:.1f} × {lesion.short_mm:.1f} mm"]
     win.state.set_cursor((24, 24, 9))
     assert m.rano_overlay.labels == []
+    win.state.set_cursor((24, 24, 10))
+    m.dock.close()  # lines belong to the open Measurements dock, not to other work
+    qtbot.waitUntil(lambda: m.rano_overlay.labels == [], timeout=2000)
+    m.show_action.trigger()
+    qtbot.waitUntil(lambda: m.rano_overlay.labels != [], timeout=2000)
     # Clicking the lesion row goes to it.
     rows = [m.panel.table.item(r, 0).text() for r in range(m.panel.table.rowCount())]
     row = rows.index("ET lesion 1")

@@ -92,6 +92,19 @@ def test_report_volumes_rows_and_csv():
     assert len(text.splitlines()) == 1 + len(rows)
 
 
+def test_specks_of_at_most_50_mm3_are_summed_not_listed():
+    labels = np.zeros((30, 30, 10), np.uint8)
+    labels[2:8, 2:8, 2:4] = 3  # 72 voxels = 72 mm3: listed
+    labels[20:25, 20:25, 2:4] = 3  # 50 voxels = 50 mm3: a speck (<= 50 mm3)
+    labels[15, 2, 8] = 3  # 1 voxel
+    report = measure(labels, (1.0, 1.0, 1.0))
+    assert [l.voxels for l in report.lesions] == [72]
+    assert report.small_lesions == 2 and report.small_volume_ml == pytest.approx(0.051)
+    rows = report_rows(report)
+    assert rows[6][0] == "ET specks (2 of <= 50 mm³)" and rows[6][1] == "0.051"
+    assert len(measure(labels, (1.0, 1.0, 1.0), min_lesion_ml=0).lesions) == 3
+
+
 def test_no_enhancing_tumour_gives_no_lesions():
     assert bidimensional(np.zeros((5, 5, 5), np.uint8), (1, 1, 1)) == []
     one = np.zeros((5, 5, 5), np.uint8)

@@ -28,6 +28,9 @@ from .metrics import class_volumes_ml
 
 ENHANCING = 3  # internal label of enhancing tumour
 RANO_MEASURABLE_MM = 10.0  # both diameters at least this to count as measurable disease
+# Lesions of at most 50 mm3 are left out of the lesion list (and summed in one row), as the
+# BraTS 2023 lesion-wise metrics ignore them: a prediction leaves dozens of such specks.
+MIN_LESION_ML = 0.05
 # 26-connectivity: a thin enhancing rim touching itself only diagonally is still one lesion.
 _LESION_STRUCTURE = np.ones((3, 3, 3), dtype=bool)
 
@@ -186,7 +189,10 @@ class MeasurementReport:
     """Everything the Measurements table shows for one label map."""
 
     volumes_ml: dict[str, float]  # NCR, ED, ET, WT, TC
-    lesions: list[Lesion]
+    lesions: list[Lesion]  # larger than ``min_lesion_ml``, numbered by volume
+    small_lesions: int = 0  # enhancing components of at most ``min_lesion_ml``, not listed
+    small_volume_ml: float = 0.0
+    min_lesion_ml: float = MIN_LESION_ML
 
     @property
     def sum_of_products_mm2(self) -> float:
@@ -194,10 +200,18 @@ class MeasurementReport:
         return float(sum(l.product_mm2 for l in self.lesions if l.measurable))
 
 
-def measure(labels: np.ndarray, spacing: Sequence[float]) -> MeasurementReport:
-    """Class/region volumes and the RANO measurement of every enhancing lesion."""
+def measure(labels: np.ndarray, spacing: Sequence[float], min_lesion_ml: float = MIN_LESION_ML) -> MeasurementReport:
+    """Class/region volumes and the RANO measurement of every enhancing lesion larger than ``min_lesion_ml``."""
     voxel_ml = float(np.prod(spacing)) / 1000.0
-    return MeasurementReport(class_volumes_ml(labels, voxel_ml), bidimensional(labels, spacing))
+    min_voxels = int(np.floor(min_lesion_ml / voxel_ml + 1e-9)) + 1  # strictly more than min_lesion_ml
+    mask = labels == ENHANCING
+    components, n = ndimage.label(mask, structure=_LESION_STRUCTURE)
+    sizes = np.bincount(components.ravel(), minlength=n + 1)[1:]
+    small = sizes[sizes < min_voxels]
+    return MeasurementReport(
+        class_volumes_ml(labels, voxel_ml), bidimensional(labels, spacing, min_voxels=min_voxels),
+        int(small.size), float(small.sum()) * voxel_ml, min_lesion_ml,
+    )
 
 
 VOLUME_KEYS: tuple[str, ...] = ("NCR", "ED", "ET", "WT", "TC")
@@ -218,6 +232,11 @@ def report_rows(report: MeasurementReport, slice_label=lambda z: z) -> list[list
             f"{CLASS_SHORT[ENHANCING]} lesion {lesion.number}", f"{lesion.volume_ml:.3f}",
             str(slice_label(lesion.z)), f"{lesion.long_mm:.1f}", f"{lesion.short_mm:.1f}",
             f"{lesion.product_mm2:.1f}", "yes" if lesion.measurable else "no",
+        ])
+    if report.small_lesions:
+        rows.append([
+            f"{CLASS_SHORT[ENHANCING]} specks ({report.small_lesions} of <= {report.min_lesion_ml * 1000:g} mm³)",
+            f"{report.small_volume_ml:.3f}", "", "", "", "", "no",
         ])
     if report.lesions:
         rows.append(["Sum of products (measurable)", "", "", "", "", f"{report.sum_of_products_mm2:.1f}", ""])

@@ -13,7 +13,7 @@ import os
 import uuid
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QCoreApplication, QObject, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QMainWindow
 
@@ -50,6 +50,9 @@ class MeasureController(QObject):
         self.dock = window.add_dock_panel(self.panel, "Measurements")
         QTimer.singleShot(0, lambda: tabify_beside_metrics(window, self.dock))
         self.panel.measured.connect(self._on_measured)
+        self._dock_shown = False  # visibilityChanged: the dock (its tab) is on screen
+        self.dock.visibilityChanged.connect(self._on_dock_visibility)
+        self.update_lines_visible()
         self._build_actions()
 
     # ------------------------------------------------------------------ actions
@@ -102,7 +105,28 @@ class MeasureController(QObject):
         self.dock.raise_()
         self.panel.refresh()
 
+    def show_for_screenshot(self) -> str:
+        """``--screenshot --rano``: the Measurements dock in front, crosshair on the largest lesion's RANO slice."""
+        QCoreApplication.processEvents()  # queued dock arrangements (which raise Metrics) first
+        self.show_measurements()
+        report = self.panel.report
+        if report is None or not report.lesions:
+            return self.panel.summary.text()
+        lesion = report.lesions[0]
+        self.state.set_cursor(lesion.centre)
+        return (f"{self.panel.summary.text()} L1: {lesion.long_mm:.1f} x {lesion.short_mm:.1f} mm "
+                f"= {lesion.product_mm2:.0f} mm2, {lesion.volume_ml:.2f} mL, axial slice {self.slice_label(lesion.z)}")
+
+    def update_lines_visible(self) -> None:
+        """RANO lines show while the Measurements dock is open (and its box ticked), not during other work."""
+        self.rano_overlay.set_visible(self.panel.show_lines.isChecked() and self._dock_shown)
+
+    def _on_dock_visibility(self, visible: bool) -> None:
+        self._dock_shown = visible
+        self.update_lines_visible()
+
     def _on_measured(self, report: object) -> None:
+        self.rano_overlay.set_selected(None)
         self.rano_overlay.set_lesions(report.lesions if report is not None else [])
 
     def slice_label(self, z: int) -> int:

@@ -33,14 +33,17 @@ from brats_desktop.app.state import GROUND_TRUTH, PREDICTION, LabelLayer
 if TYPE_CHECKING:
     from brats_desktop.app.measure.controller import MeasureController
 
-COLUMNS: tuple[str, ...] = ("Item", "Volume (mL)", "Axial slice", "Long (mm)", "Perp. (mm)", "Product (mm²)", "Measurable")
+# Short headers keep the dock narrow; the tooltips (and the CSV header) spell them out.
+COLUMNS: tuple[str, ...] = ("Item", "mL", "Slice", "Long", "Perp.", "mm²", "Meas.")
 COLUMN_TIPS: dict[str, str] = {
-    "Axial slice": "The file's own slice index (k) where the lesion's cross-section is largest",
-    "Long (mm)": "Longest in-plane diameter on that slice (RANO); for a ruler, its length",
-    "Perp. (mm)": "Longest diameter perpendicular to it on the same slice",
-    "Product (mm²)": "Bidimensional product (RANO)",
-    "Measurable": "RANO measurable disease: both diameters at least 10 mm",
+    "mL": "Volume in millilitres",
+    "Slice": "The file's own axial slice index (k) where the lesion's cross-section is largest",
+    "Long": "Longest in-plane diameter on that slice in mm (RANO); for a ruler, its length",
+    "Perp.": "Longest diameter perpendicular to it on the same slice, in mm",
+    "mm²": "Bidimensional product (RANO), long x perpendicular diameter",
+    "Meas.": "RANO measurable disease: both diameters at least 10 mm",
 }
+ROW_HEIGHT = 22
 REFRESH_DELAY_MS = 250
 
 
@@ -68,6 +71,7 @@ class MeasurementsPanel(QWidget):
         for c, name in enumerate(COLUMNS):
             self.table.horizontalHeaderItem(c).setToolTip(COLUMN_TIPS.get(name, name))
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -108,7 +112,7 @@ class MeasurementsPanel(QWidget):
         self.table.cellClicked.connect(self._on_row_clicked)
         self.copy_button.clicked.connect(controller.copy_table)
         self.save_button.clicked.connect(controller.save_csv)
-        self.show_lines.toggled.connect(controller.rano_overlay.set_visible)
+        self.show_lines.toggled.connect(lambda _on: controller.update_lines_visible())
         self.state.layers_changed.connect(self._on_layers_changed)
         self.state.patient_changed.connect(self._on_layers_changed)
         controller.store.rulers_changed.connect(self._on_rulers_changed)
@@ -184,9 +188,12 @@ class MeasurementsPanel(QWidget):
             self.report = measure(layer.data, patient.spacing)
             self.report_patient = patient
             n = len(self.report.lesions)
+            specks = self.report.small_lesions
             self.summary.setText(
                 f"{layer.name}: {n} enhancing lesion{'s' if n != 1 else ''}"
-                + (f", {sum(l.measurable for l in self.report.lesions)} measurable." if n else ".")
+                + (f", {sum(l.measurable for l in self.report.lesions)} measurable" if n else "")
+                + (f" (and {specks} speck{'s' if specks != 1 else ''} of at most 50 mm³)" if specks else "")
+                + "."
             )
         self._fill()
         self.measured.emit(self.report)
@@ -229,4 +236,6 @@ class MeasurementsPanel(QWidget):
         first_lesion = len(report_rows(MeasurementReport(self.report.volumes_ml, [])))
         index = row - first_lesion
         if 0 <= index < len(self.report.lesions):
-            self.state.set_cursor(self.report.lesions[index].centre)
+            lesion = self.report.lesions[index]
+            self.controller.rano_overlay.set_selected(lesion.number)
+            self.state.set_cursor(lesion.centre)

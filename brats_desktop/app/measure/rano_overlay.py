@@ -3,6 +3,8 @@
 Drawn on the axial slice where the lesion was measured (its largest cross-section),
 as pyqtgraph items: the long diameter solid, the perpendicular one dashed, and a
 label "L1 32.0 × 18.5 mm". Other slices show nothing, like a radiologist's marks.
+Only measurable lesions (both diameters >= 10 mm, as RANO counts them) are drawn, plus
+the one chosen in the table: a prediction's few-voxel specks would bury the view in labels.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class RanoOverlay:
         self.view = view
         self.lesions: list[Lesion] = []
         self.visible = True
+        self.selected: int | None = None  # lesion number chosen in the table: drawn even if small
         self._items: list[pg.GraphicsObject] = []
         self.labels: list[str] = []  # texts drawn now (tests)
         self._index = -1
@@ -32,6 +35,10 @@ class RanoOverlay:
 
     def set_lesions(self, lesions: list[Lesion]) -> None:
         self.lesions = list(lesions)
+        self.redraw()
+
+    def set_selected(self, number: int | None) -> None:
+        self.selected = number
         self.redraw()
 
     def set_visible(self, visible: bool) -> None:
@@ -52,16 +59,18 @@ class RanoOverlay:
             return
         sx, sy = patient.spacing[0], patient.spacing[1]
         for lesion in self.lesions:
-            if lesion.z != self._index:
+            if lesion.z != self._index or not (lesion.measurable or lesion.number == self.selected):
                 continue
             for (a, b), style in ((lesion.long_axis, Qt.PenStyle.SolidLine), (lesion.short_axis, Qt.PenStyle.DashLine)):
                 pen = pg.mkPen(RANO_COLOUR, width=2, style=style)
                 xs, ys = [(a[0] + 0.5) * sx, (b[0] + 0.5) * sx], [(a[1] + 0.5) * sy, (b[1] + 0.5) * sy]
                 self._add(pg.PlotDataItem(xs, ys, pen=pen))
             text = f"L{lesion.number} {lesion.long_mm:.1f} × {lesion.short_mm:.1f} mm"
-            label = pg.TextItem(text, color=RANO_COLOUR, anchor=(0.0, 0.0))
-            a = lesion.long_axis[0]
-            label.setPos(QPointF((a[0] + 0.5) * sx, (a[1] + 0.5) * sy))
+            # Below the lesion (screen y runs posterior-down), on a dark box: readable over any label colour.
+            label = pg.TextItem(text, color=RANO_COLOUR, anchor=(0.5, -0.3), fill=pg.mkBrush(0, 0, 0, 170))
+            ends = (*lesion.long_axis, *lesion.short_axis)
+            cx = sum(p[0] for p in lesion.long_axis) / 2
+            label.setPos(QPointF((cx + 0.5) * sx, (min(p[1] for p in ends) + 0.5) * sy))
             self._add(label)
             self.labels.append(text)
 

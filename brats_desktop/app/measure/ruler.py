@@ -186,7 +186,7 @@ class RulerOverlay:
         pen = pg.mkPen(RULER_COLOUR, width=2)
         line = pg.PlotDataItem(xs, ys, pen=pen, symbol="+", symbolSize=9, symbolPen=pen, symbolBrush=pg.mkBrush(RULER_COLOUR))
         text = f"{ruler.length_mm:.1f} mm"
-        label = pg.TextItem(text, color=RULER_COLOUR, anchor=(0.5, 1.2))
+        label = pg.TextItem(text, color=RULER_COLOUR, anchor=(0.5, 1.2), fill=pg.mkBrush(0, 0, 0, 170))
         label.setPos(QPointF(xs[1], ys[1]))
         for item in (line, label):
             item.setZValue(RULER_Z)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow
 
@@ -155,6 +155,15 @@ class UncertaintyController(QObject):
             return
         self._pool.start(_EntropyJob(self._token, probabilities, self._signals))
 
+    def show_for_screenshot(self) -> str:
+        """``--screenshot --uncertainty``: finish the map, bring its dock to the front, jump to the largest region."""
+        self.wait()
+        QCoreApplication.processEvents()  # deliver the finished computation and queued dock arrangements
+        self.dock.show()
+        self.dock.raise_()
+        region = self.next_region()
+        return self.region_text if region is not None else self.message
+
     def wait(self) -> None:
         """Block until a running computation ended (tests, window close)."""
         self._pool.waitForDone()
@@ -236,8 +245,9 @@ class UncertaintyController(QObject):
         self._region_index = (self._region_index + 1) % len(regions)
         region = regions[self._region_index]
         self.state.set_cursor(region.focus)
+        of = f"the {len(regions)} largest" if len(regions) == MAX_REGIONS else str(len(regions))
         self.region_text = (
-            f"Region {self._region_index + 1} of {len(regions)}: {region.volume_ml:.2f} mL "
+            f"Region {self._region_index + 1} of {of}: {region.volume_ml:.2f} mL "
             f"({region.voxels} voxels), mean {region.mean:.2f}, peak {region.peak:.2f}."
         )
         self.window.statusBar().showMessage(f"Uncertain {self.region_text[0].lower()}{self.region_text[1:]}", 8000)

@@ -14,6 +14,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, Signal
 
 DEFAULT_COLORMAP = "inferno"  # perceptually uniform, dark-to-bright: reads on a grey MRI
+# The part of the map used for 0..1: purple -> red -> orange. Inferno's pale-yellow end would
+# read as enhancing tumour (yellow) and its black start would vanish on the dark image.
+COLORMAP_RANGE = (0.2, 0.8)
 
 
 class HeatmapLayer(QObject):
@@ -88,7 +91,8 @@ class HeatmapLayer(QObject):
         return self._lut
 
     def _make_lut(self) -> np.ndarray:
-        lut = pg.colormap.get(self._colormap).getLookupTable(nPts=256, alpha=True).astype(np.uint8)
+        start, stop = COLORMAP_RANGE
+        lut = pg.colormap.get(self._colormap).getLookupTable(start, stop, nPts=256, alpha=True).astype(np.uint8)
         lut[0, 3] = 0
         return lut
 

@@ -62,6 +62,8 @@ class UncertaintyPanel(QWidget):
         self.next_button = QPushButton("Next Uncertain Region (U)")
         self.region_label = QLabel()
         self.region_label.setWordWrap(True)
+        self.volume_label = QLabel()  # the Metrics dock's table in one line, beside the threshold
+        self.volume_label.setWordWrap(True)
         note = QLabel(EXPLANATION)
         note.setWordWrap(True)
         note.setStyleSheet("color: gray;")
@@ -74,6 +76,7 @@ class UncertaintyPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.summary)
         layout.addLayout(form)
+        layout.addWidget(self.volume_label)
         layout.addWidget(self.next_button)
         layout.addWidget(self.region_label)
         layout.addWidget(note)
@@ -103,6 +106,13 @@ class UncertaintyPanel(QWidget):
         for widget in (self.show_box, self.opacity_slider, self.threshold_slider, self.next_button):
             widget.setEnabled(has_map)
         self.region_label.setText(c.region_text)
+        vols = c.volumes
+        self.volume_label.setVisible(vols is not None)
+        if vols is not None:
+            self.volume_label.setText(
+                f"Uncertain volume: NCR {vols['NCR']:.2f}, ED {vols['ED']:.2f}, ET {vols['ET']:.2f}, "
+                f"background {vols['BG']:.2f} mL (table in Metrics)."
+            )
 
 
 class UncertainVolumesWidget(QWidget):
