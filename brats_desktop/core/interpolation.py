@@ -62,6 +62,21 @@ def _signed_distance(mask: np.ndarray, sampling: tuple[float, float]) -> np.ndar
     return (outside - inside).astype(np.float32)
 
 
+def _box2d(a: np.ndarray, b: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """In-plane box around two 2-D masks, ``margin`` pixels wider on every side (clipped).
+
+    Work is done inside this box only. With ``margin`` at least the centroid shift plus
+    one, every moved shape stays inside and a ring of outside pixels surrounds the
+    shapes, so the distances measured in the box are the true ones.
+    """
+    both = a | b
+    rows = np.flatnonzero(both.any(axis=1))
+    cols = np.flatnonzero(both.any(axis=0))
+    r0, r1 = max(0, rows[0] - margin), min(both.shape[0], rows[-1] + 1 + margin)
+    c0, c1 = max(0, cols[0] - margin), min(both.shape[1], cols[-1] + 1 + margin)
+    return slice(int(r0), int(r1)), slice(int(c0), int(c1))
+
+
 def _shifted(distance: np.ndarray, offset: np.ndarray) -> np.ndarray:
     """``distance`` moved by ``offset`` pixels (bilinear; beyond the edge, the edge value)."""
     if not np.any(np.abs(offset) > 1e-6):
@@ -96,8 +111,10 @@ def interpolate_slices(
             continue
         for k0, k1 in gaps(key_slices(labels, axis, label)):
             m0, m1 = stack[k0] == label, stack[k1] == label
-            d0, d1 = _signed_distance(m0, sampling), _signed_distance(m1, sampling)
             c0, c1 = np.argwhere(m0).mean(axis=0), np.argwhere(m1).mean(axis=0)
+            box = _box2d(m0, m1, margin=int(np.ceil(np.abs(c1 - c0).max())) + 1)
+            m0, m1 = m0[box], m1[box]
+            d0, d1 = _signed_distance(m0, sampling), _signed_distance(m1, sampling)
             for k in range(k0 + 1, k1):
                 w = (k - k0) / (k1 - k0)
                 # Both key shapes are moved onto the blended centroid before blending:
@@ -109,9 +126,10 @@ def interpolate_slices(
                     k,
                     (np.full(stack.shape[1:], np.inf, np.float32), np.zeros(stack.shape[1:], np.uint8)),
                 )
-                wins = d < dist
-                dist[wins] = d[wins]
-                cls[wins] = label
+                sub_d, sub_c = dist[box], cls[box]  # views: writes land in the slice's arrays
+                wins = d < sub_d
+                sub_d[wins] = d[wins]
+                sub_c[wins] = label
     # Decide every gap slice first, then write: the key slices of one class must not
     # change while another class is still being interpolated.
     plans: list[tuple[int, np.ndarray, np.ndarray]] = []
