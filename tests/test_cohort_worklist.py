@@ -327,3 +327,30 @@ def test_real_brats2018_cohort_opens_as_a_worklist(qtbot, tmp_path, shared_data)
     finally:
         win.cohort.shutdown()
         close_window(win)
+
+
+def test_run_on_an_open_case_becomes_its_ai_prediction(qtbot, tmp_path):
+    root = make_cohort(tmp_path)
+    model = tiny_model(tmp_path)
+    win = make_window(qtbot, tmp_path)
+    try:
+        win.segment.load_model(model.path)
+        win.segment.info_dialog.close()  # Load Model shows the model card; back to the main window
+        win.activateWindow()
+        qtbot.waitUntil(win.isActiveWindow, timeout=5_000)
+        win.cohort.open_cohort(root)
+        with qtbot.waitSignal(win.cohort.case_shown, timeout=20_000):
+            double_click_row(qtbot, win, "case4")
+        with qtbot.waitSignal(win.segment.prediction_applied, timeout=60_000):
+            win.axial_view.setFocus()
+            qtbot.keyClick(win.axial_view, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)  # Segment → Run
+        target = root / "case4" / "case4_prediction.nii.gz"
+        assert target.exists()
+        layer = win.state.layer("Prediction")
+        assert np.array_equal(load_case(Cohort(root), Cohort(root).case("case4")).prediction, layer.data)
+        assert win.annotation.editor.layer is layer
+        m = win.cohort.panel.model
+        assert m.index(m.row_of("case4"), 3).data() == "yes" and m.index(m.row_of("case4"), 12).data()
+        assert [c.key for c in win.cohort.cohort.pending()] == ["case1", "case2", "case3"]
+    finally:
+        close_window(win)

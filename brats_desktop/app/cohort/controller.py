@@ -86,6 +86,7 @@ class CohortController(QObject):
         self.panel.proxy.layoutChanged.connect(self._prefetch_next)  # a new sort changes what "next" is
         window.state.patient_changed.connect(self._on_patient_changed)
         window.annotation.saver.saved.connect(self._on_layer_saved)
+        window.segment.prediction_applied.connect(self._on_prediction_applied)
         self._build_actions()
         app = QApplication.instance()
         if app is not None:
@@ -345,6 +346,34 @@ class CohortController(QObject):
         self.prefetcher.forget(record.key)  # the cached copy has the old labels
         self._save_review()
         self.panel.model.refresh_case(record.key)
+
+    def _on_prediction_applied(self, layer: Any) -> None:
+        """Segment → Run on an open case gives it its AI prediction, as Segment All would have.
+
+        The file is written only when the case has none yet (never over one); the layer
+        becomes the corrected layer of the case either way.
+        """
+        if self.cohort is None or self.current_key is None:
+            return
+        record = self.cohort.case(self.current_key)
+        patient = self._window.state.patient
+        target = self.cohort.prediction_path(record)
+        if not target.exists():
+            from brats_desktop.core.errors import ExportError
+            from brats_desktop.core.nifti_io import write_label_map
+
+            try:
+                write_label_map(layer.data, patient.grid, target, patient.convention,
+                                protected=patient.input_paths, overwrite=False)
+            except (ExportError, OSError) as exc:
+                self._status(f"Prediction not kept for the worklist: {exc}", MESSAGE_MS)
+            else:
+                self._ai_labels = layer.data.copy()
+                self.cohort.record_prediction(record, self._ai_labels, patient)
+                self.prefetcher.forget(record.key)
+                self._save_review()
+                self.panel.model.refresh_case(record.key)
+        self._edit(layer, record)
 
     def _save_review(self) -> bool:
         assert self.cohort is not None
