@@ -47,6 +47,9 @@ def test_brain_window_leaves_the_tumour_out_and_full_range_keeps_everything() ->
     assert 70 < lo < 90 and 110 < hi < 130  # the normal brain's spread, tumour saturates
     assert brain_window(vol)[1] > 300  # without the mask the tumour stretches the range
     assert full_range_window(vol) == (0.0, float(vol.max()))
+    broken = vol.copy()
+    broken[0, 0, 0], broken[1, 0, 0] = np.nan, np.inf  # a damaged voxel does not hide the range
+    assert full_range_window(broken) == (0.0, float(vol.max()))
 
 
 def test_tumour_window_spans_the_tumour_and_its_surroundings() -> None:
