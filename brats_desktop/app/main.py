@@ -32,6 +32,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="with --cohort: where predictions and the review go (default: beside each patient)")
     parser.add_argument("--predict", action="store_true",
                         help="with --screenshot: segment with the bundled model first and show the prediction")
+    parser.add_argument("--uncertainty", action="store_true",
+                        help="with --screenshot --predict: show the uncertainty map, crosshair in the largest uncertain region")
+    parser.add_argument("--rano", action="store_true",
+                        help="with --screenshot: show the Measurements dock, crosshair on the largest enhancing "
+                             "lesion's RANO slice (the prediction's with --predict)")
     parser.add_argument("--error-map", action="store_true",
                         help="with --screenshot: show the error map of the first two layers (prediction vs "
                              "ground truth) with the crosshair on the largest error region")
@@ -57,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from brats_desktop.app.main_window import MainWindow
 
+    if QApplication.instance() is None:
+        from brats_desktop.app.views.volume_view import share_opengl_contexts
+
+        share_opengl_contexts()  # before the QApplication exists, or Qt ignores it
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("BraTS Desktop")
     app.setOrganizationName("BraTS Desktop")
@@ -132,6 +141,10 @@ def _screenshot(app, window, args: argparse.Namespace) -> int:
     if args.error_map:
         app.processEvents()  # docks settle first, so the Compare tab raised below stays in front
         print(window.compare.model.step_error(+1))  # shows the map, crosshair on the largest error
+    if args.uncertainty:
+        print(window.uncertainty.show_for_screenshot())
+    if args.rano:
+        print(window.measure.show_for_screenshot())
     window.layouts.volume_view.build_now()  # the 3-D surfaces, synchronously (no-op without OpenGL)
     for _ in range(5):
         app.processEvents()

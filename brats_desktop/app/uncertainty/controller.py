@@ -156,7 +156,13 @@ class UncertaintyController(QObject):
         self._pool.start(_EntropyJob(self._token, probabilities, self._signals))
 
     def show_for_screenshot(self) -> str:
-        """``--screenshot --uncertainty``: finish the map, bring its dock to the front, jump to the largest region."""
+        """``--screenshot --uncertainty``: finish the map, bring its dock to the front, jump to the largest region.
+
+        ``predict_now`` (the screenshot's synchronous run) emits no ``prediction_applied``
+        (whose other listeners write files), so the map is started here from ``last_run``.
+        """
+        if self.layer.data is None:
+            self._on_prediction_applied(None)
         self.wait()
         QCoreApplication.processEvents()  # deliver the finished computation and queued dock arrangements
         self.dock.show()
