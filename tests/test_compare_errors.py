@@ -135,16 +135,13 @@ def test_ground_truth_becomes_outline_under_a_filled_prediction_and_the_legend_s
     window, _, _ = annot_window
     gt_layer = window.state.layers[0]
     assert not gt_layer.outline
-    assert window.layer_legend.texts() == ["Ground truth (ground truth): filled, 50 %"]
+    assert window.layer_legend.texts() == ["Ground truth: filled, 50 %"]
     _with_prediction(window)
     pred_layer = window.state.layer("Prediction")
     assert gt_layer.outline and not pred_layer.outline
     assert window.layers_panel.controls_for("Ground truth").outline.isChecked()  # the dock shows it too
     assert gt_layer.opacity == 1.0  # a crisp contour, not a faint one
-    assert window.layer_legend.texts() == [
-        "Prediction (prediction): filled, 50 %",
-        "Ground truth (ground truth): outlines",
-    ]
+    assert window.layer_legend.texts() == ["Prediction: filled, 50 %", "Ground truth: outlines"]
     # Outlines are drawn above the filled prediction, whatever the layer order.
     view = window.axial_view
     items = {o.layer.name: o.item.zValue() for o in view._overlays}
@@ -154,6 +151,8 @@ def test_ground_truth_becomes_outline_under_a_filled_prediction_and_the_legend_s
     gt_layer.set_outline(False)
     window.state.replace_layer("Prediction", pred_layer.data.copy(), PREDICTION, modified=False)
     assert not gt_layer.outline
-    assert window.layer_legend.texts()[1] == "Ground truth (ground truth): filled, 100 %"
+    assert window.layer_legend.texts()[1] == "Ground truth: filled, 100 %"
     pred_layer.set_visible(False)
-    assert window.layer_legend.texts() == ["Ground truth (ground truth): filled, 100 %"]
+    assert window.layer_legend.texts() == ["Ground truth: filled, 100 %"]
+    window.annotation.editor.new_annotation_layer()
+    assert window.layer_legend.texts()[0] == "Annotation: filled, 50 %"

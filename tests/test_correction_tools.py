@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication
 
 from brats_desktop.app.annotation.editor import COMPONENT
@@ -142,3 +142,24 @@ def test_fill_between_slices_says_when_there_is_nothing_to_fill(qtbot, annot_win
     np.testing.assert_array_equal(layer.data, before)
     assert window.statusBar().currentMessage().startswith("Nothing to fill on axial slices")
     assert editor.history().undo_depth == 1
+
+
+def test_fill_only_the_chosen_class_leaves_gaps_of_other_classes(qtbot, annot_window):
+    window, controller, _ = annot_window
+    editor = controller.editor
+    layer = editor.new_annotation_layer()
+    editor.set_radius(2)
+    qtbot.keyClick(window, Qt.Key.Key_1)
+    _paint_disk(qtbot, window, window.axial_view, (8, 8, 4))
+    _paint_disk(qtbot, window, window.axial_view, (8, 8, 9))
+    qtbot.keyClick(window, Qt.Key.Key_3)
+    _paint_disk(qtbot, window, window.axial_view, (22, 20, 4))
+    _paint_disk(qtbot, window, window.axial_view, (22, 20, 9))
+    window.annotation.dock.raise_()
+    QApplication.processEvents()
+    box = window.correction.widget.chosen_class_only
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+    assert box.isChecked()
+    qtbot.keyClick(window, Qt.Key.Key_I, CTRL)
+    assert all((layer.data[:, :, z] == ENHANCING).any() for z in range(4, 10))
+    assert not (layer.data[:, :, 5:9] == NCR).any()  # the chosen class was ET: NCR's gap stays

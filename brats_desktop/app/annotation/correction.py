@@ -8,7 +8,9 @@
 - **Fill Between Slices** (Edit menu, ``Ctrl+I``): paint a class on two or more
   slices of one plane, then fill the slices between them by shape-based
   interpolation (:mod:`brats_desktop.core.interpolation`), one undo step. The plane
-  is the one of the latest brush stroke.
+  is the one of the latest brush stroke. Every class with gaps is filled unless
+  "Fill only the chosen class" is ticked: in a prediction, two lesions of one class
+  on distant slices would otherwise be joined.
 
 The editing itself lives in :class:`~brats_desktop.app.annotation.editor.LabelEditor`
 (``COMPONENT`` tool, ``interpolate_slices``); this module adds the actions, keys and
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from brats_desktop.core.components import CLASS, LESION
 
@@ -58,6 +60,12 @@ class CorrectionWidget(QWidget):
             "Paint a class on two or more slices of one plane, then fill the slices between them"
         )
         layout.addWidget(self.interpolate_button)
+        self.chosen_class_only = QCheckBox("Fill only the chosen class")
+        self.chosen_class_only.setToolTip(
+            "Leave the other classes as they are, e.g. when correcting one class of a prediction "
+            "whose other classes have separate lesions on distant slices"
+        )
+        layout.addWidget(self.chosen_class_only)
         self.result_label = QLabel()
         self.result_label.setWordWrap(True)
         self.result_label.setStyleSheet("color: gray;")
@@ -98,7 +106,9 @@ class CorrectionActions(QObject):
     def interpolate(self) -> None:
         """Fill between the painted slices of the latest stroke's plane; say what happened."""
         axis = self.editor.last_axis
-        result = self.editor.interpolate_slices(axis)
+        label = self.editor.label
+        only = self.widget.chosen_class_only.isChecked() and label != 0  # the eraser is no class
+        result = self.editor.interpolate_slices(axis, (label,) if only else None)
         if result is None:
             text = "Fill between slices: choose a layer to edit first."
         elif result.bbox is None:

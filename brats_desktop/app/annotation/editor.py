@@ -20,7 +20,7 @@ from brats_desktop.core.components import LESION, SCOPES, relabel_component
 from brats_desktop.core.editing import flood_fill, paint_stroke, plane_axis
 from brats_desktop.core.interpolation import InterpolationResult, interpolate_slices
 from brats_desktop.core.history import BBox, EditHistory, bbox_of_mask, bbox_union
-from brats_desktop.core.labels import BACKGROUND, ENHANCING, NCR
+from brats_desktop.core.labels import BACKGROUND, ENHANCING, NCR, TUMOUR_CLASSES
 
 from brats_desktop.app.state import ANNOTATION, LabelLayer, ViewerState
 
@@ -392,10 +392,12 @@ class LabelEditor(QObject):
         """Canonical axis of the plane of the latest stroke (2, axial, before any)."""
         return self._last_axis
 
-    def interpolate_slices(self, plane: str | int | None = None) -> InterpolationResult | None:
+    def interpolate_slices(
+        self, plane: str | int | None = None, classes: tuple[int, ...] | None = None
+    ) -> InterpolationResult | None:
         """Fill between painted slices of ``plane`` (default: the latest stroke's) as one undo step.
 
-        Every class of the edited layer is interpolated (see
+        ``classes`` (default: every tumour class) are interpolated independently (see
         :mod:`brats_desktop.core.interpolation`); None when no layer is edited.
         """
         self.end_stroke()
@@ -403,7 +405,10 @@ class LabelEditor(QObject):
         if layer is None or history is None or patient is None:
             return None
         axis = self._last_axis if plane is None else plane_axis(plane)
-        result = interpolate_slices(layer.data, axis, spacing=patient.spacing, history=history)
+        result = interpolate_slices(
+            layer.data, axis, classes if classes is not None else TUMOUR_CLASSES,
+            spacing=patient.spacing, history=history,
+        )
         self._one_step_done(layer, result.bbox)
         return result
 

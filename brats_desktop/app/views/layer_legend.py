@@ -100,7 +100,9 @@ class LayerLegendWidget(QWidget):
             row = QHBoxLayout()
             glyph = QLabel(OUTLINE_GLYPH if layer.outline else FILLED_GLYPH)
             glyph.setToolTip("outline" if layer.outline else "filled")
-            text = QLabel(f"{layer.name} ({layer.kind}): {describe_layer(layer)}")
+            # The kind only when the name does not already say it ("Prediction (prediction)").
+            name = layer.name if layer.name.lower() == layer.kind else f"{layer.name} ({layer.kind})"
+            text = QLabel(f"{name}: {describe_layer(layer)}")
             row.addWidget(glyph)
             row.addWidget(text, 1)
             self._layout.addLayout(row)
