@@ -145,8 +145,7 @@ def bidimensional(
     (the first of equals), the longest diameter there and the longest diameter
     perpendicular to it, both in mm, and its volume in mL.
     """
-    mask = labels == label
-    components, n = ndimage.label(mask, structure=_LESION_STRUCTURE)
+    components, n, origin = _components(labels, label)
     if n == 0:
         return []
     voxel_ml = float(np.prod(spacing)) / 1000.0
@@ -162,7 +161,7 @@ def bidimensional(
         dz = int(np.argmax(areas))
         slice2d = inside[:, :, dz]
         (p0, p1), long_mm, (q0, q1), short_mm = measure_slice(slice2d, spacing[:2])
-        ox, oy, z = box[0].start, box[1].start, box[2].start + dz
+        ox, oy, z = box[0].start + origin[0], box[1].start + origin[1], box[2].start + dz + origin[2]
         shift = lambda p: (p[0] + ox, p[1] + oy)  # noqa: E731
         xy = np.argwhere(slice2d)
         c = xy.mean(axis=0)
@@ -178,6 +177,21 @@ def bidimensional(
         ))
     found.sort(key=lambda item: (-item[0], item[1]))
     return [_renumber(lesion, k + 1) for k, (_, _, lesion) in enumerate(found)]
+
+
+def _components(labels: np.ndarray, label: int) -> tuple[np.ndarray, int, tuple[int, int, int]]:
+    """26-connected components of ``labels == label`` inside its bounding box, their count, and the box origin.
+
+    Labelling only the box (a few % of a BraTS grid) rather than the whole volume makes
+    the Measurements dock's refresh after an edit ~10x cheaper.
+    """
+    mask = labels == label
+    where = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
+    if any(w.size == 0 for w in where):
+        return np.zeros((0, 0, 0), np.int32), 0, (0, 0, 0)
+    box = tuple(slice(int(w[0]), int(w[-1]) + 1) for w in where)
+    components, n = ndimage.label(mask[box], structure=_LESION_STRUCTURE)
+    return components, int(n), (box[0].start, box[1].start, box[2].start)
 
 
 def _renumber(lesion: Lesion, number: int) -> Lesion:
@@ -204,8 +218,7 @@ def measure(labels: np.ndarray, spacing: Sequence[float], min_lesion_ml: float =
     """Class/region volumes and the RANO measurement of every enhancing lesion larger than ``min_lesion_ml``."""
     voxel_ml = float(np.prod(spacing)) / 1000.0
     min_voxels = int(np.floor(min_lesion_ml / voxel_ml + 1e-9)) + 1  # strictly more than min_lesion_ml
-    mask = labels == ENHANCING
-    components, n = ndimage.label(mask, structure=_LESION_STRUCTURE)
+    components, n, _ = _components(labels, ENHANCING)
     sizes = np.bincount(components.ravel(), minlength=n + 1)[1:]
     small = sizes[sizes < min_voxels]
     return MeasurementReport(
