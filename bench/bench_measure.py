@@ -18,6 +18,7 @@ Wall and process CPU time (median of the repeats); without the case, the demo pa
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -67,7 +68,7 @@ def main() -> None:
 
         patient = make_demo_patient()
     labels = patient.ground_truth
-    print(f"case {patient.name}, grid {patient.shape}, spacing {patient.spacing}")
+    print(f"case {patient.name}, grid {patient.shape}, spacing {patient.spacing}, load average {os.getloadavg()[0]:.1f}")
     probs = probabilities_from(labels)
     entropy = timed("entropy_map (float16 4xXxYxZ)", lambda: entropy_map(probs), args.repeats)
     argmax = timed("argmax_labels", lambda: argmax_labels(probs), args.repeats)
