@@ -140,7 +140,8 @@ def _screenshot(app, window, args: argparse.Namespace) -> int:
             window.state.set_cursor(focus)
     if args.error_map:
         app.processEvents()  # docks settle first, so the Compare tab raised below stays in front
-        print(window.compare.model.step_error(+1))  # shows the map, crosshair on the largest error
+        window.compare.next_error_action.trigger()  # shows the map, crosshair on the largest error
+        print(window.statusBar().currentMessage())
     if args.uncertainty:
         print(window.uncertainty.show_for_screenshot())
     if args.rano:
