@@ -45,3 +45,16 @@ def test_parse_triple_accepts_common_forms_and_explains_bad_input():
         parse_triple("12 40")
     with pytest.raises(ValueError, match="not three numbers"):
         parse_triple("a b c")
+
+
+def test_real_lps_case_voxel_index_matches_nibabel(shared_data):
+    from brats_desktop.core.nifti_io import read_volume
+
+    path = shared_data / "brainles-sample-case" / "seg.nii.gz"
+    canonical, source = read_volume(path, dtype=None)
+    on_disk = np.asarray(nib.load(str(path)).dataobj)
+    for c in [tuple(int(v) for v in idx) for idx in np.argwhere(canonical == 3)[::5000]] + [(0, 0, 0), (239, 1, 154)]:
+        ijk = file_voxel(source, c)
+        assert on_disk[ijk] == canonical[c]
+        assert world_mm(source, c) == pytest.approx(tuple(nib.affines.apply_affine(source.affine, ijk)))
+    assert file_voxel(source, (0, 0, 0)) != (0, 0, 0)  # LPS on disk: x and y run the other way
