@@ -136,3 +136,25 @@ def test_no_probabilities_and_patient_change_clear_the_map(qtbot, window):
     win.show_patient(patient("Other"))
     assert unc.layer.data is None and unc.volumes is None
     assert all(not o.item.isVisible() for o in unc.overlays)
+
+
+def test_modality_grid_views_made_later_show_the_heat_map_and_take_rulers(qtbot, window):
+    win = window
+    run_segmentation(qtbot, win)
+    win.layouts.set_layout("grid-axial", remember=False)
+    QApplication.processEvents()
+    grid = win.layouts.grid_views["axial"]
+    win.state.set_cursor((8, 8, 6))
+    overlays = [o for o in win.uncertainty.overlays if o.view in grid]
+    assert len(overlays) == len(grid) and all(o.item.isVisible() for o in overlays)
+    # The ruler (Measure → Ruler, M) works in the grid's views too.
+    qtbot.keyClick(win, Qt.Key.Key_M)
+    view = grid[0]
+    view.reset_zoom()
+    QApplication.processEvents()
+    from measure_support import drag
+
+    drag(qtbot, view, (10, 10, 6), (30, 10, 6))
+    (ruler,) = win.measure.store.rulers()
+    assert ruler.length_mm == pytest.approx(20 * SPACING[0], abs=0.5)
+    assert any(o.view is view and o.labels for o in win.measure.ruler_overlays)

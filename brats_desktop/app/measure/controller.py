@@ -43,6 +43,7 @@ class MeasureController(QObject):
         self.ruler_tool = RulerTool(self.store)
         self.ruler_overlays = [RulerOverlay(view, self.store) for view in window.views]
         self.rano_overlay = RanoOverlay(window.axial_view)
+        self.rano_overlays = [self.rano_overlay]  # + axial views the layouts add later (modality grid)
         self._previous_tools: dict[object, ViewTool] = {}
         self.goto_dialog: GoToDialog | None = None
 
@@ -50,6 +51,9 @@ class MeasureController(QObject):
         self.dock = window.add_dock_panel(self.panel, "Measurements")
         QTimer.singleShot(0, lambda: tabify_beside_metrics(window, self.dock))
         self.panel.measured.connect(self._on_measured)
+        layouts = getattr(window, "layouts", None)
+        if layouts is not None and hasattr(layouts, "views_added"):
+            layouts.views_added.connect(self._on_views_added)
         self._dock_shown = False  # visibilityChanged: the dock (its tab) is on screen
         self.dock.visibilityChanged.connect(self._on_dock_visibility)
         self.update_lines_visible()
@@ -119,15 +123,32 @@ class MeasureController(QObject):
 
     def update_lines_visible(self) -> None:
         """RANO lines show while the Measurements dock is open (and its box ticked), not during other work."""
-        self.rano_overlay.set_visible(self.panel.show_lines.isChecked() and self._dock_shown)
+        for overlay in self.rano_overlays:
+            overlay.set_visible(self.panel.show_lines.isChecked() and self._dock_shown)
 
     def _on_dock_visibility(self, visible: bool) -> None:
         self._dock_shown = visible
         self.update_lines_visible()
 
     def _on_measured(self, report: object) -> None:
-        self.rano_overlay.set_selected(None)
-        self.rano_overlay.set_lesions(report.lesions if report is not None else [])
+        for overlay in self.rano_overlays:
+            overlay.selected = None
+            overlay.set_lesions(report.lesions if report is not None else [])
+
+    def select_lesion(self, number: int | None) -> None:
+        """Draw this lesion's diameters even when it is not measurable (chosen in the table)."""
+        for overlay in self.rano_overlays:
+            overlay.set_selected(number)
+
+    def _on_views_added(self, views: list) -> None:
+        """Views made later (the layouts' modality grid) get rulers and, when axial, RANO lines too."""
+        self.ruler_overlays += [RulerOverlay(view, self.store) for view in views]
+        for view in views:
+            if view.plane.axis == 2:
+                overlay = RanoOverlay(view)
+                overlay.visible = self.rano_overlay.visible
+                overlay.set_lesions(self.rano_overlay.lesions)
+                self.rano_overlays.append(overlay)
 
     def slice_label(self, z: int) -> int:
         """The file's own index of canonical axial slice ``z`` (what nibabel, ITK-SNAP, FSLeyes count)."""

@@ -237,5 +237,5 @@ class MeasurementsPanel(QWidget):
         index = row - first_lesion
         if 0 <= index < len(self.report.lesions):
             lesion = self.report.lesions[index]
-            self.controller.rano_overlay.set_selected(lesion.number)
+            self.controller.select_lesion(lesion.number)
             self.state.set_cursor(lesion.centre)

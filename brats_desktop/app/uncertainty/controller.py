@@ -89,6 +89,11 @@ class UncertaintyController(QObject):
         self._region_index = -1
         self._token = 0
         self.overlays = [HeatmapOverlay(view, self.layer) for view in window.views]
+        layouts = getattr(window, "layouts", None)
+        if layouts is not None and hasattr(layouts, "views_added"):  # the modality grid's views, made later
+            layouts.views_added.connect(
+                lambda views: self.overlays.extend(HeatmapOverlay(view, self.layer) for view in views)
+            )
 
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
