@@ -9,6 +9,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 
+# The 3-D view's pyqtgraph shaders are compiled once per process: every OpenGL context of
+# the many test windows must share them (set before pytest-qt creates the QApplication).
+from brats_desktop.app.views.volume_view import share_opengl_contexts  # noqa: E402
+
+share_opengl_contexts()
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

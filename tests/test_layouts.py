@@ -39,6 +39,8 @@ def open_window(qtbot, settings, patient=True) -> MainWindow:
     window.resize(1300, 900)
     window.show()
     qtbot.waitExposed(window)
+    window.activateWindow()  # shortcuts need the active window (X11 without a window manager too)
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
     if patient:
         window.show_patient(make_patient())
     QApplication.processEvents()

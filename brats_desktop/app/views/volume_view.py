@@ -35,6 +35,19 @@ DISABLE_ENV = "BRATS_NO_OPENGL"  # set to 1 to turn the 3-D view off (e.g. a bro
 _status: tuple[bool, str] | None = None
 
 
+def share_opengl_contexts() -> None:
+    """Make every OpenGL context of the process share resources; call before the QApplication.
+
+    pyqtgraph compiles each shader program once per process and reuses its id in every
+    GLViewWidget. A widget whose context is new (a second window, a view re-created after
+    a reparent) would otherwise draw with ids that mean nothing in its context
+    (``GLError: invalid value`` in ``glUseProgram``).
+    """
+    from PySide6.QtCore import QCoreApplication
+
+    QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
+
+
 def opengl_status() -> tuple[bool, str]:
     """(True, "") when 3-D rendering can work here, else (False, why). Probed once.
 
