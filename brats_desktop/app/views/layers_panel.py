@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -16,7 +17,7 @@ from PySide6.QtWidgets import (
 
 from brats_desktop.core.labels import CLASS_COLOURS, CLASS_NAMES, CLASS_SHORT, TUMOUR_CLASSES
 
-from brats_desktop.app.state import LabelLayer, ViewerState
+from brats_desktop.app.state import GROUND_TRUTH, LabelLayer, ViewerState
 
 
 def swatch(cls: int, size: int = 14) -> QLabel:
@@ -100,8 +101,8 @@ class LayersScrollArea(QScrollArea):
 
     A plain QScrollArea asks for a fixed, small height, so the main window gave the
     Layers dock about four rows and hid the rest behind a scrollbar. This one asks
-    (minimum size hint) for the height of its first ``rows_wanted`` layer boxes, so
-    the usual ground truth + prediction pair shows whole; more layers scroll.
+    (minimum size hint) for the height of ``rows_wanted`` layer boxes, so the usual
+    ground truth + prediction pair shows whole; more layers scroll.
     """
 
     rows_wanted = 2
@@ -113,14 +114,24 @@ class LayersScrollArea(QScrollArea):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setWidget(panel)
         self._panel = panel
+        self._box_height: int | None = None  # one layer box, measured once
         panel.rebuilt.connect(self.updateGeometry)
 
     def _wanted_height(self) -> int:
-        """Height of the panel's first :attr:`rows_wanted` layer boxes (or its "no layers" note)."""
+        """Height of :attr:`rows_wanted` layer boxes, whether or not the layers exist yet.
+
+        Constant, so the docks do not jump when a prediction arrives (the room for it is
+        already there) and a screenshot is the same size with or without one.
+        """
+        if self._box_height is None:
+            sample = LayerControls(LabelLayer("Ground truth", np.zeros((1, 1, 1), np.uint8), GROUND_TRUTH))
+            self._box_height = sample.sizeHint().height()
+            sample.deleteLater()
         layout = self._panel.layout()
         margins = layout.contentsMargins()
-        boxes = self._panel.controls[: self.rows_wanted] or [self._panel._empty]
-        height = sum(b.sizeHint().height() for b in boxes) + layout.spacing() * (len(boxes) - 1)
+        boxes = [c.sizeHint().height() for c in self._panel.controls[: self.rows_wanted]]
+        boxes += [self._box_height] * (self.rows_wanted - len(boxes))
+        height = sum(boxes) + layout.spacing() * (len(boxes) - 1)
         return height + margins.top() + margins.bottom()
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt override)
