@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import weakref
 
-from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 from brats_desktop.app.state import GROUND_TRUTH, PREDICTION, LabelLayer, ViewerState
 
@@ -54,24 +54,33 @@ def describe_layer(layer: LabelLayer) -> str:
     return f"filled, {round(layer.opacity * 100)} %"
 
 
-class LayerLegendWidget(QWidget):
-    """One line per shown layer: a filled or hollow square, its name, kind and how it is drawn."""
+class LayerLegendWidget(QLabel):
+    """One line at the top of the Layers dock: for each shown layer a filled or hollow square,
+    its name (and kind) and how it is drawn, e.g. "■ Prediction: filled, 50 %   □ Ground truth: outlines".
+
+    One line whatever the number of layers, so a prediction appearing never makes the dock
+    (and with it a crowded window) taller; what does not fit is cut, and the tooltip lists
+    every layer on its own line.
+    """
+
+    SEPARATOR = "   "
 
     def __init__(self, state: ViewerState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("LayerLegend")
         self.state = state
-        self._layout = QVBoxLayout(self)
-        self._layout.setContentsMargins(6, 2, 6, 2)
-        self._layout.setSpacing(1)
-        self.rows: list[QLabel] = []
+        self.setContentsMargins(6, 2, 6, 2)
+        self.setWordWrap(False)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # never widens the dock
+        self._entries: list[str] = []
         self._watched: list[LabelLayer] = []
         state.layers_changed.connect(self._rebuild)
         self._rebuild()
 
     def texts(self) -> list[str]:
-        """The legend lines as shown (for tests and screenshots)."""
-        return [row.text() for row in self.rows]
+        """The legend entries, top layer first, without their squares (for tests and screenshots)."""
+        return list(self._entries)
 
     def _rebuild(self) -> None:
         for layer in self._watched:
@@ -85,26 +94,14 @@ class LayerLegendWidget(QWidget):
         self._refresh()
 
     def _refresh(self) -> None:
-        while self._layout.count():
-            item = self._layout.takeAt(0)
-            if item.layout() is not None:
-                while item.layout().count():
-                    child = item.layout().takeAt(0).widget()
-                    if child is not None:
-                        child.hide()
-                        child.setParent(None)
-                        child.deleteLater()
-        self.rows = []
         shown = [layer for layer in reversed(self._watched) if layer.visible]  # top layer first
+        self._entries, marked = [], []
         for layer in shown:
-            row = QHBoxLayout()
-            glyph = QLabel(OUTLINE_GLYPH if layer.outline else FILLED_GLYPH)
-            glyph.setToolTip("outline" if layer.outline else "filled")
             # The kind only when the name does not already say it ("Prediction (prediction)").
             name = layer.name if layer.name.lower() == layer.kind else f"{layer.name} ({layer.kind})"
-            text = QLabel(f"{name}: {describe_layer(layer)}")
-            row.addWidget(glyph)
-            row.addWidget(text, 1)
-            self._layout.addLayout(row)
-            self.rows.append(text)
-        self.setVisible(bool(shown))
+            entry = f"{name}: {describe_layer(layer)}"
+            self._entries.append(entry)
+            marked.append(f"{OUTLINE_GLYPH if layer.outline else FILLED_GLYPH} {entry}")
+        self.setText(self.SEPARATOR.join(marked))
+        self.setToolTip("\n".join(marked))
+        # Kept in the layout while empty (blank line), so showing a layer never changes the dock's height.
