@@ -12,6 +12,9 @@ belongs to that measurement alone:
 * ``size``: headless :func:`models.runtime.predict_patient` (the code path of the app
   and ``brats-predict``) on volumes from 120x120x78 up to 512x512x300: the first
   ("cold") and second ("warm") prediction of the process, and its peak RSS.
+* ``tta``: headless :func:`models.runtime.predict_patient` on the same 240x240x155 case with
+  test-time augmentation "none" (the CPU default) and "flip" (Segment → Accurate), and
+  the argmax-only :func:`models.inference.predict_volume` (what keeping the probabilities costs).
 
 The model is ``--model`` or the bundled default; if neither exists yet, a randomly
 initialised network with the training default configuration's architecture (what the
@@ -23,6 +26,7 @@ Usage::
     python bench/bench_inference.py                 # CPU, all measurements
     python bench/bench_inference.py --device cuda   # GPU when available
     python bench/bench_inference.py --only app --case ../shared/data/BraTS-GLI-00001-000
+    python bench/bench_inference.py --only tta --case ../shared/data/BraTS-GLI-00001-000 --repeats 3
 """
 
 from __future__ import annotations
@@ -238,6 +242,62 @@ def worker_size(args: argparse.Namespace) -> dict:
     }
 
 
+def worker_tta(args: argparse.Namespace) -> dict:
+    """Test-time augmentation: predict_patient with tta "none" and "flip" (and the old argmax-only path), warm.
+
+    One process, the same model and patient, modes interleaved per repeat so a change in
+    the machine's load hits both alike. "argmax only" is models.inference.predict_volume
+    (no probabilities kept): the cost of keeping the mean softmax for the uncertainty view
+    is the difference to "none".
+    """
+    from brats_desktop.core.patient import load_patient
+    from models.checkpoint import load_model
+    from models.inference import predict_volume
+    from models.runtime import auto_batch_size, predict_patient, select_device
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-inf-"))
+    path, note = model_path(args.model, tmp)
+    model = load_model(path)
+    patient = load_patient(args.case) if args.case else synthetic_patient((240, 240, 155))
+    device = select_device(args.device)
+    batch = args.batch_size or auto_batch_size(patient.shape, device)
+    images = {m: patient.images[m] for m in model.modalities}
+    modes = {
+        "argmax only": lambda: predict_volume(model, images, device=device, batch_size=batch),
+        "none": lambda: predict_patient(model, patient, device=args.device, batch_size=batch, tta="none"),
+        "flip": lambda: predict_patient(model, patient, device=args.device, batch_size=batch, tta="flip"),
+    }
+    for run in modes.values():  # warm-up: thread pools, kernels, allocator
+        run()
+    wall: dict[str, list[float]] = {k: [] for k in modes}
+    cpu: dict[str, list[float]] = {k: [] for k in modes}
+    for _ in range(args.repeats):
+        for name, run in modes.items():
+            c0, t0 = cpu_seconds(), time.perf_counter()
+            run()
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(cpu_seconds() - c0)
+    return {
+        "measure": "tta",
+        "model": note,
+        "patient": patient.name,
+        "shape": list(patient.shape),
+        "device": describe(device),
+        "batch_size": batch,
+        "median_s": {k: round(statistics.median(v), 3) for k, v in wall.items()},
+        "runs_s": {k: [round(t, 3) for t in v] for k, v in wall.items()},
+        "median_cpu_s": {k: round(statistics.median(v), 3) for k, v in cpu.items()},
+        "load_avg_1min": round(os.getloadavg()[0], 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
+def describe(device) -> str:
+    from models.runtime import describe_device
+
+    return describe_device(device)
+
+
 # --------------------------------------------------------------------------- driver
 
 
@@ -263,10 +323,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case", help="patient folder for the app measurement (default: synthetic 240x240x155)")
     parser.add_argument("--repeats", type=int, default=3, help="timed Runs after the warm-up Run")
     parser.add_argument("--batch-size", type=int, default=None, help="default: models.runtime.auto_batch_size")
-    parser.add_argument("--only", choices=("app", "size"))
+    parser.add_argument("--only", choices=("app", "size", "tta"))
     parser.add_argument("--sizes", default=",".join("x".join(map(str, s)) for s in SIZES))
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--worker", choices=("app", "size"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("app", "size", "tta"), help=argparse.SUPPRESS)
     parser.add_argument("--shape", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -275,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.worker == "size":
         print(json.dumps(worker_size(args)))
+        return 0
+    if args.worker == "tta":
+        print(json.dumps(worker_tta(args)))
         return 0
 
     import torch
@@ -294,6 +357,10 @@ def main(argv: list[str] | None = None) -> int:
         r = spawn("app", args, [])
         results.append(r)
         print(json.dumps(r))
+    if args.only in (None, "tta"):
+        r = spawn("tta", args, [])
+        results.append(r)
+        print(json.dumps(r))
     if args.only in (None, "size"):
         for shape in args.sizes.split(","):
             r = spawn("size", args, ["--shape", shape])
@@ -305,6 +372,12 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         if "error" in r:
             print(f"| {r['measure']} {r.get('args', '')} | | error: {r['error']} |")
+        elif r["measure"] == "tta":
+            m, c = r["median_s"], r["median_cpu_s"]
+            print(f"| predict_patient {'x'.join(map(str, r['shape']))}, test-time augmentation (median of "
+                  f"{len(r['runs_s']['none'])}) | {r['device']} | none {m['none']:.2f} s ({c['none']:.1f} s CPU), "
+                  f"flip {m['flip']:.2f} s ({c['flip']:.1f} s CPU), argmax only {m['argmax only']:.2f} s "
+                  f"(load {r['load_avg_1min']}) |")
         elif r["measure"] == "app":
             print(f"| Run → overlay, {'x'.join(map(str, r['shape']))} (median of {len(r['run_to_overlay_s'])}) "
                   f"| {r['device']} | {r['median_run_to_overlay_s']:.2f} s wall, {r['median_cpu_s']:.1f} s CPU "
