@@ -368,6 +368,9 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
         )
     if args.uncertainty is not None:
         raise CliError("--uncertainty takes one patient folder; this is a folder of patients")
+    if args.tta == "flip":  # cohort_predict.segment_cases does not take tta yet: say so rather than ignore it
+        print("brats-predict: --tta flip applies to a single patient for now; the cohort runs without it",
+              file=sys.stderr)
     return predict_cohort(root, folders, model, args)
 
 
