@@ -3,8 +3,9 @@
 ``core.meshes.label_meshes`` is what the 3-D view's background worker runs after a
 prediction or an edit: crop to the tumour, one Gaussian-smoothed marching-cubes
 surface per class. The brain surface (``brain_mesh``) is built once per patient and
-timed apart. Cases: a synthetic BraTS-like case on the BraTS grid (always there), and
-the real ``brainles-sample-case`` reference segmentation when ``../shared/data`` exists.
+timed apart. Cases: a synthetic BraTS-like case on the BraTS grid (always there), a
+deliberately huge tumour, and the real ``brainles-sample-case`` reference segmentation when
+``../shared/data`` exists.
 
 Usage::
 
@@ -56,12 +57,22 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--case", type=Path, default=None, help="a patient folder with a segmentation")
     args = parser.parse_args()
-    print(f"CPUs available: {len(os.sched_getaffinity(0))}")
+    print(f"CPUs available: {len(os.sched_getaffinity(0))}, load average {os.getloadavg()[0]:.1f}")
 
     from brats_desktop.core.synthetic import make_synthetic_case
 
     case = make_synthetic_case(0, shape=(240, 240, 155), modalities=("flair",))
     report("synthetic case (seed 0)", case.labels, case.images["flair"], (1.0, 1.0, 1.0), args.repeats)
+
+    # Worst case on purpose: nested balls of 70/40/25 mm, 1.4 million tumour voxels (a wild
+    # prediction over half the brain); a bigger box is walked with the coarser step.
+    idx = np.indices((240, 240, 155), dtype=np.float32)
+    dist = np.sqrt((idx[0] - 120) ** 2 + (idx[1] - 120) ** 2 + (idx[2] - 77) ** 2)
+    big = np.zeros((240, 240, 155), np.uint8)
+    big[dist < 70], big[dist < 40], big[dist < 25] = 2, 3, 1
+    report("huge tumour (balls of 70/40/25 mm)", big, (dist < 100).astype(np.float32), (1.0, 1.0, 1.0),
+           args.repeats)
+    del idx, dist
 
     folder = args.case or (SHARED_CASE if SHARED_CASE.is_dir() else None)
     if folder is not None:

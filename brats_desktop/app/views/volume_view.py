@@ -99,11 +99,15 @@ def _probe_context() -> tuple[bool, str]:
 SOLID_ALPHA = 1.0
 EDEMA_ALPHA = 0.35
 LOWER_LAYER_ALPHA = 0.22
-BRAIN_RGBA = (0.9, 0.88, 0.85, 0.16)
+BRAIN_RGBA = (0.9, 0.88, 0.85, 0.18)
+# pyqtgraph's "balloon" shader: faces seen edge-on brighter, so the see-through brain keeps
+# its outline without greying the tumour colours behind it ("shaded" looked like dark fog).
+BRAIN_SHADER = "balloon"
 PLANE_RGBA = (1.0, 0.31, 0.31, 0.8)  # the slice views' crosshair colour
 CAMERA_ELEVATION = 20.0
-# The camera looks from the front (anterior, +y) and a little from the patient's left,
-# so the patient's right is on the screen's left, as in the radiological slice views.
+# The camera looks from the front (anterior, +y; azimuth 90) turned 20 degrees towards the
+# patient's right (+x): the patient's right is on the screen's left, as in the radiological
+# slice views, and the face is seen a little from the side, which shows depth.
 CAMERA_AZIMUTH = 70.0
 
 
@@ -215,7 +219,7 @@ class VolumeView(QWidget):
 
     # -- public -----------------------------------------------------------------------
     def reset_camera(self) -> None:
-        """Look at the whole volume from the front, a little from above and from the left."""
+        """Look at the whole brain from the front, a little from above and from the right."""
         patient = self.state.patient
         if self.gl is None or patient is None:
             return
@@ -223,7 +227,7 @@ class VolumeView(QWidget):
 
         low, high = self._frame()
         self.gl.setCameraPosition(
-            pos=Vector(*((low + high) / 2)), distance=float((high - low).max()) * 1.45,
+            pos=Vector(*((low + high) / 2)), distance=float((high - low).max()) * 1.15,
             elevation=CAMERA_ELEVATION, azimuth=CAMERA_AZIMUTH,
         )
         self.gl.opts["fov"] = 60
@@ -312,7 +316,7 @@ class VolumeView(QWidget):
             if brain is not None:
                 self._brain_item = gl.GLMeshItem(
                     meshdata=gl.MeshData(vertexes=brain.vertices, faces=brain.faces),
-                    smooth=True, shader="shaded", color=BRAIN_RGBA, glOptions="translucent",
+                    smooth=True, shader=BRAIN_SHADER, color=BRAIN_RGBA, glOptions="translucent",
                 )
                 self._brain_item.setDepthValue(20)  # drawn after the tumour: blends over it
                 self.gl.addItem(self._brain_item)
