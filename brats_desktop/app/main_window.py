@@ -274,9 +274,15 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Loading {Path(folder).name}…")
         self.loader.start(folder)
 
-    def show_patient(self, patient: Patient | None, windows: dict | None = None) -> None:
-        """Show an in-memory patient (the demo) at once."""
-        self.state.set_patient(patient, windows, cursor=self._initial_cursor(patient))
+    def show_patient(
+        self, patient: Patient | None, windows: dict | None = None, cursor: Voxel | None = None
+    ) -> None:
+        """Show an in-memory patient (the demo, a prefetched case) at once.
+
+        ``cursor``: where the crosshair starts, when the caller worked it out off the GUI
+        thread (the cohort prefetcher does); else the tumour focus is computed here.
+        """
+        self.state.set_patient(patient, windows, cursor=cursor or self._initial_cursor(patient))
         self.first_image_shown.emit()
         if patient is not None:
             self.patient_loaded.emit(patient)

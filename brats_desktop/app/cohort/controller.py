@@ -29,6 +29,7 @@ from brats_desktop.core.cohort import (
 from brats_desktop.core.errors import PatientLoadError
 from brats_desktop.app.state import PREDICTION
 
+from .case_view import initial_cursor
 from .prefetch import CasePrefetcher
 from .segment_all import SegmentAllWorker
 from .worklist_panel import WorklistPanel
@@ -247,6 +248,7 @@ class CohortController(QObject):
         self._asked_at = time.perf_counter()
         data = self._read(key)
         data.extra["windows"] = windows_for(data.patient.images)
+        data.extra["cursor"] = initial_cursor(data)
         self._show(data)
 
     def _read(self, key: str) -> CaseData:
@@ -278,7 +280,7 @@ class CohortController(QObject):
         assert self.cohort is not None
         record = self.cohort.case(data.key)
         self.current_key = None  # the patient change below is ours: keep nothing of the old case
-        self._window.show_patient(data.patient, data.extra.get("windows"))
+        self._window.show_patient(data.patient, data.extra.get("windows"), data.extra.get("cursor"))
         labels = data.corrected if data.corrected is not None else data.prediction
         if labels is not None:
             layer = self._window.state.replace_layer(PREDICTION_LAYER, labels.copy(), PREDICTION, modified=False)

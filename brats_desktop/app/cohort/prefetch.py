@@ -18,6 +18,8 @@ from brats_desktop.core.errors import PatientLoadError
 
 from brats_desktop.app.views.windowing import windows_for
 
+from .case_view import initial_cursor
+
 KEEP = 2
 
 
@@ -36,6 +38,7 @@ class _ReadTask(QRunnable):
             try:
                 data = self.read(self.key)
                 data.extra["windows"] = windows_for(data.patient.images)
+                data.extra["cursor"] = initial_cursor(data)
                 self.signals.done.emit(self.key, self.generation, data)
             except PatientLoadError as exc:
                 self.signals.failed.emit(self.key, self.generation, str(exc))

@@ -124,6 +124,8 @@ class WorklistPanel(QWidget):
 
     def _fit_columns(self) -> None:
         self.table.resizeColumnsToContents()
+        for column in range(self.model.columnCount()):  # room for the open case's bold text
+            self.table.setColumnWidth(column, self.table.columnWidth(column) + 12)
         self.table.setColumnWidth(STATUS, max(self.table.columnWidth(STATUS), 90))
 
     def _on_double_clicked(self, index: QModelIndex) -> None:
