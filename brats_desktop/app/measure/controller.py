@@ -13,7 +13,7 @@ import os
 import uuid
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QObject, QTimer
+from PySide6.QtCore import QCoreApplication, QObject
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QMainWindow
 
@@ -49,7 +49,7 @@ class MeasureController(QObject):
 
         self.panel = MeasurementsPanel(self)
         self.dock = window.add_dock_panel(self.panel, "Measurements")
-        QTimer.singleShot(0, lambda: tabify_beside_metrics(window, self.dock))
+        tabify_beside_metrics(window, self.dock)
         self.panel.measured.connect(self._on_measured)
         layouts = getattr(window, "layouts", None)
         if layouts is not None and hasattr(layouts, "views_added"):

@@ -108,8 +108,7 @@ class UncertaintyController(QObject):
         self.panel = UncertaintyPanel(self)
         self.dock = window.add_dock_panel(self.panel, "Uncertainty")
         segment = getattr(window, "segment", None)
-        # A tab beside Metrics, once the segment controller has placed that (also a queued call).
-        QTimer.singleShot(0, lambda: tabify_beside_metrics(window, self.dock))
+        tabify_beside_metrics(window, self.dock)
         self.volumes_widget = UncertainVolumesWidget(self)
         metrics_panel = getattr(segment, "metrics_panel", None)
         if metrics_panel is not None:  # below the overlap and volume tables, above the stretch
@@ -267,13 +266,21 @@ class UncertaintyController(QObject):
 
 
 def tabify_beside_metrics(window: QMainWindow, dock: QDockWidget) -> None:
-    """Put ``dock`` in the tab group of the Metrics dock (right-hand docks are many), Metrics kept in front."""
-    metrics_dock = getattr(getattr(window, "segment", None), "metrics_dock", None)
-    if metrics_dock is None or metrics_dock.isFloating() or dock.isFloating():
+    """Put ``dock`` in the tab group of Annotate, which Metrics joins (right-hand docks are many).
+
+    At once, not queued: a dock stacked on its own even until the next event loop pass
+    makes the window grow to the sum of the docks' heights, and it never shrinks back.
+    The tab in front stays in front.
+    """
+    partner = next(
+        (d for d in window.findChildren(QDockWidget) if "annotat" in d.objectName().lower()), None
+    ) or getattr(getattr(window, "segment", None), "metrics_dock", None)
+    if partner is None or partner is dock or partner.isFloating() or dock.isFloating():
         return
-    front = next((d for d in window.tabifiedDockWidgets(metrics_dock) if not d.visibleRegion().isEmpty()), None)
-    window.tabifyDockWidget(metrics_dock, dock)
-    (front or metrics_dock).raise_()
+    group = [partner, *window.tabifiedDockWidgets(partner)]
+    front = next((d for d in group if not d.visibleRegion().isEmpty()), partner)
+    window.tabifyDockWidget(partner, dock)
+    front.raise_()
 
 
 def _float(value: Any, default: float) -> float:
