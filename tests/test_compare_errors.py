@@ -156,3 +156,16 @@ def test_ground_truth_becomes_outline_under_a_filled_prediction_and_the_legend_s
     assert window.layer_legend.texts() == ["Ground truth: filled, 100 %"]
     window.annotation.editor.new_annotation_layer()
     assert window.layer_legend.texts()[0] == "Annotation: filled, 50 %"
+
+
+def test_modality_grid_views_show_the_error_map_too(qtbot, annot_window):
+    window, _, _ = annot_window
+    _with_prediction(window)
+    qtbot.keyClick(window, Qt.Key.Key_Period)
+    window.layouts.set_layout("grid-axial", remember=False)
+    QApplication.processEvents()
+    grid = window.layouts.grid_views["axial"]
+    assert grid and all(any(o.view is v for o in window.compare.overlays) for v in grid)
+    overlay = next(o for o in window.compare.overlays if o.view is grid[0])
+    values = overlay.slice_errors()
+    assert values is not None and values.any() and overlay.item.isVisible()

@@ -27,6 +27,10 @@ class CompareController(QObject):
         self.window = window
         self.model = ErrorMapModel(window.state, self)
         self.overlays = [ErrorOverlay(view, self.model) for view in window.views]
+        # Views made later (View → Layout → modality grid) get the map too.
+        layouts = getattr(window, "layouts", None)
+        if layouts is not None and hasattr(layouts, "views_added"):
+            layouts.views_added.connect(self._on_views_added)
         self.panel = ComparePanel(self.model)
         scroll = QScrollArea()  # stacked docks on a small screen scroll instead of squeezing
         scroll.setWidget(self.panel)
@@ -74,6 +78,10 @@ class CompareController(QObject):
         action.setShortcut(QKeySequence(key))
         action.triggered.connect(slot)
         return action
+
+    def _on_views_added(self, views: list) -> None:
+        covered = {overlay.view for overlay in self.overlays}
+        self.overlays += [ErrorOverlay(view, self.model) for view in views if view not in covered]
 
     def _say(self, text: str) -> None:
         self.window.statusBar().showMessage(text, MESSAGE_MS)
