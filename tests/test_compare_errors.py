@@ -141,6 +141,7 @@ def test_ground_truth_becomes_outline_under_a_filled_prediction_and_the_legend_s
     assert gt_layer.outline and not pred_layer.outline
     assert window.layers_panel.controls_for("Ground truth").outline.isChecked()  # the dock shows it too
     assert gt_layer.opacity == 1.0  # a crisp contour, not a faint one
+    assert window.layers_panel.controls_for("Ground truth").opacity.value() == 100
     assert window.layer_legend.texts() == ["Prediction: filled, 50 %", "Ground truth: outlines"]
     # Outlines are drawn above the filled prediction, whatever the layer order.
     view = window.axial_view

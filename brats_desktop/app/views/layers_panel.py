@@ -92,8 +92,12 @@ class LayerControls(QFrame):
         layout.addLayout(row)
 
     def _on_display_changed(self) -> None:
+        # Setting a control to the layer's own value feeds back a no-op to the layer.
         self.outline.setChecked(self.layer.outline)
         self.visible.setChecked(self.layer.visible)
+        self.opacity.setValue(round(self.layer.opacity * 100))
+        for cls, box in self.class_boxes.items():
+            box.setChecked(cls in self.layer.visible_classes)
 
 
 class LayersScrollArea(QScrollArea):
