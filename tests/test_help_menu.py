@@ -74,10 +74,13 @@ def test_a_new_action_appears_without_editing_the_help(qtbot, window: MainWindow
     hidden_key = QAction("Toggle crosshair", window)
     hidden_key.setShortcut(QKeySequence("X"))
     window.addAction(hidden_key)
+    orphan = QAction("Never Added", window)  # in no menu or widget: Qt never runs its key
+    orphan.setShortcut(QKeySequence("Ctrl+Alt+N"))
     dialog = open_reference(qtbot, window)
     rows = dialog.rows()
     assert ("Ctrl+Alt+F", "Frobnicate the Tumour", "Segment") in rows
     assert ("X", "Toggle crosshair", "Keys (anywhere in the window)") in rows
+    assert not [r for r in rows if r[1] == "Never Added"]
     # The filter field narrows the table as the user types.
     qtbot.keyClicks(dialog.filter, "frob")
     assert dialog.rows() == [("Ctrl+Alt+F", "Frobnicate the Tumour", "Segment")]

@@ -2,8 +2,8 @@
 
 The keyboard reference is generated, not written: it walks the window's QActions
 (menus and their submenus, tool bars, actions added to the window or to any widget
-inside it, and any other QAction the window owns), so a feature that adds an action
-with a shortcut shows up without touching this file. Mouse gestures come from the
+inside it), so a feature that adds an action with a shortcut shows up without touching
+this file. An action added nowhere is left out: Qt does not run its shortcut either. Mouse gestures come from the
 constants kept beside the code that implements them: ``slice_view.MOUSE_GESTURES``
 for the views, and a ``GESTURES`` class attribute on each :class:`ViewTool` subclass
 (the paint tool, the ruler ...).
@@ -76,8 +76,6 @@ def _located_actions(window: QMainWindow) -> list[tuple[QAction, str]]:
             continue
         for action in QWidget.actions(widget):  # unbound: some widgets shadow .actions
             found.append((action, _widget_place(widget)))
-    for action in window.findChildren(QAction):  # owned by the window or its controllers
-        found.append((action, WINDOW_KEYS))
     return found
 
 
