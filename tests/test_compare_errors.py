@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication
 
@@ -170,3 +171,18 @@ def test_modality_grid_views_show_the_error_map_too(qtbot, annot_window):
     overlay = next(o for o in window.compare.overlays if o.view is grid[0])
     values = overlay.slice_errors()
     assert values is not None and values.any() and overlay.item.isVisible()
+
+
+def test_next_error_recentres_a_zoomed_in_view_on_the_region(qtbot, annot_window):
+    window, _, _ = annot_window
+    _with_prediction(window)
+    camera = window.axial_view.camera
+    assert camera is not None
+    camera.set_view(mm_per_px=0.02, centre=(1.0, 1.0, 1.0))  # zoomed far into a corner
+    qtbot.keyClick(window, Qt.Key.Key_Period)
+    cursor, spacing = window.state.cursor, window.state.patient.spacing
+    assert camera.centre == pytest.approx(tuple((c + 0.5) * s for c, s in zip(cursor, spacing)))
+    assert camera.mm_per_px == pytest.approx(0.02)  # the zoom stays
+    view = window.axial_view
+    here = view.widget_pos_of(cursor).toPoint()
+    assert view.viewport().rect().contains(here)

@@ -59,13 +59,11 @@ class CompareController(QObject):
         self.show_action.setCheckable(True)
         self.show_action.setShortcut(QKeySequence("Ctrl+Shift+E"))
         self.show_action.toggled.connect(self.model.set_shown)
-        self.next_error_action = self._action("&Next Error", ".", lambda: self._say(self.model.step_error(+1)))
-        self.previous_error_action = self._action(
-            "&Previous Error", ",", lambda: self._say(self.model.step_error(-1))
-        )
-        self.next_lesion_action = self._action("Next &Lesion", "L", lambda: self._say(self.model.step_lesion(+1)))
+        self.next_error_action = self._action("&Next Error", ".", lambda: self._jump(self.model.step_error, +1))
+        self.previous_error_action = self._action("&Previous Error", ",", lambda: self._jump(self.model.step_error, -1))
+        self.next_lesion_action = self._action("Next &Lesion", "L", lambda: self._jump(self.model.step_lesion, +1))
         self.previous_lesion_action = self._action(
-            "Previous Lesi&on", "Shift+L", lambda: self._say(self.model.step_lesion(-1))
+            "Previous Lesi&on", "Shift+L", lambda: self._jump(self.model.step_lesion, -1)
         )
         for action in (
             self.show_action, self.next_error_action, self.previous_error_action,
@@ -82,6 +80,15 @@ class CompareController(QObject):
     def _on_views_added(self, views: list) -> None:
         covered = {overlay.view for overlay in self.overlays}
         self.overlays += [ErrorOverlay(view, self.model) for view in views if view not in covered]
+
+    def _jump(self, step, delta: int) -> None:
+        """Step, then keep the target on screen: a zoomed-in camera re-centres on the new crosshair."""
+        before = self.window.state.cursor
+        self._say(step(delta))
+        cursor, patient = self.window.state.cursor, self.window.state.patient
+        camera = next((v.camera for v in self.window.views if getattr(v, "camera", None) is not None), None)
+        if camera is not None and patient is not None and cursor != before and not camera.fitted:
+            camera.set_view(centre=tuple((c + 0.5) * s for c, s in zip(cursor, patient.spacing)))
 
     def _say(self, text: str) -> None:
         self.window.statusBar().showMessage(text, MESSAGE_MS)
