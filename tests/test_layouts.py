@@ -176,7 +176,7 @@ def test_default_layout_is_three_planes_and_3d_with_case_info_in_a_dock(window):
         assert "OpenGL" in volume.message.text() and volume.message.isVisible()
         assert not volume.surfaces.active
     dock = next(d for d in window.findChildren(QDockWidget) if d.windowTitle() == "Case")
-    assert dock.widget() is window.info_panel
+    assert window.info_panel in dock.widget().findChildren(type(window.info_panel))
     assert "Layout test" in window.info_panel.text.text()
 
 

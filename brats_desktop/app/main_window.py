@@ -190,7 +190,11 @@ class MainWindow(QMainWindow):
         self.add_dock_panel(layers_dock, "Layers")
         # Patient and file facts are looked up now and then: a tab behind Display (issue 12).
         display_dock = self.findChild(QDockWidget, "dock_Display")
-        case_dock = self.add_dock_panel(self.info_panel, "Case")
+        case_scroll = QScrollArea()  # scrolls rather than making the window taller
+        case_scroll.setWidgetResizable(True)
+        case_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        case_scroll.setWidget(self.info_panel)
+        case_dock = self.add_dock_panel(case_scroll, "Case")
         if display_dock is not None:
             self.tabifyDockWidget(display_dock, case_dock)
             display_dock.raise_()

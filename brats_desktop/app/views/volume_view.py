@@ -180,6 +180,7 @@ class VolumeView(QWidget):
         self.reset_button.setToolTip("Back to the front view of the whole brain")
         self.status_label = QLabel("")
         bar.addWidget(title)
+        bar.addSpacing(8)
         bar.addWidget(self.brain_box)
         bar.addWidget(self.planes_box)
         bar.addWidget(self.status_label, 1)
