@@ -5,7 +5,8 @@ prediction or an edit: crop to the tumour, one Gaussian-smoothed marching-cubes
 surface per class. The brain surface (``brain_mesh``) is built once per patient and
 timed apart. Cases: a synthetic BraTS-like case on the BraTS grid (always there), a
 deliberately huge tumour, and the real ``brainles-sample-case`` reference segmentation when
-``../shared/data`` exists.
+``../shared/data`` exists. Also prints how long the main (GUI) thread can stall while a
+worker thread builds meshes (marching cubes holds the GIL in chunks).
 
 Usage::
 
@@ -52,6 +53,36 @@ def report(name: str, labels: np.ndarray, image: np.ndarray, spacing, repeats: i
           f"({brain.n_faces if brain is not None else 0} triangles)")
 
 
+def main_thread_stalls(labels: np.ndarray, spacing, seconds: float = 0.6) -> tuple[float, float]:
+    """Longest wait (ms) of a 1 ms sleep loop in this thread: alone, and while a worker
+    thread builds meshes (the 3-D view's case). Shows how long the build holds the GIL."""
+    import threading
+
+    def longest_gap() -> float:
+        gaps, t0 = [], time.perf_counter()
+        last = t0
+        while time.perf_counter() - t0 < seconds:
+            time.sleep(0.001)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+        return max(gaps) * 1000
+
+    idle = longest_gap()
+    stop = threading.Event()
+
+    def build() -> None:
+        while not stop.is_set():
+            label_meshes(labels, spacing)
+
+    worker = threading.Thread(target=build)
+    worker.start()
+    busy = longest_gap()
+    stop.set()
+    worker.join()
+    return idle, busy
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -63,6 +94,8 @@ def main() -> int:
 
     case = make_synthetic_case(0, shape=(240, 240, 155), modalities=("flair",))
     report("synthetic case (seed 0)", case.labels, case.images["flair"], (1.0, 1.0, 1.0), args.repeats)
+    idle, busy = main_thread_stalls(case.labels, (1.0, 1.0, 1.0))
+    print(f"  GUI-thread stall (longest 1 ms sleep): {idle:.0f} ms alone, {busy:.0f} ms while meshes build")
 
     # Worst case on purpose: nested balls of 70/40/25 mm, 1.4 million tumour voxels (a wild
     # prediction over half the brain); a bigger box is walked with the coarser step.
