@@ -188,8 +188,18 @@ def test_large_layout_from_the_menu_is_remembered(qtbot, tmp_path):
     assert not window.layouts.volume_view.isVisible()
     big, small = window.coronal_view, window.axial_view
     assert big.width() > 1.5 * small.width() and big.height() > 1.5 * small.height()
-    assert_equal_scale([window.axial_view, window.coronal_view, window.sagittal_view])
+    # The small planes share one scale; the large one shows the same field of view at twice
+    # their pixels per mm, and stays linked when a small view zooms.
+    small_mpp = assert_equal_scale([window.axial_view, window.sagittal_view])
+    assert mm_per_px(big)[0] == pytest.approx(small_mpp / 2, rel=0.01)
+    assert centre(big)[0] == pytest.approx(centre(window.axial_view)[0], abs=0.5)
+    wheel(window.sagittal_view, 2)
+    zoomed = assert_equal_scale([window.axial_view, window.sagittal_view])
+    assert zoomed < small_mpp * 0.9 and mm_per_px(big)[0] == pytest.approx(zoomed / 2, rel=0.01)
     assert settings.value(SETTINGS_KEY) == "large-coronal"
+    window.layouts.set_layout("3d", remember=False)  # back to equal views: magnification gone
+    qtbot.keyClick(window, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
+    assert_equal_scale([window.axial_view, window.coronal_view, window.sagittal_view])
     window.close()
     again = open_window(qtbot, settings, patient=False)
     assert again.layouts.current == "large-coronal"

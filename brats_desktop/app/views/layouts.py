@@ -11,7 +11,8 @@ Layouts (remembered in QSettings under :data:`SETTINGS_KEY`):
 
 Every slice view, grid views included, is attached to one
 :class:`~brats_desktop.app.views.view_link.ViewCamera`: zoom and pan are linked and all
-planes show the same millimetres per pixel. The grid's views are created the first time
+planes show the same millimetres per pixel (the large view of a one-large layout twice
+the pixels per mm of the small ones, the same field of view). The grid's views are created the first time
 the grid is shown and then stay in ``window.views`` (so painting tools reach them);
 while hidden they do not render.
 """
@@ -35,6 +36,9 @@ if TYPE_CHECKING:  # pragma: no cover
 SETTINGS_KEY = "view/layout"
 DEFAULT_LAYOUT = "3d"
 GRID_MODALITIES: tuple[str, ...] = ("t1", "t1ce", "t2", "flair")  # reading order, 2 x 2
+# The large view of a one-large layout is about twice the small ones each way: it shows
+# the same field of view at twice their pixels per mm.
+LARGE_MAGNIFICATION = 2.0
 
 # key -> (menu text, shortcut)
 LAYOUTS: dict[str, tuple[str, str]] = {
@@ -163,6 +167,8 @@ class LayoutManager(QWidget):
         for i in range(3):
             grid.setRowStretch(i, 0)
             grid.setColumnStretch(i, 0)
+        for view in self.plane_views.values():
+            self.camera.set_magnification(view, 1.0)
         if key == "3d":
             axial, coronal, sagittal = (self.plane_views[p.name] for p in PLANES)
             self._put(axial, 0, 0)
@@ -172,6 +178,7 @@ class LayoutManager(QWidget):
             self._stretch(rows=(1, 1), cols=(1, 1))
         elif key.startswith("large-"):
             large, *small = self.shown_views()
+            self.camera.set_magnification(large, LARGE_MAGNIFICATION)
             self._put(large, 0, 0, rows=2)
             self._put(small[0], 0, 1)
             self._put(small[1], 1, 1)

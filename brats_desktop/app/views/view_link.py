@@ -13,6 +13,10 @@ that the planes share move together, as in ITK-SNAP.
 Until the user zooms or pans, the camera *fits*: the scale is the smallest at which
 every visible view shows its whole slice, recomputed when views are resized or the
 layout changes.
+
+A view can be *magnified* (:meth:`ViewCamera.set_magnification`): the one large view of
+the "Large Axial/Coronal/Sagittal" layouts shows the same field of view as the small ones
+at twice their pixels per mm, and zooms and pans with them.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class ViewCamera(QObject):
         self._centre = np.zeros(3)
         self._fitted = True
         self._applying = False
+        self._magnification: dict[int, float] = {}  # id(view) -> factor (1 when absent)
         state.patient_changed.connect(self._on_patient_changed)
 
     # -- public -----------------------------------------------------------------------
@@ -90,6 +95,21 @@ class ViewCamera(QObject):
             except (RuntimeError, TypeError):  # pragma: no cover - view already gone
                 pass
 
+    def magnification(self, view: "SliceView") -> float:
+        return self._magnification.get(id(view), 1.0)
+
+    def set_magnification(self, view: "SliceView", factor: float) -> None:
+        """Show ``view`` at ``factor`` times the shared pixels per mm (same centre, linked)."""
+        self._magnification[id(view)] = float(factor)
+        if self._fitted:
+            self.reset()
+        else:
+            self._apply(view)
+
+    def mm_per_px_of(self, view: "SliceView") -> float:
+        """The scale ``view`` is drawn at (the shared one over its magnification)."""
+        return self._mm_per_px / self.magnification(view)
+
     def reset(self) -> None:
         """Centre the volume and choose the largest scale showing every visible slice whole."""
         patient = self.state.patient
@@ -100,7 +120,8 @@ class ViewCamera(QObject):
         for view in self._visible_views():
             w, h = self._size(view)
             plane = view.plane
-            needs.append(max(extent[plane.col_axis] / w, extent[plane.row_axis] / h))
+            need = max(extent[plane.col_axis] / w, extent[plane.row_axis] / h)
+            needs.append(need * self.magnification(view))
         if needs:
             self._mm_per_px = max(needs)
         self._centre = extent / 2
@@ -141,7 +162,8 @@ class ViewCamera(QObject):
             return
         w, h = self._size(view)
         cx, cy = self._centre[view.plane.col_axis], self._centre[view.plane.row_axis]
-        half_w, half_h = w * self._mm_per_px / 2, h * self._mm_per_px / 2
+        mpp = self.mm_per_px_of(view)
+        half_w, half_h = w * mpp / 2, h * mpp / 2
         self._applying = True
         try:
             view.viewbox.setRange(
@@ -158,7 +180,7 @@ class ViewCamera(QObject):
             return
         (x0, x1), (y0, y1) = view.viewbox.viewRange()
         w, _h = self._size(view)
-        self._mm_per_px = abs(x1 - x0) / w
+        self._mm_per_px = abs(x1 - x0) / w * self.magnification(view)
         self._centre[view.plane.col_axis] = (x0 + x1) / 2
         self._centre[view.plane.row_axis] = (y0 + y1) / 2
         self._fitted = False
