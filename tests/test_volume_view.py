@@ -226,3 +226,19 @@ def test_wheel_zooms_and_reset_brings_the_camera_back(qtbot, gl_window):
     assert gl.opts["distance"] < distance * 0.9
     qtbot.mouseClick(view.reset_button, Qt.MouseButton.LeftButton)
     assert gl.opts["distance"] == pytest.approx(distance)
+
+
+def test_an_idle_worker_thread_ends_and_a_new_job_starts_it_again(qtbot, monkeypatch):
+    import brats_desktop.app.views.mesh_worker as mesh_worker
+
+    monkeypatch.setattr(mesh_worker, "IDLE_EXIT_S", 0.05)
+    worker = MeshWorker()
+    try:
+        with qtbot.waitSignal(worker.built, timeout=10000):
+            worker.submit(lambda: "one")
+        qtbot.waitUntil(lambda: not worker._thread.isRunning(), timeout=5000)
+        with qtbot.waitSignal(worker.built, timeout=10000) as blocker:
+            worker.submit(lambda: "two")
+        assert blocker.args[1] == "two"
+    finally:
+        worker.shutdown()

@@ -25,6 +25,9 @@ from brats_desktop.core.meshes import Mesh, brain_mesh, label_meshes
 from brats_desktop.app.state import LabelLayer, ViewerState
 
 DEBOUNCE_MS = 300
+# The thread ends after this long without work (and restarts on the next job): an idle
+# window that is destroyed without closeEvent leaves no running QThread behind.
+IDLE_EXIT_S = 2.0
 
 
 class _Thread(QThread):
@@ -48,6 +51,7 @@ class MeshWorker(QObject):
         self._pending: tuple[int, Callable[[], object]] | None = None
         self._running: int | None = None
         self._stopping = False
+        self._alive = False  # the loop runs (or was started and has not returned)
         self._last_id = 0
         self._thread = _Thread(self._loop, self)
 
@@ -57,11 +61,15 @@ class MeshWorker(QObject):
             if self._stopping:
                 return -1
             self._last_id += 1
-            self._pending = (self._last_id, job)
+            request = self._last_id
+            self._pending = (request, job)
+            start = not self._alive
+            self._alive = True
             self._cond.notify()
-        if not self._thread.isRunning():
+        if start:
+            self._thread.wait()  # a previous loop that has just decided to end
             self._thread.start(QThread.Priority.LowPriority)
-        return self._last_id
+        return request
 
     @property
     def busy(self) -> bool:
@@ -81,8 +89,11 @@ class MeshWorker(QObject):
         while True:
             with self._cond:
                 while self._pending is None and not self._stopping:
-                    self._cond.wait()
+                    if not self._cond.wait(IDLE_EXIT_S) and self._pending is None:
+                        self._alive = False  # idle: end; submit() starts a new loop
+                        return
                 if self._stopping:
+                    self._alive = False
                     return
                 request, job = self._pending
                 self._pending = None
