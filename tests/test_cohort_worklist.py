@@ -354,3 +354,21 @@ def test_run_on_an_open_case_becomes_its_ai_prediction(qtbot, tmp_path):
         assert [c.key for c in win.cohort.cohort.pending()] == ["case1", "case2", "case3"]
     finally:
         close_window(win)
+
+
+def test_cohort_screenshot_command(tmp_path, capsys):
+    from PySide6.QtGui import QImage
+
+    from brats_desktop.app.main import main
+
+    root = make_cohort(tmp_path)
+    png = tmp_path / "worklist.png"
+    out = tmp_path / "out"
+    assert main(["--cohort", str(root), "--cohort-output", str(out), "--screenshot", str(png), "--size", "1200x900"]) == 0
+    image = QImage(str(png))
+    assert image.width() == 1200 and image.height() >= 900
+    # The first openable case was opened (and so marked in progress) in the chosen output folder.
+    review = json.loads((out / "brats-review.json").read_text())["cases"]
+    assert review["case1"]["status"] == "in progress" and review["case2"]["status"] == "to do"
+    assert main(["--cohort", str(root / "case1"), "--screenshot", str(tmp_path / "x.png")]) == 2
+    assert "cannot open the cohort" in capsys.readouterr().err

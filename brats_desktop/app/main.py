@@ -157,7 +157,24 @@ def _screenshot(app, window, args: argparse.Namespace) -> int:
 
 
 def _show_cohort(window, args: argparse.Namespace) -> bool:
-    """``--cohort`` with ``--screenshot``: the worklist, and its first case on screen (synchronously)."""
+    """``--cohort`` with ``--screenshot``: the worklist, and its first case on screen (synchronously).
+
+    Problems go to stderr before the window could ask anything: a script never waits on a dialog.
+    """
+    from brats_desktop.core.cohort import Cohort, CohortError
+
+    try:
+        probe = Cohort(args.cohort, args.cohort_output)
+    except CohortError as exc:
+        print(f"brats-desktop: cannot open the cohort: {exc}", file=sys.stderr)
+        return False
+    if not probe.output_writable:
+        print(f"brats-desktop: {probe.output_dir} is read-only; choose where outputs go with --cohort-output DIR",
+              file=sys.stderr)
+        return False
+    if probe.sidecar_problem:
+        print(f"brats-desktop: {probe.sidecar_problem}", file=sys.stderr)
+        return False
     cohort = window.cohort.open_cohort(args.cohort, args.cohort_output)
     if cohort is None:  # the error went to the dialog; scripts get it on stderr too
         print(f"brats-desktop: cannot open the cohort {args.cohort}", file=sys.stderr)
