@@ -50,6 +50,7 @@ from brats_desktop.app.measure.controller import MeasureController
 from brats_desktop.app.uncertainty.controller import UncertaintyController
 from brats_desktop.app.views.window_level import WindowLevelController
 from brats_desktop.app.help.controller import HelpController
+from brats_desktop.app.importer.controller import ImportController
 from brats_desktop.app.views.slice_view import AXIAL, CONVENTION_TEXT, CORONAL, SAGITTAL, SliceView, ViewTool
 from brats_desktop.app.state import ViewerState, Voxel
 
@@ -215,6 +216,8 @@ class MainWindow(QMainWindow):
         self.correction = CorrectionActions(self.annotation)
         self.compare = CompareController(self)
         # Help → Keyboard and Mouse Reference (F1, generated from the actions), About (issue 10, item 10).
+        # File → Import Scans… (raw DICOM/NIfTI → BraTS folder), QC outline, native-grid export (issue 13).
+        self.importer = ImportController(self)
         self.help = HelpController(self)
 
         for view in self.views:
@@ -528,5 +531,6 @@ class MainWindow(QMainWindow):
         self.uncertainty.wait()  # an uncertainty map being computed (about a second)
         self.cohort.shutdown()  # Segment All and case readers too
         self.layouts.shutdown()  # the 3-D view's mesh thread
+        self.importer.shutdown()  # a running import (registration / HD-BET) stops, writes nothing
         self.loader.wait()
         event.accept()

@@ -1,0 +1,151 @@
+"""The dialog where the user confirms or changes the role of each series before anything runs.
+
+One row per series found: what the scanner called it, its size and voxel spacing, a role
+box (T1 / T1CE / T2 / FLAIR / not used) pre-set to the proposal, and why. A damaged or
+incomplete series is listed with its problem in red and cannot be given a role, so the user
+sees what is left out. A role belongs to one series: choosing it for a second series takes it
+from the first (as a radio choice would). The destination folder is shown and can be changed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from brats_desktop.preprocess.series import ROLE_LABELS, ROLES, ScanFolder, Series
+
+NOT_USED = "(not used)"
+COLUMNS = ("Series", "Size / spacing (mm)", "Role", "Why")
+
+
+class RoleDialog(QDialog):
+    """Rows of series with a role box each; ``roles()`` and ``output()`` once accepted."""
+
+    roles_changed = Signal()
+    browse_requested = Signal()  # the controller asks window.dialogs for a folder
+
+    def __init__(self, scan: ScanFolder, output: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Import Scans — Confirm Sequence Roles")
+        self.scan = scan
+        self.series: list[Series] = list(scan.series)
+        self.combos: list[QComboBox] = []
+        box = QVBoxLayout(self)
+        box.addWidget(QLabel(
+            f"<b>{len(self.series)} series</b> in {scan.root}.<br>Check the role of each series; "
+            "every sequence will be registered to the T1CE, resampled to 1 mm and skull-stripped."))
+        self.table = QTableWidget(len(self.series), len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        for row, s in enumerate(self.series):
+            self.table.setItem(row, 0, QTableWidgetItem(s.description))
+            dims = "×".join(str(n) for n in s.size) or "?"
+            spacing = " × ".join(f"{v:g}" for v in s.spacing) or "?"
+            self.table.setItem(row, 1, QTableWidgetItem(f"{dims}  ({spacing})"))
+            combo = QComboBox()
+            combo.addItem(NOT_USED, None)
+            for role in ROLES:
+                combo.addItem(ROLE_LABELS[role], role)
+            combo.setCurrentIndex(combo.findData(s.role) if s.role else 0)
+            combo.setEnabled(s.usable)
+            combo.setObjectName(f"role_{row}")
+            combo.currentIndexChanged.connect(lambda _i, r=row: self._on_role_chosen(r))
+            self.table.setCellWidget(row, 2, combo)
+            self.combos.append(combo)
+            why = QTableWidgetItem(s.problem or s.reason)
+            if s.problem:
+                why.setForeground(QColor(200, 30, 30))
+                why.setToolTip(f"{s.source}: {s.problem}")
+            self.table.setItem(row, 3, why)
+        self.table.resizeRowsToContents()
+        box.addWidget(self.table, 1)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        box.addWidget(self.summary)
+        out_row = QHBoxLayout()
+        out_row.addWidget(QLabel("Write the BraTS folder to:"))
+        self.output_edit = QLineEdit(str(output))
+        out_row.addWidget(self.output_edit, 1)
+        self.browse_button = QPushButton("Change…")
+        self.browse_button.clicked.connect(self.browse_requested)
+        out_row.addWidget(self.browse_button)
+        box.addLayout(out_row)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.import_button = self.buttons.addButton("Import", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        box.addWidget(self.buttons)
+        self.resize(900, 160 + 34 * max(3, len(self.series)))
+        self._update_summary()
+
+    # -- answers ----------------------------------------------------------------------
+    def roles(self) -> dict[str, Series]:
+        """role -> series as the user left the boxes."""
+        out: dict[str, Series] = {}
+        for s, combo in zip(self.series, self.combos):
+            role = combo.currentData()
+            if role:
+                out[role] = s
+        return out
+
+    def output(self) -> Path:
+        return Path(self.output_edit.text().strip()).expanduser()
+
+    def set_output(self, folder: Path) -> None:
+        self.output_edit.setText(str(folder))
+
+    # -- behaviour --------------------------------------------------------------------
+    def _on_role_chosen(self, row: int) -> None:
+        role = self.combos[row].currentData()
+        if role:
+            for other, combo in enumerate(self.combos):
+                if other != row and combo.currentData() == role:
+                    combo.blockSignals(True)
+                    combo.setCurrentIndex(0)
+                    combo.blockSignals(False)
+        for s, combo in zip(self.series, self.combos):
+            s.role = combo.currentData()
+        self._update_summary()
+        self.roles_changed.emit()
+
+    def _update_summary(self) -> None:
+        roles = self.roles()
+        chosen = [ROLE_LABELS[r] for r in ROLES if r in roles]
+        missing = [ROLE_LABELS[r] for r in ROLES if r not in roles]
+        problems = [s for s in self.series if s.problem]
+        parts = [f"Will import: {', '.join(chosen) if chosen else 'nothing'}."]
+        if missing:
+            parts.append(f"Missing: {', '.join(missing)} (the model uses the sequences it gets).")
+        if "t1ce" not in roles and roles:
+            parts.append("<b>No T1CE</b>: the sequences are registered to the next one instead.")
+        if problems:
+            parts.append(f"<span style='color:#c81e1e'>Left out, cannot be read: "
+                         f"{'; '.join(f'{s.source.name}: {s.problem}' for s in problems)}</span>")
+        self.summary.setText(" ".join(parts))
+        self.import_button.setEnabled(bool(roles))
+
+    def accept(self) -> None:  # noqa: D401 - Qt override
+        if not self.roles() or not self.output_edit.text().strip():
+            return
+        super().accept()
