@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
         "never replacing a file)",
     )
     p.add_argument("--model", type=Path, help="checkpoint to use (default: the bundled model)")
+    p.add_argument("--preprocess", action="store_true",
+                   help="PATIENT_DIR holds raw scans (DICOM or scanner NIfTI): register to the T1CE, resample to "
+                        "1 mm, skull-strip (HD-BET) into a BraTS folder first, then segment and also write the "
+                        "prediction on the original T1CE grid (needs brats-desktop[preprocess])")
+    p.add_argument("--import-out", type=Path, metavar="DIR",
+                   help="with --preprocess: the BraTS folder to create (default: <PATIENT_DIR>-brats beside it)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
                    help="where to run (auto: CUDA, then Apple MPS, else CPU)")
     p.add_argument("--batch-size", type=int, default=None,
@@ -351,6 +357,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     from models.runtime import select_device
 
     select_device(args.device)  # refuse an absent --device cuda before reading anything
+    if args.preprocess:  # raw scans -> a BraTS folder first (issue 13)
+        return _predict_raw(root, args)
     folders = find_patient_folders(root)
     if not folders:
         raise CliError(f"{root}: no patient folder with MRI volumes found")
@@ -372,6 +380,33 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
         print("brats-predict: --tta flip applies to a single patient for now; the cohort runs without it",
               file=sys.stderr)
     return predict_cohort(root, folders, model, args)
+
+
+def _predict_raw(root: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """``--preprocess``: import ``root``, segment the new folder, add the prediction on the native grid."""
+    from brats_desktop.preprocess.command import PreprocessError, import_for_cli, write_native_prediction
+
+    try:
+        imported = import_for_cli(root, args.import_out)
+    except PreprocessError as exc:
+        raise CliError(str(exc)) from exc
+    record = predict_folder(
+        imported.folder, _load_model(args.model), out=args.out, device=args.device, batch_size=args.batch_size,
+        overwrite=args.overwrite, ncr_definition=args.ncr_definition, tta=args.tta, uncertainty=args.uncertainty,
+    )
+    try:
+        record["output_native"] = str(write_native_prediction(Path(record["output"]), imported.folder,
+                                                              overwrite=args.overwrite))
+    except (PreprocessError, ExportError, OSError) as exc:
+        raise CliError(f"cannot write the prediction on the original grid: {exc}") from exc
+    record["preprocessed"] = {
+        "folder": str(imported.folder),
+        "record": str(imported.folder / "brats-import.json"),
+        "brain_volume_ml": imported.record["brain_mask"]["volume_ml"],
+        "timings_s": imported.record["timings_s"],
+        "warnings": imported.warnings,
+    }
+    return record
 
 
 def main(argv: Sequence[str] | None = None) -> int:
