@@ -26,6 +26,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--screenshot", type=Path, metavar="FILE.png",
                         help="render the window to this PNG and exit")
     parser.add_argument("--size", default="1400x900", help="window size for --screenshot (WxH)")
+    parser.add_argument("--import", dest="import_dir", type=Path, metavar="DIR",
+                        help="import raw scans (DICOM or scanner NIfTI) from DIR: confirm the roles, then they are "
+                             "registered, resampled and skull-stripped into a BraTS folder that opens (with "
+                             "--screenshot: proposed roles, synchronously, then the QC view)")
     parser.add_argument("--cohort", type=Path, metavar="DIR",
                         help="open a folder of patient folders as a worklist (its first case is shown)")
     parser.add_argument("--cohort-output", type=Path, metavar="DIR",
@@ -98,7 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()
     # Labels autosaved before a crash are offered back first (issue 4); restoring one
     # opens its patient, so the folder given on the command line is then not opened.
-    if args.patient is not None:
+    if args.import_dir is not None:
+        window.importer.import_scans(args.import_dir)  # the role dialog; the import opens its folder
+    elif args.patient is not None:
         if not window.annotation.offer_restore():
             window.open_patient(args.patient)
     elif args.cohort is not None:
@@ -117,6 +123,23 @@ def _screenshot(app, window, args: argparse.Namespace) -> int:
 
     from brats_desktop.app.main_window import tumour_focus
 
+    if args.import_dir is not None:  # raw scans -> BraTS folder first, then the QC view of it
+        from brats_desktop.preprocess import INSTALL_HINT, missing_dependencies
+
+        if missing_dependencies():
+            print(f"brats-desktop: {INSTALL_HINT}", file=sys.stderr)
+            return 2
+        from brats_desktop.preprocess.pipeline import ImportFailed
+
+        try:
+            result = window.importer.import_now(args.import_dir)
+        except (ImportFailed, OSError, ValueError) as exc:
+            print(f"brats-desktop: import failed: {exc}", file=sys.stderr)
+            return 2
+        for warning in result.warnings:
+            print(f"brats-desktop: warning: {warning}", file=sys.stderr)
+        print(f"imported into {result.folder}")
+        args.patient = result.folder
     # Synchronous: a script wants the whole patient or a clear error, nothing in between.
     try:
         patient = load_patient(args.patient) if args.patient else None if args.cohort else load_demo_patient()
