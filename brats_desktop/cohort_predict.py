@@ -2,8 +2,9 @@
 
 Qt-free. Decoding NIfTI (gzip inflation, reorientation) takes about as long as the
 network on a CPU, so a :class:`torch.utils.data.DataLoader` reads the next patients in
-worker processes while the current one is segmented (``num_workers``; 0 reads in the
-calling thread, which the app uses: forking a process that runs Qt is unsafe).
+worker processes while the current one is segmented (``num_workers``; 0 reads one
+patient ahead in a thread of the calling process, which the app uses: forking a process
+that runs Qt is unsafe).
 
 For cohorts that outgrow one machine the same function runs under ``torchrun``: each
 rank takes every WORLD_SIZE-th pending case (:func:`shard`), results are gathered over
@@ -21,6 +22,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +84,15 @@ def _keep(item: Any) -> Any:
 def _patients(jobs: Sequence[CaseJob], num_workers: int) -> Iterator[tuple[int, Patient | None, str | None]]:
     dataset = _CaseDataset(jobs, threads=2 if num_workers > 0 else 4)
     if num_workers <= 0:
-        yield from (dataset[i] for i in range(len(dataset)))
+        # One reader thread instead of processes: the next patient is decoded (gzip releases
+        # the GIL) while this one is segmented, without forking a process that may run Qt.
+        with ThreadPoolExecutor(1, thread_name_prefix="case-reader") as pool:
+            ahead = pool.submit(dataset.__getitem__, 0) if len(dataset) else None
+            for i in range(len(dataset)):
+                assert ahead is not None
+                item = ahead.result()
+                ahead = pool.submit(dataset.__getitem__, i + 1) if i + 1 < len(dataset) else None
+                yield item
         return
     loader = DataLoader(
         dataset, batch_size=None, shuffle=False, num_workers=num_workers, collate_fn=_keep,
