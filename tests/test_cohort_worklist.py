@@ -372,3 +372,19 @@ def test_cohort_screenshot_command(tmp_path, capsys):
     assert review["case1"]["status"] == "in progress" and review["case2"]["status"] == "to do"
     assert main(["--cohort", str(root / "case1"), "--screenshot", str(tmp_path / "x.png")]) == 2
     assert "cannot open the cohort" in capsys.readouterr().err
+
+
+def test_segment_all_without_any_model_says_so_once(qtbot, tmp_path, monkeypatch):
+    import models.checkpoint
+
+    monkeypatch.setattr(models.checkpoint, "bundled_models", lambda: [])
+    root = make_cohort(tmp_path)
+    win = make_window(qtbot, tmp_path)
+    try:
+        win.cohort.open_cohort(root)
+        qtbot.mouseClick(win.cohort.panel.segment_all_button, Qt.MouseButton.LeftButton)
+        assert len(win.dialogs.errors) == 1 and "Load Model" in win.dialogs.errors[0][1]
+        assert not win.cohort.running and not win.cohort.panel.progress.isVisible()
+        assert len(win.cohort.cohort.pending()) == 4
+    finally:
+        close_window(win)

@@ -150,6 +150,8 @@ class CohortController(QObject):
             if root is None:
                 return None
         root = Path(root)
+        if self.current_key is not None and not self._window._may_discard("open another cohort"):
+            return None
         remembered = self._remembered_outputs()
         if output_dir is None and str(root.resolve()) in remembered:
             output_dir = remembered[str(root.resolve())]
@@ -423,6 +425,16 @@ class CohortController(QObject):
             self._status("Every case that opens already has a prediction.", MESSAGE_MS)
             return False
         segment = self._window.segment
+        if segment.user_model is None:
+            from models.checkpoint import bundled_models, default_model_path
+
+            if not bundled_models():  # say it once, not once per case
+                self._window.dialogs.error(
+                    self._window, "Segment All",
+                    f"{default_model_path()}: no bundled model installed.\n\n"
+                    "Use File → Load Model… to choose a checkpoint.",
+                )
+                return False
         options = {
             "device": "auto", "force_cpu": segment.force_cpu, "batch_size": segment.batch_size,
             "ncr_definition": segment.ncr_definition, "predict": segment.predict,
