@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import stat
-from pathlib import Path
 
 import numpy as np
 import pytest

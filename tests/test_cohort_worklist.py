@@ -8,17 +8,14 @@ images (tests/cohort_support.py). Inference uses a tiny random checkpoint
 from __future__ import annotations
 
 import json
-import stat
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
 
 from brats_desktop.core.cohort import DONE, FLAGGED, IN_PROGRESS, TODO, Cohort, load_case
-from brats_desktop.core.nifti_io import write_label_map
 from brats_desktop.core.patient import load_patient
 from cohort_support import make_cohort
 from inference_support import GatedPredict, close_window, tiny_model
