@@ -15,6 +15,7 @@ if [ ! -f "$stamp" ]; then
     if ! "$venv/bin/python" -c "import torch" >/dev/null 2>&1; then
         "$venv/bin/python" -m pip install --quiet "torch==${BRATS_TORCH_VERSION:-2.13.0}"
     fi
-    "$venv/bin/python" -m pip install --quiet -e "$root[test]"
+    # [preprocess]: File → Import Scans (SimpleITK, pydicom, HD-BET weights); torch above is kept.
+    "$venv/bin/python" -m pip install --quiet -e "$root[test,preprocess]"
     touch "$stamp"
 fi
