@@ -246,9 +246,9 @@ def worker_tta(args: argparse.Namespace) -> dict:
     """Test-time augmentation: predict_patient with tta "none" and "flip" (and the old argmax-only path), warm.
 
     One process, the same model and patient, modes interleaved per repeat so a change in
-    the machine's load hits both alike. "argmax only" is models.inference.predict_volume
-    (no probabilities kept): the cost of keeping the mean softmax for the uncertainty view
-    is the difference to "none".
+    the machine's load hits both alike. "argmax only" is predict_patient with
+    models.inference.predict_volume as its predictor (no probabilities kept): the cost of
+    keeping the mean softmax for the uncertainty view is the difference to "none".
     """
     from brats_desktop.core.patient import load_patient
     from models.checkpoint import load_model
@@ -261,9 +261,10 @@ def worker_tta(args: argparse.Namespace) -> dict:
     patient = load_patient(args.case) if args.case else synthetic_patient((240, 240, 155))
     device = select_device(args.device)
     batch = args.batch_size or auto_batch_size(patient.shape, device)
-    images = {m: patient.images[m] for m in model.modalities}
     modes = {
-        "argmax only": lambda: predict_volume(model, images, device=device, batch_size=batch),
+        # predict_patient with the old argmax-only predictor: same post-processing, no probabilities kept
+        "argmax only": lambda: predict_patient(model, patient, device=args.device, batch_size=batch,
+                                               predict=predict_volume),
         "none": lambda: predict_patient(model, patient, device=args.device, batch_size=batch, tta="none"),
         "flip": lambda: predict_patient(model, patient, device=args.device, batch_size=batch, tta="flip"),
     }
