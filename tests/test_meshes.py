@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from brats_desktop.core.meshes import (
     bounding_box,
@@ -101,3 +102,27 @@ def test_nearest_hit_finds_the_front_of_a_sphere_and_misses_beside_it():
     assert t is not None and abs(t - (100.0 - 8.0)) < 1.0  # the near side, not the far one
     assert nearest_hit(mesh, origin + (30.0, 0.0, 0.0), (0.0, 1.0, 0.0)) is None
     assert nearest_hit(mesh, origin, (0.0, -1.0, 0.0)) is None  # behind the ray's origin
+
+
+@pytest.mark.realdata
+def test_real_case_surfaces_lie_on_their_labels(shared_data):
+    """brainles-sample-case (LPS on disk): every class surface stays within that class's voxels, in mm."""
+    from brats_desktop.core.patient import load_patient
+
+    patient = load_patient(shared_data / "brainles-sample-case")
+    labels, spacing = patient.ground_truth, patient.spacing
+    meshes = label_meshes(labels, spacing)
+    assert set(meshes) == {1, 2, 3}
+    for cls, mesh in meshes.items():
+        box = bounding_box(labels == cls)
+        lo = np.array([s.start for s in box]) * np.asarray(spacing)
+        hi = np.array([s.stop for s in box]) * np.asarray(spacing)
+        vlo, vhi = mesh.bounds()
+        assert np.all(vlo >= lo - 0.5) and np.all(vhi <= hi + 0.5), cls  # within half a voxel
+        # Nearly every vertex has a voxel of its class among the 8 whose centres surround it.
+        idx = np.floor(mesh.vertices / np.asarray(spacing) - 0.5).astype(int)
+        near = np.zeros(len(idx), bool)
+        for d in np.ndindex(2, 2, 2):
+            j = np.clip(idx + np.array(d), 0, np.array(labels.shape) - 1)
+            near |= labels[j[:, 0], j[:, 1], j[:, 2]] == cls
+        assert near.mean() > 0.97, cls
