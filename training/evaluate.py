@@ -227,7 +227,10 @@ def write_results(
     json_path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     from .plots import plot_region_boxes
 
-    plot_region_boxes(rows, out / "evaluation.png", title=f"{model.name}: {len(rows)} patient(s)")
+    groups = ", ".join(f"{k} ({sum(1 for r in rows if str(r.get('ncr_definition', '')) == k)})" for k in means if k)
+    mixed = " — TC boxes pool both meanings" if len(means) > 1 else ""
+    plot_region_boxes(rows, out / "evaluation.png",
+                      title=f"{model.name}: {len(rows)} patient(s)" + (f", label 1: {groups}{mixed}" if groups else ""))
     return csv_path, json_path
 
 
