@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu
 
@@ -295,7 +295,7 @@ class CohortController(QObject):
         self.panel.select_case(data.key)
         if record.review.status == TODO:
             self.cohort.set_status(record, IN_PROGRESS)
-            self._save_review()
+            QTimer.singleShot(0, self._save_review)  # after the case is drawn: an fsync can take a while
         self.panel.show_review(record.stem_name or record.name, record.review.status, record.review.comment)
         self._status(f"Opened {record.name} ({self.order().index(data.key) + 1 if data.key in self.order() else '?'}"
                      f" / {len(self.order())})", MESSAGE_MS)
@@ -380,7 +380,8 @@ class CohortController(QObject):
         self._edit(layer, record)
 
     def _save_review(self) -> bool:
-        assert self.cohort is not None
+        if self.cohort is None:
+            return False
         try:
             path = self.cohort.save_review()
         except CohortError as exc:
