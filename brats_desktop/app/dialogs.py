@@ -51,7 +51,7 @@ class Dialogs:
     def save_path(self, parent: QWidget | None, title: str, suggested: Path) -> Path | None:
         # We ask about replacing ourselves (with the file name), so Qt must not ask too.
         path, _ = QFileDialog.getSaveFileName(
-            parent, title, str(suggested), name_filter,
+            parent, title, str(suggested), "NIfTI (*.nii.gz *.nii)",
             options=QFileDialog.Option.DontConfirmOverwrite,
         )
         return Path(path) if path else None
