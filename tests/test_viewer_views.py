@@ -66,7 +66,7 @@ def test_asymmetric_voxel_appears_where_the_letters_say(qtbot, plane, expect_lef
 
 
 def test_ras_and_lps_folders_render_identically(qtbot, tmp_path: Path) -> None:
-    renders = []
+    renders, titles, title_boxes = [], [], []
     for orientation in ("RAS", "LPS"):
         state = ViewerState()
         views = [SliceView(state, p) for p in (AXIAL, CORONAL, SAGITTAL)]
@@ -77,9 +77,34 @@ def test_ras_and_lps_folders_render_identically(qtbot, tmp_path: Path) -> None:
         patient = load_patient(make_folder(tmp_path / orientation, NAMES, "2020", orientation))
         state.set_patient(patient, cursor=(5, 4, 3))
         renders.append([pixels(v) for v in views])
-    for a, b in zip(*renders):
+        titles.append([v._title.text() for v in views])
+        title_boxes.append([v.mapFromScene(v._title.sceneBoundingRect()).boundingRect() for v in views])
+    # The images are the same; only the titles differ, as they give the file's own voxel index
+    # (LPS flips i and j: canonical x = 5 of 12 is i = 6, y = 4 of 10 is j = 5).
+    for a, b, box_a, box_b in zip(*renders, *title_boxes):
+        box = box_a.united(box_b).adjusted(-1, -1, 1, 1)
+        for img in (a, b):
+            img[max(box.top(), 0): box.bottom() + 1, max(box.left(), 0): box.right() + 1] = 0
         np.testing.assert_array_equal(a, b)
     assert renders[0][0].std() > 0  # something was drawn
+    assert [t.split("  ")[1] for t in titles[0]] == ["k = 3 (0–7)", "j = 4 (0–9)", "i = 5 (0–11)"]
+    assert [t.split("  ")[1] for t in titles[1]] == ["k = 3 (0–7)", "j = 5 (0–9)", "i = 6 (0–11)"]
+
+
+def test_closing_a_view_leaves_its_deleted_scene_items_alone(qtbot) -> None:
+    """pyqtgraph's close() clears the scene and then resizes the view: the resize must not
+    reach the orientation letters and title it has just deleted (that read freed memory and
+    crashed the test run in teardown)."""
+    state = ViewerState()
+    view = SliceView(state, AXIAL)
+    qtbot.addWidget(view)
+    view.resize(300, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    state.set_patient(patient_from_arrays("m", {"flair": ras_image()}), cursor=MARK)
+    with qtbot.captureExceptions() as exceptions:
+        view.close()
+    assert view.closed and not exceptions
 
 
 def test_click_in_one_view_moves_the_other_two(qtbot, window: MainWindow) -> None:
@@ -262,8 +287,9 @@ def test_hover_shows_voxel_intensities_and_labels(qtbot, window: MainWindow) -> 
     # already stands at the target from an earlier test.
     qtbot.mouseMove(window.axial_view.viewport(), pos + QPoint(7, 7))
     qtbot.mouseMove(window.axial_view.viewport(), pos)
-    text = next((m for m in reversed(messages) if m.startswith("voxel (")), "")
-    assert f"voxel ({voxel[0]}, {voxel[1]}, {voxel[2]})" in text
+    text = next((m for m in reversed(messages) if m.startswith("voxel [")), "")
+    # The file's own voxel index (an RAS file: the same numbers as the canonical voxel).
+    assert f"voxel [{voxel[0]}, {voxel[1]}, {voxel[2]}]" in text and " mm" in text
     flair = window.state.patient.images["flair"][voxel]
     assert f"FLAIR {flair:.4g}" in text and "T1 " in text
     short = {0: "BG", 1: "NCR", 2: "ED", 3: "ET"}[int(labels[voxel])]

@@ -322,6 +322,9 @@ class SliceView(pg.GraphicsView):
         sx, sy = self._scale
         self._vline.setPos((c[self.plane.col_axis] + 0.5) * sx)
         self._hline.setPos((c[self.plane.row_axis] + 0.5) * sy)
+        if self.state.patient is None:  # a cursor moved before any patient: no file to count in
+            self._title.setText(self._title_prefix() + self.plane.name)
+            return
         self._title.setText(
             self._title_prefix()
             # The file's own voxel index (0-based, as nibabel/ITK-SNAP/FSLeyes and the status bar count).
@@ -506,7 +509,10 @@ class SliceView(pg.GraphicsView):
 
     def resizeEvent(self, ev) -> None:  # noqa: N802
         super().resizeEvent(ev)
-        if hasattr(self, "_letters"):  # pyqtgraph resizes during its own __init__
+        # pyqtgraph resizes during its own __init__ (no letters yet) and again inside close(),
+        # after scene().clear() has deleted the letter and title items: touching them then
+        # reads freed C++ objects (RuntimeError, or a segfault when the memory is reused).
+        if hasattr(self, "_letters") and not getattr(self, "closed", False):
             self._place_letters()
 
     # -- orientation letters ----------------------------------------------------------
