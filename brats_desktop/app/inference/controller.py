@@ -139,6 +139,7 @@ class SegmentController(QObject):
         self._probe_timer.timeout.connect(self._probe_device)
         self._probe_timer.start(0 if "torch" in sys.modules else DEVICE_PROBE_DELAY_MS)
         self._update_actions()
+        self._update_meaning_notes()  # the menu's "why" line before any patient
 
     # ------------------------------------------------------------------ construction
     def _build_actions(self) -> None:
