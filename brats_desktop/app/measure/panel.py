@@ -58,7 +58,6 @@ class MeasurementsPanel(QWidget):
         self.controller = controller
         self.state = controller.state
         self.report: MeasurementReport | None = None
-        self.report_patient: object = None  # whose labels ``report`` measured
         self._layer: LabelLayer | None = None
         self._stale = True
         self._known: set[str] = set()  # layer names seen, to notice a new prediction
@@ -114,7 +113,7 @@ class MeasurementsPanel(QWidget):
         self.save_button.clicked.connect(controller.save_csv)
         self.show_lines.toggled.connect(lambda _on: controller.update_lines_visible())
         self.state.layers_changed.connect(self._on_layers_changed)
-        self.state.patient_changed.connect(self._on_layers_changed)
+        self.state.patient_changed.connect(self._on_patient_changed)
         controller.store.rulers_changed.connect(self._on_rulers_changed)
         self._on_layers_changed()
 
@@ -123,9 +122,12 @@ class MeasurementsPanel(QWidget):
     def layer(self) -> LabelLayer | None:
         return self._layer
 
+    def _on_patient_changed(self, _patient: object) -> None:
+        self.report = None  # another patient's numbers must not be copied, saved or drawn
+        self.measured.emit(None)
+        self._on_layers_changed()
+
     def _on_layers_changed(self, *_args: object) -> None:
-        if self.report is not None and self.report_patient is not self.state.patient:
-            self.report = None  # another patient's numbers must not be copied or saved
         layers = self.state.layers
         names = [layer.name for layer in layers]
         current = self.layer_combo.currentText()
@@ -186,7 +188,6 @@ class MeasurementsPanel(QWidget):
             self.summary.setText("No label layer to measure: open a patient with a segmentation or run Segment → Run.")
         else:
             self.report = measure(layer.data, patient.spacing)
-            self.report_patient = patient
             n = len(self.report.lesions)
             specks = self.report.small_lesions
             self.summary.setText(
