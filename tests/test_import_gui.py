@@ -181,3 +181,20 @@ def test_without_the_preprocess_extra_the_menu_says_what_to_install(qtbot, tmp_p
         assert win.importer.role_dialog is None and not dialogs.questions  # nothing asked, nothing run
     finally:
         _close(win)
+
+
+def test_brats_desktop_import_screenshot_shows_the_qc_view(qtbot, tmp_path, monkeypatch, capsys):
+    from brats_desktop.app import main as app_main
+    from brats_desktop.preprocess import skullstrip
+
+    monkeypatch.setattr(skullstrip, "hd_bet_mask", brain_mask_extractor)  # HD-BET's own test is the real-data one
+    from PySide6.QtCore import QStandardPaths
+
+    QStandardPaths.setTestModeEnabled(True)  # no autosave/recovery files in the user's folders
+    root = tmp_path / "raw"
+    write_raw_nifti(root)
+    png = tmp_path / "qc.png"
+    assert app_main.main(["--import", str(root), "--screenshot", str(png), "--size", "1000x700"]) == 0
+    out = capsys.readouterr().out
+    assert f"imported into {tmp_path / 'raw-brats'}" in out and png.stat().st_size > 10_000
+    assert (tmp_path / "raw-brats" / "brats-import.json").is_file()
