@@ -44,6 +44,9 @@ class DisplayPanel(QWidget):
             self._group.addButton(button)
             self.modality_buttons[key] = button
             row.addWidget(button)
+        # Packed to the left: a radio button stretched over a wide dock only reacts on its circle
+        # and text, so a click in the blank stretch to the right of "T1" did nothing.
+        row.addStretch(1)
         layout.addLayout(row)
 
         form = QFormLayout()
