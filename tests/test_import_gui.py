@@ -150,6 +150,10 @@ def test_cancel_button_stops_the_import_and_writes_nothing(qtbot, tmp_path):
         assert win.importer.import_scans()
         dialog = win.importer.role_dialog
         qtbot.waitUntil(dialog.isVisible)
+        dialogs.folder = tmp_path / "elsewhere"  # Change…: the destination's parent folder
+        dialogs.folder.mkdir()
+        qtbot.mouseClick(dialog.browse_button, Qt.MouseButton.LeftButton)
+        assert dialog.output() == tmp_path / "elsewhere" / "scan-brats"
         qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(entered.is_set, timeout=60_000)
         assert win.importer.cancel_button.isVisible()
@@ -157,7 +161,8 @@ def test_cancel_button_stops_the_import_and_writes_nothing(qtbot, tmp_path):
             qtbot.mouseClick(win.importer.cancel_button, Qt.MouseButton.LeftButton)
             release.set()
         qtbot.waitUntil(lambda: win.importer.worker is None, timeout=10_000)
-        assert sorted(p.name for p in tmp_path.iterdir() if p.name != "settings.ini") == ["scan"]
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name != "settings.ini") == ["elsewhere", "scan"]
+        assert not list((tmp_path / "elsewhere").iterdir())  # no folder, no temporary folder left
         assert "cancelled" in win.statusBar().currentMessage()
         assert win.importer.import_action.isEnabled() and not win.importer.cancel_button.isVisible()
         assert win.state.patient is None

@@ -169,7 +169,8 @@ def _check_slices(s: Series, pydicom) -> None:
         if normal is None:
             iop = np.array([float(v) for v in ds.ImageOrientationPatient])
             normal = np.cross(iop[:3], iop[3:])
-            s.size = (int(ds.Columns), int(ds.Rows), len(s.paths))
+            frames = int(getattr(ds, "NumberOfFrames", 1) or 1)  # enhanced (multi-frame) DICOM: one file
+            s.size = (int(ds.Columns), int(ds.Rows), len(s.paths) if len(s.paths) > 1 else frames)
             spacing = [float(v) for v in ds.PixelSpacing]
             s.spacing = (round(spacing[1], 3), round(spacing[0], 3))
         positions.append(float(np.dot(normal, [float(v) for v in ds.ImagePositionPatient])))
