@@ -111,6 +111,34 @@ def test_role_from_timing_and_text_when_names_do_not_tell(tags, role):
     assert guess_role(series)[0] == role
 
 
+def test_nifti_roles_from_dcm2niix_sidecars_when_the_names_do_not_tell(tmp_path):
+    images = raw_images()
+    sidecars = {
+        "series_003": {"SeriesDescription": "Ax FLAIR", "RepetitionTime": 9.0, "EchoTime": 0.12},
+        "series_004": {"SeriesDescription": "AX SE", "RepetitionTime": 0.6, "EchoTime": 0.01,
+                       "ContrastBolusAgent": "Gadovist"},
+        "series_005": {"SeriesDescription": "AX SE", "RepetitionTime": 0.6, "EchoTime": 0.01},
+        "series_006": {"SeriesDescription": "Ax T2 reformat", "ImageType": ["DERIVED", "SECONDARY", "MPR"]},
+    }
+    for stem, meta in sidecars.items():
+        sitk.WriteImage(images["t1ce"], str(tmp_path / f"{stem}.nii.gz"))
+        (tmp_path / f"{stem}.json").write_text(json.dumps(meta))
+    roles = {s.paths[0].name: s.role for s in discover_series(tmp_path).series}
+    assert roles == {"series_003.nii.gz": "flair", "series_004.nii.gz": "t1ce", "series_005.nii.gz": "t1",
+                     "series_006.nii.gz": None}
+
+
+def test_a_thin_slab_lowers_the_plausible_brain_volume():
+    slab = grid_image((64, 64, 8), (3.6, 3.6, 6.0))  # 48 mm of head
+    whole = grid_image((64, 64, 26), (3.6, 3.6, 5.5))  # 143 mm
+    assert skullstrip.coverage_of(whole) == 1.0
+    assert skullstrip.coverage_of(slab) == pytest.approx(48.0 / skullstrip.BRAIN_HEIGHT_MM)
+    mask = np.zeros((100, 100, 100), bool)
+    mask[:, :, :45] = True  # 450 ml at 1 mm
+    assert not skullstrip.plausible(mask, (1.0, 1.0, 1.0))
+    assert skullstrip.plausible(mask, (1.0, 1.0, 1.0), skullstrip.coverage_of(slab))
+
+
 def test_a_second_series_with_the_same_role_is_proposed_unused(tmp_path):
     images = raw_images()
     write_dicom_series(images["t1ce"], tmp_path / "a", "AX T1 POST", 2, {"0018|0010": "Gd"})

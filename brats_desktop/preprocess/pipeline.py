@@ -160,11 +160,12 @@ def preprocess(
     method = "HD-BET fold 0, CPU, no mirroring" if extractor is skullstrip.hd_bet_mask else getattr(
         extractor, "__name__", "custom")
     brain_ml = skullstrip.volume_ml(mask, spacing)
-    if not skullstrip.plausible(mask, spacing):
-        lo, hi = skullstrip.PLAUSIBLE_ML
+    coverage = skullstrip.coverage_of(fixed)
+    if not skullstrip.plausible(mask, spacing, coverage):
+        lo, hi = skullstrip.plausible_range(coverage)
         mask = skullstrip.fallback_mask(list(arrays.values()), spacing)
         warnings.append(
-            f"the brain extraction gave {brain_ml:.0f} ml (an adult brain is {lo:.0f}-{hi:.0f} ml): "
+            f"the brain extraction gave {brain_ml:.0f} ml (an adult brain in this field of view: {lo:.0f}-{hi:.0f} ml): "
             f"replaced by a rough threshold mask ({skullstrip.volume_ml(mask, spacing):.0f} ml); check the outline")
         method = f"fallback threshold mask ({method} gave {brain_ml:.0f} ml)"
         brain_ml = skullstrip.volume_ml(mask, spacing)
@@ -184,6 +185,7 @@ def preprocess(
         timings["writing_s"] = time.perf_counter() - t0
         record = _record(scan, roles, images, ref_role, fixed, grid, transforms, files, method, brain_ml,
                          warnings, timings)
+        record["brain_mask"]["field_of_view_coverage"] = round(coverage, 2)  # lowers the plausible floor
         (tmp / RECORD_NAME).write_text(json.dumps(record, indent=2))
         if should_stop():
             raise ImportCancelled()

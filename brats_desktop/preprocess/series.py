@@ -117,7 +117,33 @@ def _nifti_series(root: Path, path: Path) -> Series:
         s.spacing = tuple(round(float(z), 3) for z in img.header.get_zooms()[:3])
     except Exception as exc:  # noqa: BLE001 - any reader error is the file's problem
         s.problem = f"cannot be read ({_short(exc)})"
+    s.tags = _sidecar_tags(path)
+    if s.tags.get("SeriesDescription"):
+        s.description = f"{rel} ({s.tags['SeriesDescription']})"
     return s
+
+
+def _sidecar_tags(path: Path) -> dict[str, str]:
+    """DICOM tags from a dcm2niix/BIDS JSON sidecar beside a NIfTI (times there are in seconds)."""
+    import json
+
+    sidecar = path.with_name(re.sub(r"\.nii(\.gz)?$", "", path.name, flags=re.IGNORECASE) + ".json")
+    try:
+        meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(meta, dict):
+        return {}
+    tags: dict[str, str] = {}
+    for name in ("SeriesDescription", "ProtocolName", "ContrastBolusAgent", "SeriesNumber"):
+        if meta.get(name) not in (None, ""):
+            tags[name] = str(meta[name])
+    if isinstance(meta.get("ImageType"), list):
+        tags["ImageType"] = "\\".join(str(v) for v in meta["ImageType"])
+    for name in ("RepetitionTime", "EchoTime", "InversionTime"):
+        if isinstance(meta.get(name), (int, float)):
+            tags[name] = f"{meta[name] * 1000:g}"  # BIDS seconds -> DICOM milliseconds
+    return tags
 
 
 def _dicom_series(root: Path, folder: Path) -> list[Series]:

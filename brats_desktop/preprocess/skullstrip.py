@@ -124,6 +124,25 @@ def volume_ml(mask: np.ndarray, spacing: tuple[float, float, float]) -> float:
     return float(mask.sum()) * float(np.prod(spacing)) / 1000.0
 
 
-def plausible(mask: np.ndarray, spacing: tuple[float, float, float]) -> bool:
+def plausible_range(coverage: float = 1.0) -> tuple[float, float]:
+    """Brain volumes (ml) to accept; ``coverage`` < 1 when the scan covers only part of the head
+    (a slab of thick slices), which lowers the floor in proportion."""
     lo, hi = PLAUSIBLE_ML
+    return lo * min(1.0, max(0.1, coverage)), hi
+
+
+def plausible(mask: np.ndarray, spacing: tuple[float, float, float], coverage: float = 1.0) -> bool:
+    lo, hi = plausible_range(coverage)
     return lo <= volume_ml(mask, spacing) <= hi
+
+
+BRAIN_HEIGHT_MM = 140.0  # vertex to foramen magnum, about: a field of view this tall covers the brain
+
+
+def coverage_of(image) -> float:
+    """The fraction of the brain's height a SimpleITK image's field of view spans (LPS z = superior)."""
+    size = image.GetSize()
+    corners = [image.TransformContinuousIndexToPhysicalPoint((i * (size[0] - 1), j * (size[1] - 1), k * (size[2] - 1)))
+               for i in (0, 1) for j in (0, 1) for k in (0, 1)]
+    z = [c[2] for c in corners]
+    return min(1.0, (max(z) - min(z) + image.GetSpacing()[2]) / BRAIN_HEIGHT_MM)
