@@ -16,7 +16,9 @@ from brats_desktop.core.measurements import Lesion
 
 from brats_desktop.app.views.slice_view import SliceView
 
-RANO_COLOUR = (255, 64, 255)  # magenta: apart from the label colours and the cyan ruler
+# White: apart from the label colours, the cyan ruler, the red crosshair, the inferno heat map and
+# the error map (magenta false positives, cyan false negatives), which can be on at the same time.
+RANO_COLOUR = (255, 255, 255)
 RANO_Z = 140
 
 
