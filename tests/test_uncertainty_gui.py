@@ -91,6 +91,12 @@ def test_map_volumes_and_next_region_after_a_run(qtbot, window):
         seen.append(win.state.cursor)
     assert inside(seen[0], BIG) and inside(seen[1], MID) and inside(seen[2], SMALL) and inside(seen[3], BIG)
     assert "Region 1 of 3" in unc.panel.region_label.text() or "Region 1 of 3" in unc.region_text
+    # The status bar gives the uncertainty under the mouse beside the labels.
+    view = win.axial_view
+    win.state.set_cursor((8, 8, 6))
+    qtbot.mouseMove(view.viewport(), view.widget_pos_of((20, 30, 6)).toPoint())
+    qtbot.mouseMove(view.viewport(), view.widget_pos_of((8, 8, 6)).toPoint())
+    assert win.statusBar().currentMessage().endswith("Uncertainty: 1.00")
 
 
 def test_heat_map_is_drawn_only_where_uncertain_and_follows_show_and_opacity(qtbot, window):

@@ -206,6 +206,11 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
         # Annotate dock, Edit → Undo/Redo, File → Save Annotation, autosave/recovery (issue 4).
         self.annotation = AnnotationController(self)
+        # Metrics joins the Annotate tab group at once: stacked alone until the next event-loop
+        # pass it adds its height to the dock column and the window grows past the size asked for
+        # (and never shrinks back).
+        self.tabifyDockWidget(self.annotation.dock, self.segment.metrics_dock)
+        self.annotation.dock.raise_()
         # Uncertainty heat map + Next Uncertain Region; rulers, RANO, Measurements dock, Go To (issue 12, items 4-5).
         self.uncertainty = UncertaintyController(self)
         self.measure = MeasureController(self)
@@ -219,6 +224,7 @@ class MainWindow(QMainWindow):
         # File → Import Scans… (raw DICOM/NIfTI → BraTS folder), QC outline, native-grid export (issue 13).
         self.importer = ImportController(self)
         self.help = HelpController(self)
+        self._arrange_docks()
 
         for view in self.views:
             view.hovered.connect(self._on_hovered)
@@ -253,8 +259,20 @@ class MainWindow(QMainWindow):
     def add_dock_panel(
         self, widget: QWidget, title: str,
         area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea,
+        scroll: bool = False,
     ) -> QDockWidget:
-        """Put ``widget`` in a dock on the right (stacked below the others); View lists it."""
+        """Put ``widget`` in a dock on the right (stacked below the others); View lists it.
+
+        ``scroll=True`` puts a long panel in a frameless QScrollArea: the dock then asks for
+        little height and scrolls, instead of the docks' minimum heights adding up past the
+        screen and forcing the window taller than the size asked for.
+        """
+        if scroll:
+            scroller = QScrollArea()
+            scroller.setWidgetResizable(True)
+            scroller.setFrameShape(QScrollArea.Shape.NoFrame)
+            scroller.setWidget(widget)
+            widget = scroller
         dock = QDockWidget(title, self)
         dock.setObjectName("dock_" + re.sub(r"\W+", "_", title))
         dock.setWidget(widget)
@@ -262,6 +280,21 @@ class MainWindow(QMainWindow):
         if "View" in self.menus:
             self.menus["View"].addAction(dock.toggleViewAction())
         return dock
+
+    def _arrange_docks(self) -> None:
+        """The per-task panels share one tab group on the right, in a fixed order, Annotate in
+        front; Display/Case and Layers sit above it, and the Worklist (bottom) only shows with a
+        cohort. Each feature tabifies its own dock as it is made; this puts the tabs in the order
+        a user reads them, whatever order the features were built in."""
+        first = getattr(getattr(self, "annotation", None), "dock", None)
+        if first is None or first.isFloating():
+            return
+        later = [getattr(getattr(self, name, None), attr, None) for name, attr in (
+            ("compare", "dock"), ("measure", "dock"), ("uncertainty", "dock"), ("segment", "metrics_dock"))]
+        for dock in later:
+            if dock is not None and not dock.isFloating():
+                self.tabifyDockWidget(first, dock)
+        first.raise_()
 
     def set_tool(self, tool: ViewTool) -> None:
         """Give every slice view the same mouse tool (painting, navigation ...)."""
@@ -486,6 +519,9 @@ class MainWindow(QMainWindow):
         for layer in self.state.layers:
             value = layer.label_at(voxel)
             parts.append(f"{layer.name}: {CLASS_SHORT.get(value, str(value))}")
+        heat = self.uncertainty.layer if hasattr(self, "uncertainty") else None
+        if heat is not None and heat.data is not None and heat.data.shape == patient.shape:
+            parts.append(f"{heat.name}: {heat.value_at(voxel):.2f}")  # the heat-map layer under the mouse too
         self.statusBar().showMessage("   ".join(parts))
 
     def _update_title(self, *_args: object) -> None:
