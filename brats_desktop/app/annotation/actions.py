@@ -61,7 +61,7 @@ class AnnotationController(QObject):
         self.editor = LabelEditor(self.state, self)
         self.paint_tool = PaintTool(self.editor)
         self.panel = AnnotationPanel(self.editor)
-        self.dock = window.add_dock_panel(self.panel, "Annotate")
+        self.dock = window.add_dock_panel(self.panel, "Annotate", scroll=True)
         self.saver = AnnotationSaver(self.state, window.dialogs, window)
         self.recovery = recovery if recovery is not None else RecoveryStore()
         self.autosave = AutosaveTimer(

@@ -288,6 +288,8 @@ class SegmentController(QObject):
             self.metrics_dock.setWidget(scroll)
             self._window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.metrics_dock)
         self.segment_menu.addAction(self.metrics_dock.toggleViewAction())
+        # Recompute only while the tab is on screen (a tabbed-away dock stays isVisible()).
+        self.metrics_dock.visibilityChanged.connect(self.metrics_panel.set_on_screen)
         # Right-hand docks are many; share a tab with the annotation dock (created after us).
         QTimer.singleShot(0, self._tabify_metrics_dock)
 
@@ -298,6 +300,8 @@ class SegmentController(QObject):
             None,
         )
         if partner is not None and not partner.isFloating():
+            if partner in self._window.tabifiedDockWidgets(self.metrics_dock):
+                return  # the window grouped them already (MainWindow does, synchronously)
             self._window.tabifyDockWidget(partner, self.metrics_dock)
             # Metrics in front only once there is something to compare.
             (self.metrics_dock if self.prediction_layer() is not None else partner).raise_()

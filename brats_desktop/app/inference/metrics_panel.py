@@ -78,6 +78,11 @@ class MetricsPanel(QWidget):
         self._state = state
         self._observed: list[LabelLayer] = []
         self._snapshot = MetricsSnapshot(None, None, None)
+        # Whether the panel is on screen, from its dock's visibilityChanged (set_on_screen): a dock
+        # tabbed away behind another stays isVisible() (Qt moves it off screen), so that cannot tell.
+        # True until told otherwise: a panel outside any dock computes as before.
+        self.on_screen = True
+        self._stale = False  # something changed while off screen: recompute when shown
 
         self.summary = QLabel("Open a patient and run Segment → Run.")
         self.summary.setWordWrap(True)
@@ -137,10 +142,28 @@ class MetricsPanel(QWidget):
         self._observed = [layer for layer in self._layers() if layer is not None]
         for layer in self._observed:
             layer.labels_changed.connect(self._on_labels_changed)
-        self.refresh()
+        self._request_refresh(now=True)
 
     def _on_labels_changed(self, _bbox: object) -> None:
-        self._timer.start()  # restarts while a stroke keeps painting
+        self._request_refresh(now=False)  # the timer restarts while a stroke keeps painting
+
+    def _request_refresh(self, now: bool) -> None:
+        """Recompute now / after the debounce when on screen; else only remember to. The Dice and
+        volumes of a whole volume cost tens of ms per patient, which the cohort's next case must not
+        pay for a tab nobody looks at."""
+        self._stale = True
+        if not self.on_screen:
+            self._timer.stop()
+        elif now:
+            self.refresh()
+        else:
+            self._timer.start()
+
+    def set_on_screen(self, shown: bool) -> None:
+        """The dock's ``visibilityChanged``: shown again after changes → recompute at once."""
+        self.on_screen = bool(shown)
+        if self.on_screen and self._stale:
+            self.refresh()
 
     def _on_ncr_definition_changed(self, key: str) -> None:
         self.overlap_table.verticalHeaderItem(0).setToolTip(f"{label1_name(key)} (class 1)")
@@ -163,6 +186,7 @@ class MetricsPanel(QWidget):
     def refresh(self) -> None:
         """Recompute from the current layers (also called by the debounce timer)."""
         self._timer.stop()
+        self._stale = False
         patient = self._state.patient
         pred, ref = self._layers()
         if patient is None:

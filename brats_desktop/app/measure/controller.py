@@ -48,7 +48,7 @@ class MeasureController(QObject):
         self.goto_dialog: GoToDialog | None = None
 
         self.panel = MeasurementsPanel(self)
-        self.dock = window.add_dock_panel(self.panel, "Measurements")
+        self.dock = window.add_dock_panel(self.panel, "Measurements", scroll=True)
         tabify_beside_metrics(window, self.dock)
         self.panel.measured.connect(self._on_measured)
         layouts = getattr(window, "layouts", None)
@@ -128,6 +128,7 @@ class MeasureController(QObject):
 
     def _on_dock_visibility(self, visible: bool) -> None:
         self._dock_shown = visible
+        self.panel.set_on_screen(visible)  # measures lazily: only while its tab is on screen
         self.update_lines_visible()
 
     def _on_measured(self, report: object) -> None:

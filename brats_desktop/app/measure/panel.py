@@ -60,6 +60,7 @@ class MeasurementsPanel(QWidget):
         self.report: MeasurementReport | None = None
         self._layer: LabelLayer | None = None
         self._stale = True
+        self.on_screen = True  # set_on_screen (the dock's visibilityChanged); True outside a dock
         self._known: set[str] = set()  # layer names seen, to notice a new prediction
 
         self.layer_combo = QComboBox()
@@ -170,8 +171,20 @@ class MeasurementsPanel(QWidget):
 
     def _invalidate(self) -> None:
         self._stale = True
-        if self.isVisible():
+        if self.on_screen and self.isVisible():
             self._timer.start()
+        else:
+            self._timer.stop()
+
+    def set_on_screen(self, shown: bool) -> None:
+        """The dock's ``visibilityChanged``. A dock tabbed away behind another stays isVisible()
+        (Qt moves it off screen) and gets no showEvent when its tab comes back, so the controller
+        tells the panel: measuring a volume on every patient change for a hidden tab cost the
+        cohort's next case its latency. Shown again after changes → measure at once (no old
+        patient's numbers flash up)."""
+        self.on_screen = bool(shown)
+        if self.on_screen and self._stale:
+            self.refresh()
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)

@@ -106,7 +106,7 @@ class UncertaintyController(QObject):
         self._recount_timer.timeout.connect(self._recount)
 
         self.panel = UncertaintyPanel(self)
-        self.dock = window.add_dock_panel(self.panel, "Uncertainty")
+        self.dock = window.add_dock_panel(self.panel, "Uncertainty", scroll=True)
         segment = getattr(window, "segment", None)
         tabify_beside_metrics(window, self.dock)
         self.volumes_widget = UncertainVolumesWidget(self)
