@@ -57,6 +57,9 @@ class RoleDialog(QDialog):
         self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setWordWrap(False)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         for row, s in enumerate(self.series):
             self.table.setItem(row, 0, QTableWidgetItem(s.description))
@@ -74,11 +77,17 @@ class RoleDialog(QDialog):
             self.table.setCellWidget(row, 2, combo)
             self.combos.append(combo)
             why = QTableWidgetItem(s.problem or s.reason)
+            why.setToolTip(s.problem or s.reason)
             if s.problem:
                 why.setForeground(QColor(200, 30, 30))
                 why.setToolTip(f"{s.source}: {s.problem}")
             self.table.setItem(row, 3, why)
         self.table.resizeRowsToContents()
+        # Every series in view without scrolling (up to 12): the user must see what is left out.
+        shown = min(len(self.series), 12)
+        rows_height = sum(self.table.rowHeight(r) for r in range(shown))
+        self.table.setMinimumHeight(self.table.horizontalHeader().sizeHint().height() + rows_height
+                                    + 2 * self.table.frameWidth() + 2)
         box.addWidget(self.table, 1)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
@@ -96,7 +105,7 @@ class RoleDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         box.addWidget(self.buttons)
-        self.resize(900, 160 + 34 * max(3, len(self.series)))
+        self.resize(max(900, self.sizeHint().width()), self.sizeHint().height())
         self._update_summary()
 
     # -- answers ----------------------------------------------------------------------
@@ -140,7 +149,7 @@ class RoleDialog(QDialog):
         if "t1ce" not in roles and roles:
             parts.append("<b>No T1CE</b>: the sequences are registered to the next one instead.")
         if problems:
-            parts.append(f"<span style='color:#c81e1e'>Left out, cannot be read: "
+            parts.append(f"<span style='color:#c81e1e'>Left out: "
                          f"{'; '.join(f'{s.source.name}: {s.problem}' for s in problems)}</span>")
         self.summary.setText(" ".join(parts))
         self.import_button.setEnabled(bool(roles))
