@@ -95,6 +95,12 @@ def test_task_panels_are_one_tab_group_with_annotate_in_front(qtbot, make_window
     assert _on_screen(win.annotation.dock)
     assert not _on_screen(win.segment.metrics_dock) and not _on_screen(win.measure.dock)
     assert not win.cohort.dock.isVisible()  # the Worklist only shows with a cohort
+    # Exactly one tab bar per group: a stale copy (Qt makes two for a second group created
+    # before the window shows) used to linger on screen, once over the status bar.
+    shown = sorted(
+        [bar.tabText(i) for i in range(bar.count())] for bar in win.findChildren(QTabBar) if bar.isVisible()
+    )
+    assert shown == sorted([["Display", "Case"], TASK_TABS])
     _click_tab(qtbot, win, "Measurements")
     assert _on_screen(win.measure.dock) and not _on_screen(win.annotation.dock)
 
@@ -142,3 +148,16 @@ def test_hidden_metrics_and_measurements_tabs_compute_only_when_shown(qtbot, mak
     _click_tab(qtbot, win, "Metrics")
     assert calls["compare"] == 2
     assert panel.cell_text(panel.overlap_table, "ET", "Dice") == "0.000"
+
+
+def test_worklist_sits_under_the_views_not_under_the_task_tabs(qtbot, make_window) -> None:
+    """A cohort's Worklist (bottom dock) used to span the full width and squeeze the task tabs
+    to two rows of the Annotate panel; the right-hand column keeps the window's height."""
+    win = make_window((1280, 800))
+    win.show_patient(_patient("P"))
+    win.cohort.dock.show()
+    _settle(qtbot)
+    assert (win.width(), win.height()) == (1280, 800)
+    worklist, annotate = win.cohort.dock.geometry(), win.annotation.dock.geometry()
+    assert worklist.right() < annotate.left()
+    assert annotate.height() >= 250

@@ -195,10 +195,8 @@ class MainWindow(QMainWindow):
         case_scroll.setWidgetResizable(True)
         case_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         case_scroll.setWidget(self.info_panel)
-        case_dock = self.add_dock_panel(case_scroll, "Case")
-        if display_dock is not None:
-            self.tabifyDockWidget(display_dock, case_dock)
-            display_dock.raise_()
+        self._case_dock = self.add_dock_panel(case_scroll, "Case")
+        self._display_dock = display_dock  # Display and Case become tabs when the window shows
         self._build_menus()
         # Segment menu, toolbar, progress/device in the status bar, metrics dock (issue 3).
         self.segment = SegmentController(self, self.state)
@@ -281,11 +279,29 @@ class MainWindow(QMainWindow):
             self.menus["View"].addAction(dock.toggleViewAction())
         return dock
 
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        """Display and Case become tabs on the first show, not in ``__init__``: Qt 6 (6.11 here)
+        makes a second tab group of a window that was never shown with two tab bars and manages
+        only one, so the other stays on screen as a stale copy (seen over the status bar). The
+        task tab group is the first, made in ``__init__``; Case is short, stacking it below
+        Display until now does not make the window taller than asked."""
+        super().showEvent(event)
+        display, case = self._display_dock, self._case_dock
+        if display is not None and case is not None:
+            self._display_dock = self._case_dock = None
+            if not display.isFloating() and not case.isFloating():
+                self.tabifyDockWidget(display, case)
+                display.raise_()
+
     def _arrange_docks(self) -> None:
         """The per-task panels share one tab group on the right, in a fixed order, Annotate in
         front; Display/Case and Layers sit above it, and the Worklist (bottom) only shows with a
         cohort. Each feature tabifies its own dock as it is made; this puts the tabs in the order
         a user reads them, whatever order the features were built in."""
+        # The right-hand column keeps the full height: a bottom dock (the Worklist) spans only the
+        # views, instead of squeezing the task tabs to two rows of the Annotate panel.
+        self.setCorner(Qt.Corner.TopRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         first = getattr(getattr(self, "annotation", None), "dock", None)
         if first is None or first.isFloating():
             return
