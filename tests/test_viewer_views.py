@@ -107,6 +107,24 @@ def test_closing_a_view_leaves_its_deleted_scene_items_alone(qtbot) -> None:
     assert view.closed and not exceptions
 
 
+@pytest.mark.parametrize("width", [170, 260, 500])
+def test_title_and_top_letter_never_overlap(qtbot, width: int) -> None:
+    """The file-index title ("Axial  k = 77 (0–154)") reaches the centred top letter in a narrow
+    view (a 1000 px window, the modality grid): the letter then moves below the title."""
+    state = ViewerState()
+    view = SliceView(state, AXIAL)
+    qtbot.addWidget(view)
+    view.resize(width, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    state.set_patient(patient_from_arrays("m", {"flair": ras_image()}), cursor=MARK)
+    title, top = view._title.sceneBoundingRect(), view._letters[2].sceneBoundingRect()
+    assert not title.intersects(top)
+    assert abs(top.center().x() - view.mapToScene(QPoint(view.viewport().width() // 2, 0)).x()) <= 1
+    if width >= 500:  # room enough: the letter stays at the top edge
+        assert abs(top.top() - title.top()) <= 1
+
+
 def test_click_in_one_view_moves_the_other_two(qtbot, window: MainWindow) -> None:
     state = window.state
     before_sagittal = pixels(window.sagittal_view)

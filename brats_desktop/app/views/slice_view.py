@@ -323,13 +323,14 @@ class SliceView(pg.GraphicsView):
         self._vline.setPos((c[self.plane.col_axis] + 0.5) * sx)
         self._hline.setPos((c[self.plane.row_axis] + 0.5) * sy)
         if self.state.patient is None:  # a cursor moved before any patient: no file to count in
-            self._title.setText(self._title_prefix() + self.plane.name)
-            return
-        self._title.setText(
-            self._title_prefix()
+            text = self._title_prefix() + self.plane.name
+        else:
             # The file's own voxel index (0-based, as nibabel/ITK-SNAP/FSLeyes and the status bar count).
-            + f"{self.plane.name}  {slice_caption(self.state.patient.grid, self.plane.axis, self.state.cursor)}"
-        )
+            text = (self._title_prefix()
+                    + f"{self.plane.name}  {slice_caption(self.state.patient.grid, self.plane.axis, self.state.cursor)}")
+        if text != self._title.text():
+            self._title.setText(text)
+            self._place_top_letter()  # a longer title may now reach the top letter
 
     def _title_prefix(self) -> str:
         """The fixed modality's name (modality grid), flagged when the patient lacks it."""
@@ -543,6 +544,19 @@ class SliceView(pg.GraphicsView):
 
         put(left, m, (h - size(left)[1]) / 2)
         put(right, w - size(right)[0] - m, (h - size(right)[1]) / 2)
-        put(top, (w - size(top)[0]) / 2, m)
         put(bottom, (w - size(bottom)[0]) / 2, h - size(bottom)[1] - m)
         put(self._title, m, m)
+        self._place_top_letter()
+
+    def _place_top_letter(self) -> None:
+        """Top letter centred, or below the title when the title reaches it (a narrow view,
+        e.g. at 1000 px wide or in the modality grid): they used to print over each other."""
+        if getattr(self, "closed", False):
+            return
+        w, m = self.viewport().width(), 4
+        top = self._letters[2]
+        top_w = top.boundingRect().width()
+        x = (w - top_w) / 2
+        title = self._title.boundingRect()
+        y = m + title.height() if m + title.width() + 6 > x else m
+        top.setPos(self.mapToScene(QPoint(int(x), int(y))))
