@@ -57,16 +57,22 @@ def test_multifocal_lesions_within_the_distance_are_kept():
     np.testing.assert_array_equal(out, labels)  # 216 + 64 ET voxels: nothing relabelled either
 
 
-def test_postprocess_applies_the_rules_in_order_and_defaults_keep_the_old_behaviour():
+def test_postprocess_applies_the_rules_in_order_and_the_tuned_default():
     labels = lesion(np.zeros(SHAPE, np.uint8), (5, 10, 10), 20, et=3)  # 27 ET voxels
-    lesion(labels, (70, 10, 10), 12)  # 1728 voxels: big enough to survive speck removal
-    assert DEFAULT_POSTPROCESSING == PostprocessParams(min_fraction=0.1, et_min_voxels=0, max_distance_mm=None)
-    default = postprocess(labels, "brats2013", "brats2013")
-    np.testing.assert_array_equal(default, labels)  # nothing is a speck; no other rule by default
+    lesion(labels, (70, 10, 10), 12)  # 1728 voxels: big enough to survive speck removal, 45 mm away
+    legacy = PostprocessParams(min_fraction=0.1, min_core_voxels=0, et_min_voxels=0, max_distance_mm=None)
+    np.testing.assert_array_equal(postprocess(labels, "brats2013", "brats2013", legacy), labels)  # nothing is a speck
     tuned = postprocess(labels, "brats2013", "brats2013", PostprocessParams(et_min_voxels=50, max_distance_mm=20))
     assert not (tuned == 3).any() and (tuned == 1).sum() == 27
     assert (tuned[70:82] == 0).all()
     assert (tuned[:40] > 0).sum() == (labels[:40] > 0).sum()
+    # The shipped default (chosen on held-out predictions): the 27-voxel core piece becomes edema,
+    # the lesion 45 mm from the main one is dropped, the main lesion keeps its extent.
+    assert DEFAULT_POSTPROCESSING == PostprocessParams(min_fraction=0.1, min_core_voxels=200, max_distance_mm=40.0)
+    default = postprocess(labels, "brats2013", "brats2013")
+    assert not np.isin(default, (1, 3)).any()
+    assert (default[70:82] == 0).all()
+    assert (default[:40] > 0).sum() == (labels[:40] > 0).sum()
 
 
 def test_core_specks_become_edema_and_enhancing_specks_necrosis():

@@ -59,8 +59,9 @@ def test_grid_search_finds_the_rules_that_undo_the_errors(tmp_path: Path) -> Non
     assert (best["min_fraction"], best["min_core_voxels"], best["et_min_voxels"], best["max_distance_mm"]) == \
         (None, 25, 0, 40.0)
     assert best["mean_lw_dice"] == 1.0 and best["mean_dice"] == 1.0
-    default = next(r for r in table if r["is_default"])
-    assert default["rank"] > 1 and default["mean_lw_dice"] < 0.5  # specks and blob are false lesions
+    legacy = next(r for r in table if (r["min_fraction"], r["min_core_voxels"], r["et_min_voxels"],
+                                       r["max_distance_mm"]) == (0.1, 0, 0, None))
+    assert legacy["rank"] > 1 and legacy["mean_lw_dice"] < 0.5  # specks and blob are false lesions
     # Relabelling a 216-voxel ET core as necrosis (threshold 300) costs ET: ranked below.
     worse = next(r for r in table if (r["min_fraction"], r["min_core_voxels"], r["et_min_voxels"],
                                       r["max_distance_mm"]) == (None, 25, 300, 40.0))
@@ -77,7 +78,7 @@ def test_grid_cli_writes_the_table_and_the_winner(tmp_path: Path, capsys) -> Non
     assert best["objective"] == "global" and best["cases"] == 2
     md = (tmp_path / "oof" / "grid.md").read_text()
     rows = [line for line in md.splitlines() if line.startswith("| ") and line[2].isdigit()]
-    assert len(rows) == 8 and "(default)" in rows[-1]  # 2 x 2 x 1 x 2 combinations, the default last
+    assert len(rows) == 8  # 2 x 2 x 1 x 2 combinations
     assert PostprocessParams(**best["params"]).describe() in capsys.readouterr().err
 
 
