@@ -183,6 +183,10 @@ def test_brats_train_synthetic_writes_history_curves_and_checkpoints_and_resumes
     with open(out / "history.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert tuple(rows[0]) == HISTORY_COLUMNS and len(rows) == 1
+    explained = (out / "history-columns.txt").read_text().splitlines()
+    assert len(explained) >= len(HISTORY_COLUMNS)
+    assert any(line.startswith("val_dice_ET") for line in explained)
+    assert any(line.startswith("val_dice_coef_enhancing") for line in explained)
     model = load_model(out / "best.pt")
     meta = model.metadata
     assert meta["modalities"] == ["flair", "t1ce"] and meta["architecture"]["base_width"] == 4

@@ -50,6 +50,7 @@ from .augment import augment_batch
 from .cohort import Case, load_real_case, real_patient_folders, synthetic_case
 from .configs import TrainConfig, get_config
 from .data import PreparedCase, SliceDataset, epoch_samples, patient_batches, prepare_case
+from .history_columns import describe
 from .losses import batch_summary, compute_loss
 from .plots import plot_history
 from .progress import Progress, format_seconds
@@ -400,6 +401,8 @@ def write_history(rows: list[dict[str, Any]], out: Path) -> None:
         writer.writeheader()
         for row in rows:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    # Beside the numbers, what each column means (the tutorial's soft Dice vs the BraTS region Dice).
+    (out / "history-columns.txt").write_text(describe(list(HISTORY_COLUMNS)) + "\n", encoding="utf-8")
     plot_history(rows, out / "curves.png")
 
 
