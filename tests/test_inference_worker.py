@@ -21,7 +21,7 @@ from brats_desktop.app.inference.controller import FORCE_CPU_KEY, SegmentControl
 from brats_desktop.app.state import PREDICTION
 from brats_desktop.core.patient import patient_from_arrays
 from inference_support import GatedPredict, RecordingDialogs, close_window, synthetic_arrays, tiny_model
-from models.inference import predict_volume
+from models.inference import postprocess_prediction, predict_volume
 
 torch.set_num_threads(1)
 
@@ -72,7 +72,8 @@ def test_worker_result_equals_direct_prediction_and_progress_is_monotonic(qtbot,
     assert started == [True]
     expected = predict_volume(model, {m: patient.images[m] for m in model.modalities}, device="cpu")
     assert run.labels.shape == patient.shape
-    np.testing.assert_array_equal(run.labels, expected)
+    np.testing.assert_array_equal(run.raw_labels, expected)
+    np.testing.assert_array_equal(run.labels, postprocess_prediction(model, expected, run.ncr_definition))
     assert set(np.unique(run.labels)) <= {0, 1, 2, 3}
     QApplication.processEvents()
     done = [d for d, _ in seen]
@@ -115,8 +116,10 @@ def test_run_from_toolbar_shows_prediction_layer(qtbot, window, patient, model):
         assert not win.segment.run_action.isEnabled()
     layer = blocker.args[0]
     assert layer is win.state.layer("Prediction") and layer.kind == PREDICTION
-    expected = predict_volume(model, {m: patient.images[m] for m in model.modalities}, device="cpu")
-    np.testing.assert_array_equal(layer.data, expected)
+    raw = predict_volume(model, {m: patient.images[m] for m in model.modalities}, device="cpu")
+    run = win.segment.last_run
+    np.testing.assert_array_equal(run.raw_labels, raw)
+    np.testing.assert_array_equal(layer.data, postprocess_prediction(model, raw, run.ncr_definition))
     assert _layer_names(win) == ["Ground truth", "Prediction"]
     assert progress == sorted(progress) and progress[-1] == 100
     assert not win.segment.progress_bar.isVisible() and win.segment.run_action.isEnabled()
