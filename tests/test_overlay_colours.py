@@ -33,3 +33,9 @@ def test_rano_lines_stand_apart_from_labels_and_error_map(name: str, other: str)
 
 def test_rano_lines_are_not_the_ruler_colour() -> None:
     assert _distance(RANO_COLOUR, RULER_COLOUR) >= MIN_DISTANCE
+
+
+@pytest.mark.parametrize("other", [o for o in OVERLAYS if o != "RANO lines"])
+def test_ruler_stands_apart_from_error_map_and_labels(other: str) -> None:
+    """The ruler once shared the error map's false-negative cyan, so a measurement read as missed tumour."""
+    assert _distance(RULER_COLOUR, OVERLAYS[other]) >= MIN_DISTANCE, other

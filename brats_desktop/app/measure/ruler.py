@@ -22,7 +22,8 @@ from brats_desktop.app.state import ViewerState, Voxel
 from brats_desktop.app.views.slice_view import NavigateTool, SliceView, ViewTool
 
 Point3 = tuple[float, float, float]
-RULER_COLOUR = (0, 230, 255)
+# Orange-red: the error map's false negatives are cyan and ET is yellow, so neither reads as a ruler.
+RULER_COLOUR = (255, 70, 0)
 RULER_Z = 150  # above overlays and crosshair
 
 
