@@ -18,6 +18,7 @@ from brats_desktop.core.labels import TUMOUR_CLASSES, LabelConvention, lookup_ta
 from brats_desktop.core.patient import Patient
 from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION
 
+from brats_desktop.app.layer_display import LayerDisplayMixin
 from brats_desktop.app.views.windowing import robust_window
 
 Voxel = tuple[int, int, int]
@@ -32,7 +33,7 @@ LAYER_KINDS: tuple[str, ...] = (GROUND_TRUTH, PREDICTION, ANNOTATION)
 DEFAULT_MODALITY_ORDER: tuple[str, ...] = ("flair", "t1ce", "t2", "t1")
 
 
-class LabelLayer(QObject):
+class LabelLayer(QObject, LayerDisplayMixin):
     """One label map (uint8, internal labels 0-3, canonical RAS+) with its display settings.
 
     Editors paint into :attr:`data` in place and then call :meth:`notify_changed` with
@@ -99,15 +100,7 @@ class LabelLayer(QObject):
             self.modified_changed.emit(modified)
 
     # -- display ----------------------------------------------------------------------
-    @property
-    def visible(self) -> bool:
-        return self._visible
-
-    def set_visible(self, visible: bool) -> None:
-        if visible != self._visible:
-            self._visible = visible
-            self.display_changed.emit()
-
+    # visible / opacity: LayerDisplayMixin
     @property
     def visible_classes(self) -> frozenset[int]:
         return self._visible_classes
@@ -117,16 +110,6 @@ class LabelLayer(QObject):
         classes.add(cls) if visible else classes.discard(cls)
         if frozenset(classes) != self._visible_classes:
             self._visible_classes = frozenset(classes)
-            self.display_changed.emit()
-
-    @property
-    def opacity(self) -> float:
-        return self._opacity
-
-    def set_opacity(self, opacity: float) -> None:
-        opacity = min(1.0, max(0.0, float(opacity)))
-        if opacity != self._opacity:
-            self._opacity = opacity
             self.display_changed.emit()
 
     @property

@@ -13,13 +13,15 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Signal
 
+from brats_desktop.app.layer_display import LayerDisplayMixin
+
 DEFAULT_COLORMAP = "inferno"  # perceptually uniform, dark-to-bright: reads on a grey MRI
 # The part of the map used for 0..1: purple -> red -> orange. Inferno's pale-yellow end would
 # read as enhancing tumour (yellow) and its black start would vanish on the dark image.
 COLORMAP_RANGE = (0.2, 0.8)
 
 
-class HeatmapLayer(QObject):
+class HeatmapLayer(QObject, LayerDisplayMixin):
     """A float32 map in [0, 1] on the patient's canonical grid, or None when there is none."""
 
     data_changed = Signal()
@@ -55,25 +57,7 @@ class HeatmapLayer(QObject):
         return None if self._data is None else float(self._data[voxel])
 
     # -- display ----------------------------------------------------------------------
-    @property
-    def visible(self) -> bool:
-        return self._visible
-
-    def set_visible(self, visible: bool) -> None:
-        if bool(visible) != self._visible:
-            self._visible = bool(visible)
-            self.display_changed.emit()
-
-    @property
-    def opacity(self) -> float:
-        return self._opacity
-
-    def set_opacity(self, opacity: float) -> None:
-        opacity = min(1.0, max(0.0, float(opacity)))
-        if opacity != self._opacity:
-            self._opacity = opacity
-            self.display_changed.emit()
-
+    # visible / opacity: LayerDisplayMixin
     @property
     def threshold(self) -> float:
         """Values below it are not drawn (and, for uncertainty, not counted)."""
