@@ -23,7 +23,6 @@ import io
 import json
 import os
 import stat
-import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import write_atomically
 from .discovery import PatientFiles, _has_images, default_convention, discover_patient
 from .errors import LabelValueError, PatientLoadError
 from .labels import LabelConvention, to_internal, unexpected_values
@@ -393,21 +393,12 @@ class Cohort:
 
 def atomic_write_text(path: Path, text: str) -> Path:
     """Write ``text`` to a temporary file beside ``path``, fsync, rename: never half a file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(tmp: Path) -> None:
         with open(tmp, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise CohortError(f"{path}: could not be written ({exc.strerror or exc})") from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+
+    return write_atomically(Path(path), write, CohortError)
 
 
 # --------------------------------------------------------------------------- loading one case

@@ -9,8 +9,6 @@ exported label map lies voxel-exactly on its source image in any other tool.
 
 from __future__ import annotations
 
-import os
-import uuid
 import zlib
 from dataclasses import dataclass
 from functools import cached_property
@@ -26,6 +24,7 @@ from nibabel.orientations import (
     ornt_transform,
 )
 
+from .atomic import write_atomically
 from .errors import ExportError, GeometryMismatchError, VolumeReadError, VolumeShapeError
 from .labels import LabelConvention, to_file
 
@@ -233,19 +232,7 @@ def _image_on_grid(data: np.ndarray, reference: SourceImage, dtype) -> nib.Nifti
 def _save_atomically(img: nib.Nifti1Image, target: Path) -> Path:
     """Save to a temporary name beside ``target``, fsync, then rename: never a half-written file."""
     suffix = ".nii.gz" if target.name.lower().endswith(".gz") else ".nii"
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial{suffix}")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        nib.save(img, str(tmp))
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise ExportError(f"{target}: could not be written ({exc.strerror or exc})") from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return target
+    return write_atomically(target, lambda tmp: nib.save(img, str(tmp)), ExportError, suffix)
 
 
 def unused_path(folder: Path | str, stem: str, suffix: str = ".nii.gz") -> Path:
