@@ -14,26 +14,25 @@ from PySide6.QtCore import QPointF, Qt
 
 from brats_desktop.core.measurements import Lesion
 
+from brats_desktop.app.measure.slice_items import SliceItemOverlay
 from brats_desktop.app.views.slice_view import SliceView
 
-# White: apart from the label colours, the cyan ruler, the red crosshair, the inferno heat map and
+# White: apart from the label colours, the orange-red ruler, the red crosshair, the inferno heat map and
 # the error map (magenta false positives, cyan false negatives), which can be on at the same time.
 RANO_COLOUR = (255, 255, 255)
 RANO_Z = 140
 
 
-class RanoOverlay:
+class RanoOverlay(SliceItemOverlay):
     """Lines of the lesions measured on the axial slice the view shows."""
 
+    z_value = RANO_Z
+
     def __init__(self, view: SliceView) -> None:
-        self.view = view
+        super().__init__(view)
         self.lesions: list[Lesion] = []
         self.visible = True
         self.selected: int | None = None  # lesion number chosen in the table: drawn even if small
-        self._items: list[pg.GraphicsObject] = []
-        self.labels: list[str] = []  # texts drawn now (tests)
-        self._index = -1
-        view.state.cursor_changed.connect(self._on_cursor_changed)
 
     def set_lesions(self, lesions: list[Lesion]) -> None:
         self.lesions = list(lesions)
@@ -47,16 +46,8 @@ class RanoOverlay:
         self.visible = bool(visible)
         self.redraw()
 
-    def _on_cursor_changed(self, cursor: tuple[int, int, int]) -> None:
-        if cursor[self.view.plane.axis] != self._index:
-            self.redraw()
-
     def redraw(self) -> None:
-        for item in self._items:
-            self.view.viewbox.removeItem(item)
-        self._items, self.labels = [], []
-        patient = self.view.state.patient
-        self._index = self.view.state.cursor[self.view.plane.axis]
+        patient = self._clear()
         if patient is None or not self.visible:
             return
         sx, sy = patient.spacing[0], patient.spacing[1]
@@ -75,8 +66,3 @@ class RanoOverlay:
             label.setPos(QPointF((cx + 0.5) * sx, (min(p[1] for p in ends) + 0.5) * sy))
             self._add(label)
             self.labels.append(text)
-
-    def _add(self, item: pg.GraphicsObject) -> None:
-        item.setZValue(RANO_Z)
-        self.view.viewbox.addItem(item, ignoreBounds=True)
-        self._items.append(item)

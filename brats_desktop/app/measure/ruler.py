@@ -18,6 +18,7 @@ from PySide6.QtGui import QMouseEvent
 from brats_desktop.core.measurements import distance_mm
 from brats_desktop.core.patient import Patient
 
+from brats_desktop.app.measure.slice_items import SliceItemOverlay
 from brats_desktop.app.state import ViewerState, Voxel
 from brats_desktop.app.views.slice_view import NavigateTool, SliceView, ViewTool
 
@@ -149,29 +150,19 @@ class RulerTool(ViewTool):
         self.store.add(self.store.make(self._axis, start, end))
 
 
-class RulerOverlay:
+class RulerOverlay(SliceItemOverlay):
     """The rulers of one view's plane and slice, as pyqtgraph line and text items."""
 
-    def __init__(self, view: SliceView, store: RulerStore) -> None:
-        self.view = view
-        self.store = store
-        self._items: list[pg.GraphicsObject] = []
-        self.labels: list[str] = []  # texts shown now (tests, screenshots)
-        store.rulers_changed.connect(self.redraw)
-        view.state.cursor_changed.connect(self._on_cursor_changed)
-        view.state.patient_changed.connect(lambda _p: self.redraw())
-        self._index = -1
+    z_value = RULER_Z
 
-    def _on_cursor_changed(self, cursor: Voxel) -> None:
-        if cursor[self.view.plane.axis] != self._index:
-            self.redraw()
+    def __init__(self, view: SliceView, store: RulerStore) -> None:
+        super().__init__(view)
+        self.store = store
+        store.rulers_changed.connect(self.redraw)
+        view.state.patient_changed.connect(lambda _p: self.redraw())
 
     def redraw(self) -> None:
-        for item in self._items:
-            self.view.viewbox.removeItem(item)
-        self._items, self.labels = [], []
-        patient = self.view.state.patient
-        self._index = self.view.state.cursor[self.view.plane.axis]
+        patient = self._clear()
         if patient is None:
             return
         rulers = self.store.rulers() + ([self.store.preview] if self.store.preview is not None else [])
@@ -190,7 +181,5 @@ class RulerOverlay:
         label = pg.TextItem(text, color=RULER_COLOUR, anchor=(0.5, 1.2), fill=pg.mkBrush(0, 0, 0, 170))
         label.setPos(QPointF(xs[1], ys[1]))
         for item in (line, label):
-            item.setZValue(RULER_Z)
-            self.view.viewbox.addItem(item, ignoreBounds=True)
-            self._items.append(item)
+            self._add(item)
         self.labels.append(text)
