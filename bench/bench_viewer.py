@@ -19,7 +19,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -41,16 +40,11 @@ def main() -> int:
         return 2
 
     import numpy as np
-    from PySide6.QtCore import QEventLoop, QSettings, QTimer
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtCore import QEventLoop, QTimer
 
-    from brats_desktop.app.main_window import MainWindow
+    from _common import add_shifted_prediction, bench_window, repaint_views
 
-    app = QApplication.instance() or QApplication([])
-    settings = QSettings(str(Path(tempfile.mkdtemp()) / "bench.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(settings=settings)
-    window.resize(1400, 900)
-    window.show()
+    app, window = bench_window()
     app.processEvents()
 
     def wait_for(signal, timeout_s: float = 60.0) -> None:
@@ -78,9 +72,7 @@ def main() -> int:
     state = window.state
     assert state.patient is not None and not state.loading, "load did not finish"
 
-    prediction = np.roll(state.layers[0].data, 3, axis=0) if state.layers else None
-    if prediction is not None:
-        state.replace_layer("Prediction", prediction, modified=False)
+    add_shifted_prediction(window)
     n_layers = len(state.layers)
     shape = state.patient.shape
     rng = np.random.default_rng(0)
@@ -91,8 +83,7 @@ def main() -> int:
         target = tuple(int((c[i] + rng.integers(1, 20)) % shape[i]) for i in range(3))
         t0, c0 = time.perf_counter(), time.process_time()
         state.set_cursor(target)
-        for view in window.views:
-            view.viewport().repaint()
+        repaint_views(window)
         times.append((time.perf_counter() - t0) * 1000)
         cpu.append((time.process_time() - c0) * 1000)
     window.close()

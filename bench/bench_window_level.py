@@ -19,7 +19,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -42,29 +41,22 @@ def main() -> int:
         return 2
 
     import numpy as np
-    from PySide6.QtCore import QPoint, QSettings, Qt
+    from PySide6.QtCore import QPoint, Qt
     from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication
 
-    from brats_desktop.app.main_window import MainWindow
+    from _common import add_shifted_prediction, bench_window, repaint_views
     from brats_desktop.app.views.window_presets import PRESETS
     from brats_desktop.core.patient import load_patient
 
-    app = QApplication.instance() or QApplication([])
-    settings = QSettings(str(Path(tempfile.mkdtemp()) / "bench.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(settings=settings)
-    window.resize(1400, 900)
-    window.show()
+    app, window = bench_window()
     patient = load_patient(args.folder)
     window.show_patient(patient)
     state = window.state
-    if state.layers:
-        state.replace_layer("Prediction", np.roll(state.layers[0].data, 3, axis=0), modified=False)
+    add_shifted_prediction(window)
     app.processEvents()
 
     def repaint() -> None:
-        for view in window.views:
-            view.viewport().repaint()
+        repaint_views(window)
 
     preset_ms: dict[str, list[float]] = {name: [] for name in PRESETS}
     for _ in range(args.repeats):
