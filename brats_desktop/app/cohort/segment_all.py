@@ -12,18 +12,11 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Signal
 
 from brats_desktop.cohort_predict import CaseJob
 
-
-class _Thread(QThread):
-    def __init__(self, worker: "SegmentAllWorker") -> None:
-        super().__init__(worker)
-        self._worker = worker
-
-    def run(self) -> None:  # noqa: D401 - Qt override
-        self._worker._run()
+from brats_desktop.app.callback_thread import CallbackThread
 
 
 class SegmentAllWorker(QObject):
@@ -42,7 +35,7 @@ class SegmentAllWorker(QObject):
         self._model_for = model_for
         self._options = options
         self._stop = threading.Event()
-        self._thread = _Thread(self)
+        self._thread = CallbackThread(self._run, self)
         self._thread.finished.connect(self.ended)
 
     def start(self) -> None:

@@ -14,16 +14,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Signal
 
-
-class _Thread(QThread):
-    def __init__(self, worker: "ImportWorker") -> None:
-        super().__init__(worker)
-        self._worker = worker
-
-    def run(self) -> None:  # noqa: D401 - Qt override
-        self._worker._run()
+from brats_desktop.app.callback_thread import CallbackThread
 
 
 class ImportWorker(QObject):
@@ -40,7 +33,7 @@ class ImportWorker(QObject):
         super().__init__(parent)
         self.scan, self.roles, self.output, self.extractor = scan, roles, Path(output), extractor
         self._stop = threading.Event()
-        self._thread = _Thread(self)
+        self._thread = CallbackThread(self._run, self)
         self._thread.finished.connect(self.ended)
 
     def start(self) -> None:

@@ -17,21 +17,12 @@ import threading
 import traceback
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Signal
 
 from brats_desktop.core.patient import Patient
 from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION
 
-
-class _Thread(QThread):
-    """A QThread whose run() calls back into the worker (keeps the worker a plain QObject)."""
-
-    def __init__(self, worker: "InferenceWorker") -> None:
-        super().__init__(worker)
-        self._worker = worker
-
-    def run(self) -> None:  # noqa: D401 - Qt override
-        self._worker._run()
+from brats_desktop.app.callback_thread import CallbackThread
 
 
 class InferenceWorker(QObject):
@@ -68,7 +59,7 @@ class InferenceWorker(QObject):
         self._batch_size = batch_size
         self._predict = predict  # None: models.inference.predict_volume (tests inject hooks)
         self._stop = threading.Event()
-        self._thread = _Thread(self)
+        self._thread = CallbackThread(self._run, self)
         self._thread.finished.connect(self.ended)  # queued to the GUI thread
 
     # -- control (GUI thread) ---------------------------------------------------------

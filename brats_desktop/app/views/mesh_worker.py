@@ -22,21 +22,13 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from brats_desktop.core.meshes import Mesh, brain_mesh, label_meshes
 
+from brats_desktop.app.callback_thread import CallbackThread
 from brats_desktop.app.state import LabelLayer, ViewerState
 
 DEBOUNCE_MS = 300
 # The thread ends after this long without work (and restarts on the next job): an idle
 # window that is destroyed without closeEvent leaves no running QThread behind.
 IDLE_EXIT_S = 2.0
-
-
-class _Thread(QThread):
-    def __init__(self, loop: Callable[[], None], parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._loop = loop
-
-    def run(self) -> None:  # noqa: D401 - QThread override
-        self._loop()
 
 
 class MeshWorker(QObject):
@@ -53,7 +45,7 @@ class MeshWorker(QObject):
         self._stopping = False
         self._alive = False  # the loop runs (or was started and has not returned)
         self._last_id = 0
-        self._thread = _Thread(self._loop, self)
+        self._thread = CallbackThread(self._loop, self)
 
     def submit(self, job: Callable[[], object]) -> int:
         """Queue ``job`` (run in the worker thread); returns its request id."""
