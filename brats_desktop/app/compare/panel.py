@@ -17,15 +17,12 @@ from PySide6.QtWidgets import (
 from brats_desktop.core.error_map import ERROR_COLOURS, FALSE_NEGATIVE, FALSE_POSITIVE, TARGET_NAMES
 
 from brats_desktop.app.compare.model import ErrorMapModel
+from brats_desktop.app.views.layers_panel import colour_swatch
 
 
 def error_swatch(value: int, size: int = 14) -> QLabel:
     """A square in an error colour (the overlay's colours)."""
-    r, g, b = ERROR_COLOURS[value]
-    label = QLabel()
-    label.setFixedSize(size, size)
-    label.setStyleSheet(f"background: rgb({r},{g},{b}); border: 1px solid #444;")
-    return label
+    return colour_swatch(ERROR_COLOURS[value], size)
 
 
 class ComparePanel(QWidget):

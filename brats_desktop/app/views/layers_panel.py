@@ -20,13 +20,18 @@ from brats_desktop.core.labels import CLASS_COLOURS, CLASS_NAMES, CLASS_SHORT, T
 from brats_desktop.app.state import GROUND_TRUTH, LabelLayer, ViewerState
 
 
-def swatch(cls: int, size: int = 14) -> QLabel:
-    """A small square in the class colour (the same colours as the overlay)."""
-    r, g, b = CLASS_COLOURS[cls]
+def colour_swatch(rgb: tuple[int, int, int], size: int = 14) -> QLabel:
+    """A small square in ``rgb``: legends show the very colours their overlay draws."""
+    r, g, b = rgb
     label = QLabel()
     label.setFixedSize(size, size)
     label.setStyleSheet(f"background: rgb({r},{g},{b}); border: 1px solid #444;")
     return label
+
+
+def swatch(cls: int, size: int = 14) -> QLabel:
+    """A small square in the class colour (the same colours as the overlay)."""
+    return colour_swatch(CLASS_COLOURS[cls], size)
 
 
 class LayerControls(QFrame):
