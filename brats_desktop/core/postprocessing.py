@@ -58,17 +58,28 @@ _FULL = ndi.generate_binary_structure(3, 3)  # 26-connectivity: diagonal neighbo
 
 def remove_small_components(labels: np.ndarray, min_fraction: float = 0.1) -> np.ndarray:
     """Tumour components (any label > 0) smaller than ``min_fraction`` of the largest become background."""
-    tumour = labels > 0
-    components, n = ndi.label(tumour, structure=_FULL)
-    if n <= 1:
+    found = _tumour_components(labels)
+    if found is None:
         return labels
+    components, sizes = found
+    drop = sizes < min_fraction * sizes.max()
+    drop[0] = False
+    out = labels.copy()
+    out[drop[components]] = 0
+    return out
+
+
+def _tumour_components(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """26-connected tumour components and their voxel counts (index 0, background, counted 0).
+
+    None when there are fewer than two components: the component filters then have nothing to remove.
+    """
+    components, n = ndi.label(labels > 0, structure=_FULL)
+    if n <= 1:
+        return None
     sizes = np.bincount(components.ravel(), minlength=n + 1)
     sizes[0] = 0
-    keep = sizes >= min_fraction * sizes.max()
-    keep[0] = False
-    out = labels.copy()
-    out[tumour & ~keep[components]] = 0
-    return out
+    return components, sizes
 
 
 def enhancing_hull(enhancing: np.ndarray, closing: int = 2) -> np.ndarray:
@@ -141,12 +152,11 @@ def remove_far_components(
     Unlike :func:`remove_small_components` this keeps a small satellite next to the
     tumour and drops a big false positive in the other hemisphere.
     """
-    tumour = labels > 0
-    components, n = ndi.label(tumour, structure=_FULL)
-    if n <= 1:
+    found = _tumour_components(labels)
+    if found is None:
         return labels
-    sizes = np.bincount(components.ravel(), minlength=n + 1)
-    sizes[0] = 0
+    components, sizes = found
+    n = len(sizes) - 1
     main = int(sizes.argmax())
     distance = ndi.distance_transform_edt(components != main, sampling=spacing)
     nearest = np.asarray(ndi.minimum(distance, components, index=np.arange(1, n + 1)))
