@@ -32,12 +32,12 @@ import numpy as np
 
 from .atomic import write_atomically
 from .discovery import PatientFiles, _has_images, default_convention, discover_patient
-from .errors import LabelValueError, PatientLoadError
-from .labels import LabelConvention, to_internal, unexpected_values
+from .errors import PatientLoadError
+from .labels import LabelConvention, to_internal
 from .metrics import class_volumes_ml, dice_scores
 from .naming import CORRECTED, PREDICTION, output_stem
 from .nifti_io import check_same_grid, read_volume
-from .patient import Patient, load_patient
+from .patient import Patient, load_patient, refuse_unexpected_values
 
 SIDECAR_NAME = "brats-review.json"
 SIDECAR_FORMAT = "brats-desktop-review"
@@ -421,12 +421,7 @@ def read_label_file(path: Path, patient: Patient) -> np.ndarray:
     """A label map written beside ``patient`` (prediction, correction), as internal labels on its grid."""
     values, source = read_volume(path, dtype=np.uint8)
     check_same_grid(patient.grid, source)
-    present = np.flatnonzero(np.bincount(values.ravel(), minlength=256))
-    bad = unexpected_values(present, patient.convention)
-    if bad:
-        raise LabelValueError(
-            path, f"unexpected label value(s) {', '.join(map(str, bad))} for {patient.convention.value} labels"
-        )
+    refuse_unexpected_values(np.flatnonzero(np.bincount(values.ravel(), minlength=256)), patient.convention, path)
     return to_internal(values, patient.convention)
 
 

@@ -257,6 +257,12 @@ def decode_segmentation(
     default = default_convention(files) if files is not None else LabelConvention.BRATS2023
     named = files.named_convention if files is not None else None
     convention = named or infer_convention(present, default)
+    refuse_unexpected_values(present, convention, path)
+    return to_internal(as_int, convention), convention
+
+
+def refuse_unexpected_values(present: np.ndarray, convention: LabelConvention, path: Path | None) -> None:
+    """Raise :class:`LabelValueError` naming ``path`` when a label value is outside ``convention``."""
     bad = unexpected_values(present, convention)
     if bad:
         allowed = ", ".join(str(v) for v in convention.file_values)
@@ -265,7 +271,6 @@ def decode_segmentation(
             f"unexpected label value(s) {', '.join(map(str, bad))}; "
             f"{convention.value} segmentations use {allowed}",
         )
-    return to_internal(as_int, convention), convention
 
 
 def patient_from_arrays(
