@@ -175,6 +175,18 @@ def _train_args(out: Path, *extra: str) -> list[str]:
     ]
 
 
+def test_val_every_skips_validation_between_and_needs_select_by_last(tmp_path: Path) -> None:
+    """Cross-validation folds score their held-out patients afterwards: validating each epoch only costs time."""
+    out = tmp_path / "run"
+    assert main(_train_args(out, "--epochs", "3", "--set", "select_by=last", "--val-every", "2")) == 0
+    with open(out / "history.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["val_dice_WT"] != "" for r in rows] == [False, True, False]
+    assert load_model(out / "best.pt").metadata["training"]["epochs"] == 3  # the last epoch, validated or not
+    with pytest.raises(SystemExit, match="select_by=last"):
+        main(_train_args(tmp_path / "other", "--epochs", "1", "--val-every", "0"))
+
+
 def test_brats_train_synthetic_writes_history_curves_and_checkpoints_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "run"
     assert main(_train_args(out, "--epochs", "1")) == 0

@@ -78,16 +78,63 @@ def test_saved_folds_are_ordinary_split_files(tmp_path) -> None:
     assert stored["strata"]["p00"] == "low_enhancing"
 
 
-def test_summary_reports_each_fold_and_the_pooled_mean() -> None:
+def test_summary_reports_each_fold_the_fold_means_and_the_pooled_mean() -> None:
     rows = [
         {"fold": "fold-0", "patient": "a", "dice_WT": 0.8, "dice_TC": 0.6, "dice_ET": 0.5,
          "hd95_WT": 5.0, "hd95_TC": 6.0, "hd95_ET": float("inf")},
+        {"fold": "fold-0", "patient": "c", "dice_WT": 1.0, "dice_TC": 0.6, "dice_ET": 0.5,
+         "hd95_WT": 5.0, "hd95_TC": 6.0, "hd95_ET": 4.0},
         {"fold": "fold-1", "patient": "b", "dice_WT": 0.6, "dice_TC": 0.4, "dice_ET": 0.7,
          "hd95_WT": 7.0, "hd95_TC": 8.0, "hd95_ET": 2.0},
     ]
-    table = summarise(rows, 2)
-    lines = table.strip().splitlines()
-    assert lines[2].startswith("| 0 | 1 | 0.800 ± 0.000")
-    assert lines[3].startswith("| 1 | 1 | 0.600 ± 0.000")
-    assert lines[4].startswith("| **all** | 2 | 0.700 ± 0.100 | 0.500 ± 0.100 | 0.600 ± 0.100 | 6.0 ± 1.0")
-    assert "| 2.0 ± 0.0 |" in lines[4]  # an infinite HD95 (empty prediction) is left out of the mean
+    lines = summarise(rows, 2).strip().splitlines()
+    assert lines[2].startswith("| fold 0 | 2 | 0.900 ± 0.100")
+    assert lines[2].endswith("| 4.0 ± 0.0 |")  # an infinite HD95 (empty prediction) is left out of the mean
+    assert lines[3].startswith("| fold 1 | 1 | 0.600 ± 0.000")
+    # the fold means 0.9 and 0.6 weigh equally, whatever the fold sizes
+    assert lines[4].startswith("| mean ± sd of the 2 fold means | 3 | 0.750 ± 0.150 | 0.500 ± 0.100")
+    assert lines[5].startswith("| **all patients** | 3 | 0.800 ± 0.163")
+    assert "lesion-wise" not in "\n".join(lines)  # not scored: no empty table
+
+
+def test_summary_adds_the_lesion_wise_table_when_scored() -> None:
+    row = {"fold": "fold-0", "patient": "a"}
+    for r, d in zip(("WT", "TC", "ET"), (0.9, 0.8, 0.7)):
+        row |= {f"dice_{r}": d, f"hd95_{r}": 3.0, f"lw_dice_{r}": d - 0.2, f"lw_hd95_{r}": 40.0}
+    table = summarise([row], 1)
+    lw = table[table.index("| lesion-wise"):].splitlines()
+    assert lw[2].startswith("| fold 0 | 1 | 0.700 ± 0.000 | 0.600 ± 0.000 | 0.500 ± 0.000 | 40.0 ± 0.0")
+
+
+def test_folds_from_another_run_keep_each_patients_fold(tmp_path, monkeypatch) -> None:
+    """A recipe needing T2 is compared on the same held-out patients, minus those without T2."""
+    from training import crossval
+
+    strata = _strata(10, 2)
+    folds = make_folds(strata, 5, 3)
+    save_folds(folds, strata, tmp_path / "first")
+    data = tmp_path / "data"
+    keep = sorted(strata)[2:]  # two patients lack the modality the second recipe needs
+    for name in keep:
+        (data / name).mkdir(parents=True)
+    monkeypatch.setattr(crossval, "real_patient_folders", lambda roots: [data / n for n in keep])
+    crossval.main(["--data", str(data), "--folds-from", str(tmp_path / "first" / "folds.json"),
+                   "--out", str(tmp_path / "second"), "--score-only"])
+    second = json.loads((tmp_path / "second" / "folds.json").read_text())
+    for i, fold in enumerate(folds):
+        assert second["folds"][i] == [n for n in fold.val if n in keep]
+        split = Split.load(tmp_path / "second" / f"fold-{i}" / "split.json")
+        assert not set(split.train) & set(split.val)
+        assert sorted(split.train + split.val) == keep
+    assert set(second["strata"]) == set(keep)
+
+
+def test_folds_from_refuses_a_patient_it_has_no_fold_for(tmp_path, monkeypatch) -> None:
+    from training import crossval
+
+    strata = _strata(6, 1)
+    save_folds(make_folds(strata, 3, 0), strata, tmp_path / "first")
+    monkeypatch.setattr(crossval, "real_patient_folders", lambda roots: [tmp_path / "p00", tmp_path / "stranger"])
+    with pytest.raises(SystemExit, match="no fold for stranger"):
+        crossval.main(["--data", str(tmp_path), "--folds-from", str(tmp_path / "first" / "folds.json"),
+                       "--out", str(tmp_path / "second"), "--score-only"])

@@ -59,7 +59,8 @@ def patient_strata(folders: list[Path]) -> dict[str, str]:
     return out
 
 
-def train_fold(fold_dir: Path, data: list[Path], train_args: list[str], time_limit: float | None, threads: int | None) -> None:
+def train_fold(fold_dir: Path, data: list[Path], train_args: list[str], time_limit: float | None, threads: int | None,
+               val_every: int = 1) -> None:
     """One fold's ``brats-train`` in a child process (own memory, own resume file); raises on failure."""
     if (fold_dir / "done").exists():
         return
@@ -74,7 +75,7 @@ def train_fold(fold_dir: Path, data: list[Path], train_args: list[str], time_lim
         cmd += ["--time-limit", str(time_limit)]
     if threads:
         cmd += ["--threads", str(threads)]
-    cmd += ["--no-progress"]
+    cmd += ["--val-every", str(val_every), "--no-progress"]
     with open(fold_dir / "train.log", "a", encoding="utf-8") as log:
         log.write(f"$ {' '.join(cmd)}\n")
         log.flush()
@@ -93,39 +94,57 @@ def score_fold(fold_dir: Path, folders: list[Path], ncr_definition: str | None, 
 
     from models.checkpoint import load_model
 
-    from .evaluate import evaluate_folders
+    from .evaluate import DEFAULT_LESION_METHOD, evaluate_folders
 
     if threads:
         torch.set_num_threads(threads)
     model = load_model(fold_dir / "best.pt")
-    rows = evaluate_folders(model, folders, "cpu", 16, lambda s: print(f"  {fold_dir.name} {s}", file=sys.stderr), ncr_definition)
+    rows = evaluate_folders(model, folders, "cpu", 16, lambda s: print(f"  {fold_dir.name} {s}", file=sys.stderr), ncr_definition,
+                            DEFAULT_LESION_METHOD)
     for row in rows:
         row["fold"] = fold_dir.name
     cache.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
     return rows
 
 
-def summarise(rows: list[dict[str, Any]], n_folds: int) -> str:
-    """Markdown table: per fold and over all patients, mean +- sd of Dice and HD95 per region."""
+def _table(rows: list[dict[str, Any]], n_folds: int, prefix: str, title: str) -> list[str]:
+    """One markdown table of ``{prefix}dice_*`` and ``{prefix}hd95_*``: each fold, the fold means, all patients."""
+    keys = [f"{prefix}dice_{r}" for r in REGIONS] + [f"{prefix}hd95_{r}" for r in REGIONS]
     lines = [
-        "| fold | patients | Dice WT | Dice TC | Dice ET | HD95 WT (mm) | HD95 TC | HD95 ET |",
+        f"| {title} | patients | Dice WT | Dice TC | Dice ET | HD95 WT (mm) | HD95 TC | HD95 ET |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
 
-    def cells(sub: list[dict[str, Any]]) -> str:
-        parts = []
-        for key in [f"dice_{r}" for r in REGIONS] + [f"hd95_{r}" for r in REGIONS]:
-            v = np.array([r[key] for r in sub], dtype=float)
-            fmt = "{:.3f} ± {:.3f}" if key.startswith("dice") else "{:.1f} ± {:.1f}"
-            finite = v[np.isfinite(v)]
-            parts.append(fmt.format(finite.mean(), finite.std()) if finite.size else "–")
-        return " | ".join(parts)
+    def mean_sd(values: Any, key: str) -> str:
+        v = np.asarray(values, dtype=float)
+        finite = v[np.isfinite(v)]
+        fmt = "{:.3f} ± {:.3f}" if "dice" in key else "{:.1f} ± {:.1f}"
+        return fmt.format(finite.mean(), finite.std()) if finite.size else "–"
 
+    fold_means: dict[str, list[float]] = {k: [] for k in keys}
     for i in range(n_folds):
         sub = [r for r in rows if r["fold"] == f"fold-{i}"]
-        if sub:
-            lines.append(f"| {i} | {len(sub)} | {cells(sub)} |")
-    lines.append(f"| **all** | {len(rows)} | {cells(rows)} |")
+        if not sub:
+            continue
+        for k in keys:
+            v = np.array([r[k] for r in sub], dtype=float)
+            fold_means[k].append(float(v[np.isfinite(v)].mean()) if np.isfinite(v).any() else float("nan"))
+        lines.append(f"| fold {i} | {len(sub)} | " + " | ".join(mean_sd([r[k] for r in sub], k) for k in keys) + " |")
+    n = len(fold_means[keys[0]])
+    lines.append(f"| mean ± sd of the {n} fold means | {len(rows)} | " + " | ".join(mean_sd(fold_means[k], k) for k in keys) + " |")
+    lines.append(f"| **all patients** | {len(rows)} | " + " | ".join(mean_sd([r[k] for r in rows], k) for k in keys) + " |")
+    return lines
+
+
+def summarise(rows: list[dict[str, Any]], n_folds: int) -> str:
+    """Markdown tables of the out-of-fold scores: global Dice/HD95, then lesion-wise (BraTS 2023+) when scored.
+
+    Each fold's row is mean ± sd over its patients; then mean ± sd over the fold means
+    (how much the recipe varies with the training patients), then over all patients.
+    """
+    lines = _table(rows, n_folds, "", "global")
+    if rows and all(f"lw_dice_{r}" in row for row in rows for r in REGIONS):
+        lines += ["", *_table(rows, n_folds, "lw_", "lesion-wise")]
     return "\n".join(lines) + "\n"
 
 
@@ -142,6 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--time-limit", type=float, help="minutes of training per fold (LR annealed to it)")
     p.add_argument("--threads", type=int, help="torch CPU threads per process")
+    p.add_argument("--val-every", type=int, default=1, metavar="N",
+                   help="validate during training every N epochs (0: never; needs select_by=last); "
+                   "the held-out patients are scored after training either way")
+    p.add_argument("--folds-from", type=Path, metavar="FOLDS_JSON",
+                   help="reuse another run's folds.json (patients not in --data dropped): paired comparisons")
     p.add_argument("--only", type=int, action="append", help="train only these fold numbers (parallel jobs)")
     p.add_argument("--score-only", action="store_true", help="do not train; score the finished folds")
     p.add_argument("--ncr-definition", choices=(*NCR_DEFINITIONS, "raw"), default="brats2013",
@@ -150,6 +174,18 @@ def main(argv: list[str] | None = None) -> int:
     folders = real_patient_folders(args.data)
     by_name = {f.name: f for f in folders}
     folds_file = args.out / "folds.json"
+    if not folds_file.exists() and args.folds_from is not None:
+        # Same patient-to-fold assignment as another run, restricted to the patients given here,
+        # so two recipes (e.g. with and without T2) are compared on identical held-out patients.
+        stored = json.loads(args.folds_from.read_text(encoding="utf-8"))
+        kept = [sorted(n for n in fold if n in by_name) for fold in stored["folds"]]
+        unknown = sorted(set(by_name) - {n for fold in stored["folds"] for n in fold})
+        if unknown:
+            raise SystemExit(f"crossval: {args.folds_from} has no fold for {', '.join(unknown)}")
+        save_folds([Split(sorted(n for j, f in enumerate(kept) if j != i for n in f), v, [], args.seed)
+                    for i, v in enumerate(kept)],
+                   {n: st for n, st in stored["strata"].items() if n in by_name}, args.out)
+        print(f"crossval: folds of {args.folds_from} kept for {len(by_name)} patients -> {folds_file}", file=sys.stderr)
     if folds_file.exists():
         stored = json.loads(folds_file.read_text(encoding="utf-8"))
         folds = [Split(sorted(n for j, f in enumerate(stored["folds"]) if j != i for n in f), sorted(v), [], args.seed)
@@ -167,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if not args.score_only:
             print(f"crossval: training fold {i} ({len(split.train)} train / {len(split.val)} val)", file=sys.stderr)
-            train_fold(fold_dir, args.data, train_args, args.time_limit, args.threads)
+            train_fold(fold_dir, args.data, train_args, args.time_limit, args.threads, args.val_every)
         if (fold_dir / "best.pt").exists() and ((fold_dir / "done").exists() or args.score_only):
             rows += score_fold(fold_dir, [by_name[n] for n in split.val], definition, args.threads)
     if not rows:

@@ -448,6 +448,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--val-batch-size", type=int, default=16)
+    p.add_argument("--val-every", type=int, default=1, metavar="N",
+                   help="validate every N epochs (0: never); with select_by=last validation only informs, "
+                   "and cross-validation folds score their held-out patients afterwards anyway")
     p.add_argument("--name", help="model name stored in the checkpoint")
     p.add_argument("--export", type=Path, help="also write the best checkpoint here at the end")
     p.add_argument("--no-progress", action="store_true")
@@ -532,6 +535,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cohort = build_cohort(args, config, out, log)
+        if args.val_every != 1 and config.select_by != "last":
+            raise SystemExit("brats-train: --val-every other than 1 needs --set select_by=last "
+                             "(the best checkpoint is chosen by validation every epoch)")
         if not cohort.val and config.select_by != "last":
             raise SystemExit("brats-train: the split left no validation patients; give more cases "
                              "(or --set select_by=last to keep the final epoch)")
@@ -582,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
             row.update(trainer.train_epoch(train_cases, epoch, args.max_steps, d.main and not args.no_progress))
             val_vec = torch.full((2,), float("nan"), dtype=torch.float64)
             per_case: dict[str, Any] = {}
-            if d.main and val_cases:
+            if d.main and val_cases and args.val_every > 0 and (epoch + 1) % args.val_every == 0:
                 meta = model_metadata(config, name, training_info, {}, has_real, args.ncr_definition)
                 v = validate(trainer.network, meta, val_cases, config, device, args.val_batch_size, trainer.amp)
                 per_case = v.pop("per_case")
