@@ -108,10 +108,14 @@ def predict_with_tta(
     stack = _prepare(model, images)
     n_classes = int(model.metadata.get("architecture", {}).get("num_classes", 4))
     crop = np.zeros((stack.n_slices, *stack.crop_shape[:2]), dtype=np.uint8)
-    full: np.ndarray | None = None
+    # Probabilities are stored slice-major (C, Z, X, Y), so each batch writes whole contiguous
+    # slices, and handed out as a (C, X, Y, Z) view of that store: writing (C, X, Y, Z)
+    # directly scattered every value along the last axis (0.8 of a 3 s Run on 2 cores).
+    store: np.ndarray | None = None
     if probabilities:
-        full = np.zeros((n_classes, *stack.full_shape), dtype=np.float16)
-        full[0] = 1.0
+        n_z = stack.full_shape[2]
+        store = np.zeros((n_classes, n_z, *stack.full_shape[:2]), dtype=np.float16)
+        store[0] = 1.0
     bx, by, _ = stack.box
 
     def on_batch(idx: np.ndarray, logits: torch.Tensor) -> None:
@@ -122,11 +126,16 @@ def predict_with_tta(
             mean += probs[k * n : (k + 1) * n].flip(dims)
         if len(passes) > 1:
             mean /= len(passes)
-        p = stack.to_crop_probabilities(mean.cpu().numpy())  # (N, C, x, y) float32
-        crop[idx] = p.argmax(axis=1)
-        if full is not None:
+        if stack.spec.resize is None:  # argmax and float16 in torch (vectorised); un-padding is a view
+            crop[idx] = stack.unpad(mean.argmax(dim=1).to(torch.uint8).cpu().numpy())
+            p = stack.unpad(mean.to(torch.float16).cpu().numpy()) if store is not None else None
+        else:
+            p = stack.to_crop_probabilities(mean.cpu().numpy())  # (N, C, x, y) float32
+            crop[idx] = p.argmax(axis=1)
+        if store is not None:
             z = stack.z_indices[idx]
-            full[:, bx, by, z[0] : z[-1] + 1] = p.transpose(1, 2, 3, 0)
+            store[:, z[0] : z[-1] + 1, bx, by] = p.transpose(1, 0, 2, 3)
 
     run_batches(model, _AugmentedStack(stack, passes), on_batch, device, batch_size, amp, progress, should_stop)
+    full = None if store is None else store.transpose(0, 2, 3, 1)  # (C, X, Y, Z) view
     return Prediction(stack.to_full(crop), full, mode)
