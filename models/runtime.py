@@ -17,6 +17,7 @@ the GUI can put it in the status bar and the CLI can put it in its JSON.
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -115,9 +116,33 @@ def describe_device(device: torch.device | str) -> str:
     return f"CPU ({torch.get_num_threads()} threads)"
 
 
+@functools.lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX), where autocast pays.
+
+    Measured on a 2-core AMD EPYC with avx512_bf16: the default network's inference 0.34 ->
+    0.21 s and its training step 24 -> 40 slices/s on one core. Without those instructions
+    oneDNN emulates bfloat16 and autocast is slower than float32, so it stays off.
+    ``BRATS_CPU_BF16=0`` (or 1) overrides the detection.
+    """
+    forced = os.environ.get("BRATS_CPU_BF16")
+    if forced in ("0", "1"):
+        return forced == "1"
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:  # not Linux: no cheap way to know; float32 is the safe choice
+        pass
+    return False
+
+
 def uses_amp(device: torch.device | str) -> bool:
-    """Mixed precision on GPUs only: CPU autocast is slower for convolutions than float32."""
-    return torch.device(device).type in ("cuda", "mps")
+    """Mixed precision on GPUs, and on CPUs with native bfloat16 (emulated bfloat16 is slower than float32)."""
+    kind = torch.device(device).type
+    return kind in ("cuda", "mps") or (kind == "cpu" and cpu_has_native_bf16())
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

@@ -44,6 +44,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from brats_desktop.core.postprocessing import NCR_DEFINITIONS
 from brats_desktop.core.preprocessing import PreprocessingSpec
 from models.checkpoint import save_model
+from models.runtime import cpu_has_native_bf16
 from models.unet import build_network, count_parameters
 
 from .augment import augment_batch
@@ -188,7 +189,10 @@ class Trainer:
         self.config = config
         self.device = device
         self.dist = d
-        self.amp = amp and device.type == "cuda"
+        # Mixed precision: float16 + loss scaling on CUDA; bfloat16 (no scaling needed) on CPUs
+        # that compute it natively, where a training step is 1.6x faster (emulated: slower, off).
+        self.amp = amp and (device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()))
+        self.amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
         self.real_fraction = real_fraction
         torch.manual_seed(config.seed)
         # channels_last: oneDNN's and cuDNN's NHWC kernels; a training step of the default
@@ -217,7 +221,7 @@ class Trainer:
             if config.schedule == "plateau"
             else None
         )
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and device.type == "cuda")
         self.epoch = 0  # epochs completed
         self.best_score: float | None = None
         self.history: list[dict[str, Any]] = []
@@ -243,7 +247,7 @@ class Trainer:
         x = x.to(self.device, memory_format=torch.channels_last, non_blocking=True)
         y = y.to(self.device, non_blocking=True)
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp):
+        with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype, enabled=self.amp):
             logits = self.model(x)
             loss = compute_loss(self.config.loss, logits.float(), y)
         self.scaler.scale(loss).backward()
@@ -447,7 +451,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="meaning of label 1 in the real training labels, stored in the checkpoint so the app can "
                    "convert (default: brats2013, NCR/NET as in BraTS 2013-2020; brats2021 for synthetic data only)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    p.add_argument("--no-amp", action="store_true", help="disable mixed precision (float16 on CUDA, bfloat16 on CPUs with native support)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--val-batch-size", type=int, default=16)
     p.add_argument("--val-every", type=int, default=1, metavar="N",
