@@ -79,12 +79,56 @@ def test_oom_halves_batch_size_then_succeeds(no_cache_release):
     assert done == sorted(done) and done[-1] == 10
 
 
-def test_oom_at_batch_one_falls_back_to_cpu(no_cache_release):
+@pytest.fixture
+def cpu_bf16(monkeypatch):
+    """Set what the CPU is said to compute natively (``BRATS_CPU_BF16``), with the cached detection reset."""
+    from models import runtime
+
+    def set_(native: bool) -> None:
+        monkeypatch.setenv("BRATS_CPU_BF16", "1" if native else "0")
+        runtime.cpu_has_native_bf16.cache_clear()
+
+    yield set_
+    runtime.cpu_has_native_bf16.cache_clear()
+
+
+def test_cpu_mixed_precision_only_where_bfloat16_is_native(cpu_bf16):
+    from models.runtime import uses_amp
+
+    cpu_bf16(False)
+    assert uses_amp("cpu") is False  # emulated bfloat16 is slower than float32
+    cpu_bf16(True)
+    assert uses_amp("cpu") is True
+    assert uses_amp("cuda") is True
+
+
+def test_bfloat16_inference_keeps_the_labels_of_float32(cpu_bf16):
+    """The real network under autocast: labels of a random input match float32 but for a few boundary voxels."""
+    import torch
+
+    from models.checkpoint import LoadedModel
+    from models.inference import predict_volume
+    from models.unet import build_network
+    from training.configs import DEFAULT
+
+    torch.manual_seed(0)
+    model = LoadedModel(build_network(DEFAULT.architecture).eval(), {
+        "modalities": ["flair", "t1ce"], "preprocessing": DEFAULT.preprocessing.to_dict(),
+        "architecture": DEFAULT.architecture, "name": "random"})
+    rng = np.random.default_rng(0)
+    images = {m: rng.normal(size=(48, 40, 12)).astype(np.float32) for m in ("flair", "t1ce")}
+    a = predict_volume(model, images, amp=False)
+    b = predict_volume(model, images, amp=True)
+    assert a.shape == b.shape and np.mean(a == b) > 0.97
+
+
+def test_oom_at_batch_one_falls_back_to_cpu(no_cache_release, cpu_bf16):
+    cpu_bf16(False)
     fake = OomUntil(limit=None)
     notes: list[str] = []
     run = run_with_fallback(FakeModel(), _images(), device="cuda", batch_size=4, predict=fake, notify=notes.append)
     assert [(c[0], c[1]) for c in fake.calls] == [("cuda", 4), ("cuda", 2), ("cuda", 1), ("cpu", 4)]
-    assert fake.calls[-1][2] is False  # no mixed precision on the CPU
+    assert fake.calls[-1][2] is False  # no mixed precision on a CPU without native bfloat16
     assert run.device == "cpu"
     assert "CPU" in notes[-1]
     assert run.labels.dtype == np.uint8 and run.labels.shape == (8, 8, 10)

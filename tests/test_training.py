@@ -155,6 +155,24 @@ def test_a_few_training_steps_lower_the_loss(tiny_cases) -> None:
     assert losses[-1] < losses[0] * 0.9
 
 
+def test_bfloat16_training_on_a_cpu_that_has_it_lowers_the_loss(tiny_cases, monkeypatch) -> None:
+    from models import runtime
+
+    monkeypatch.setenv("BRATS_CPU_BF16", "1")
+    runtime.cpu_has_native_bf16.cache_clear()
+    try:
+        trainer = Trainer(_tiny_config(augment=None, lr=5e-3), torch.device("cpu"), Dist(), amp=True, real_fraction=None)
+        assert trainer.amp and trainer.amp_dtype == torch.bfloat16 and not trainer.scaler.is_enabled()
+        x, y = next(iter(trainer.batches(tiny_cases, epoch=0, max_steps=1)))
+        losses = [trainer.train_step(x, y)["loss"] for _ in range(12)]
+        assert losses[-1] < losses[0] * 0.9
+        monkeypatch.setenv("BRATS_CPU_BF16", "0")
+        runtime.cpu_has_native_bf16.cache_clear()
+        assert not Trainer(_tiny_config(), torch.device("cpu"), Dist(), amp=True, real_fraction=None).amp
+    finally:
+        runtime.cpu_has_native_bf16.cache_clear()
+
+
 def test_configs_seed_is_the_tutorial_and_default_differs() -> None:
     assert SEED.architecture["in_channels"] == 2 and SEED.preprocessing.resize == (128, 128)
     assert SEED.slice_range == (60, 135) and SEED.epochs == 35 and SEED.loss == "ce" and SEED.batch_size == 75
