@@ -129,6 +129,13 @@ def test_load_case_reads_prediction_and_correction_in_the_patient_convention(tmp
     nib.save(nib.Nifti1Image(arr, img.affine, img.header), str(target))
     with pytest.raises(Exception, match="unexpected label value"):
         read_label_file(target, patient)
+    # A float file with fractions (an image saved under a label name) is refused, not truncated to labels.
+    frac = np.asarray(nib.load(str(cohort.prediction_path(record))).dataobj).astype(np.float32)
+    frac[frac == 2] = 1.5
+    nib.save(nib.Nifti1Image(frac, img.affine), str(target))
+    with pytest.raises(Exception, match="non-integer") as err:
+        read_label_file(target, patient)
+    assert target.name in str(err.value)
 
 
 def test_read_only_cohort_reports_output_not_writable(tmp_path):

@@ -37,7 +37,7 @@ from .labels import LabelConvention, to_internal
 from .metrics import class_volumes_ml, dice_scores
 from .naming import CORRECTED, PREDICTION, output_stem
 from .nifti_io import check_same_grid, read_volume
-from .patient import Patient, load_patient, refuse_unexpected_values
+from .patient import Patient, integer_labels, load_patient, refuse_unexpected_values
 
 SIDECAR_NAME = "brats-review.json"
 SIDECAR_FORMAT = "brats-desktop-review"
@@ -419,8 +419,9 @@ class CaseData:
 
 def read_label_file(path: Path, patient: Patient) -> np.ndarray:
     """A label map written beside ``patient`` (prediction, correction), as internal labels on its grid."""
-    values, source = read_volume(path, dtype=np.uint8)
+    raw, source = read_volume(path, dtype=np.float32)
     check_same_grid(patient.grid, source)
+    values = integer_labels(raw, path)
     refuse_unexpected_values(np.flatnonzero(np.bincount(values.ravel(), minlength=256)), patient.convention, path)
     return to_internal(values, patient.convention)
 

@@ -247,18 +247,27 @@ def decode_segmentation(
     values: np.ndarray, path: Path | None, files: PatientFiles | None
 ) -> tuple[np.ndarray, LabelConvention]:
     """File label values -> internal labels, refusing values outside the convention."""
-    if values.dtype.kind == "f" and not np.all(np.equal(np.mod(values, 1), 0)):
-        raise LabelValueError(path, "segmentation holds non-integer values")
-    lo, hi = float(values.min()), float(values.max())
-    if lo < 0 or hi > 255:
-        raise LabelValueError(path, f"label values range {lo:g}..{hi:g}; expected 0, 1, 2 and 3 or 4")
-    as_int = values.astype(np.uint8)
+    as_int = integer_labels(values, path)
     present = np.flatnonzero(np.bincount(as_int.ravel(), minlength=256))
     default = default_convention(files) if files is not None else LabelConvention.BRATS2023
     named = files.named_convention if files is not None else None
     convention = named or infer_convention(present, default)
     refuse_unexpected_values(present, convention, path)
     return to_internal(as_int, convention), convention
+
+
+def integer_labels(values: np.ndarray, path: Path | None) -> np.ndarray:
+    """``values`` as uint8, refusing fractions and values outside 0..255 instead of casting them silently.
+
+    A float label file with 1.5 or -1 in it is a damaged or wrong file (an image saved as
+    a segmentation); casting would turn it into plausible labels the user would trust.
+    """
+    if values.dtype.kind == "f" and not np.all(np.equal(np.mod(values, 1), 0)):
+        raise LabelValueError(path, "segmentation holds non-integer values")
+    lo, hi = float(values.min()), float(values.max())
+    if lo < 0 or hi > 255:
+        raise LabelValueError(path, f"label values range {lo:g}..{hi:g}; expected 0, 1, 2 and 3 or 4")
+    return values.astype(np.uint8)
 
 
 def refuse_unexpected_values(present: np.ndarray, convention: LabelConvention, path: Path | None) -> None:
