@@ -138,3 +138,24 @@ def test_folds_from_refuses_a_patient_it_has_no_fold_for(tmp_path, monkeypatch) 
     with pytest.raises(SystemExit, match="no fold for stranger"):
         crossval.main(["--data", str(tmp_path), "--folds-from", str(tmp_path / "first" / "folds.json"),
                        "--out", str(tmp_path / "second"), "--score-only"])
+
+
+def _oof(run, fold: int, rows: list[dict]) -> None:
+    (run / f"fold-{fold}").mkdir(parents=True, exist_ok=True)
+    (run / f"fold-{fold}" / "oof.json").write_text(json.dumps(rows))
+
+
+def test_paired_comparison_counts_patients_both_runs_scored(tmp_path) -> None:
+    from training.compare_cv import load_rows, paired, table
+
+    ref, cand = tmp_path / "ref", tmp_path / "cand"
+    _oof(ref, 0, [{"patient": "a", "dice_WT": 0.8}, {"patient": "b", "dice_WT": 0.6}])
+    _oof(ref, 1, [{"patient": "c", "dice_WT": 0.9}])  # the candidate could not score c (no T2)
+    _oof(cand, 0, [{"patient": "a", "dice_WT": 0.9}, {"patient": "b", "dice_WT": 0.6}])
+    s = paired(load_rows(ref), load_rows(cand), ["dice_WT"])["dice_WT"]
+    assert s["n"] == 2 and s["reference"] == pytest.approx(0.7) and s["candidate"] == pytest.approx(0.75)
+    assert s["diff"] == pytest.approx(0.05) and s["diff_sd"] == pytest.approx(0.05)
+    assert (s["wins"], s["losses"]) == (1, 0)  # b did not move
+    assert "| cand | dice_WT | 2 | 0.700 | 0.750 | +0.050 ± 0.050 | 1 / 0 |" in table(["ref", "cand"], [load_rows(ref), load_rows(cand)])
+    with pytest.raises(SystemExit, match="no scored folds"):
+        load_rows(tmp_path / "empty")

@@ -1,0 +1,96 @@
+"""Paired comparison of cross-validation runs: which recipe the folds prefer, patient by patient.
+
+Two recipes trained on the same folds (``crossval --folds-from``) are scored on the same
+held-out patients, so their difference is measured per patient: the mean difference,
+its spread, and on how many patients the candidate wins. That is the evidence a setting
+(T2 as input, the synthetic cohort, ...) has to show before it goes into the bundled
+model; a difference smaller than its own spread is not evidence.
+
+Example::
+
+    python -m training.compare_cv runs/cv-real runs/cv-t2 runs/cv-syn --out runs/cv-compare.md
+
+The first run is the reference; each other run is compared with it on the patients both
+scored (a run needing T2 has no rows for the patients without it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REGIONS = ("WT", "TC", "ET")
+METRICS = tuple(f"dice_{r}" for r in REGIONS) + tuple(f"lw_dice_{r}" for r in REGIONS)
+
+
+def load_rows(run: Path) -> dict[str, dict[str, Any]]:
+    """Out-of-fold rows of a crossval run by patient (every ``fold-i/oof.json``)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for oof in sorted(run.glob("fold-*/oof.json")):
+        for row in json.loads(oof.read_text(encoding="utf-8")):
+            rows[row["patient"]] = row
+    if not rows:
+        raise SystemExit(f"compare_cv: {run} has no scored folds (fold-*/oof.json)")
+    return rows
+
+
+def paired(reference: dict[str, dict[str, Any]], candidate: dict[str, dict[str, Any]],
+           metrics: Sequence[str] = METRICS) -> dict[str, dict[str, float]]:
+    """Per metric on the shared patients: both means, the mean and sd of (candidate - reference), wins, losses."""
+    shared = sorted(set(reference) & set(candidate))
+    out: dict[str, dict[str, float]] = {}
+    for key in metrics:
+        pairs = [(reference[p].get(key), candidate[p].get(key)) for p in shared]
+        pairs = [(float(a), float(b)) for a, b in pairs if a is not None and b is not None]
+        if not pairs:
+            continue
+        a, b = np.array(pairs).T
+        d = b - a
+        out[key] = {
+            "n": float(len(d)), "reference": float(a.mean()), "candidate": float(b.mean()),
+            "diff": float(d.mean()), "diff_sd": float(d.std()),
+            "wins": float(np.sum(d > 0.005)), "losses": float(np.sum(d < -0.005)),
+        }
+    return out
+
+
+def table(names: Sequence[str], runs: Sequence[dict[str, dict[str, Any]]]) -> str:
+    """Markdown: one row per candidate and metric, against the first run."""
+    lines = [
+        f"Reference: `{names[0]}`. Differences are candidate − reference per patient (mean ± sd); "
+        "wins/losses count patients that moved by more than 0.005.",
+        "",
+        "| candidate | metric | patients | reference | candidate | difference | wins / losses |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, rows in zip(names[1:], runs[1:]):
+        for key, s in paired(runs[0], rows).items():
+            lines.append(
+                f"| {name} | {key} | {int(s['n'])} | {s['reference']:.3f} | {s['candidate']:.3f} | "
+                f"{s['diff']:+.3f} ± {s['diff_sd']:.3f} | {int(s['wins'])} / {int(s['losses'])} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.compare_cv", description=__doc__.split("\n\n")[0])
+    p.add_argument("runs", type=Path, nargs="+", help="crossval output folders; the first is the reference")
+    p.add_argument("--out", type=Path, help="also write the table here")
+    args = p.parse_args(argv)
+    if len(args.runs) < 2:
+        p.error("give a reference run and at least one candidate")
+    text = table([str(r) for r in args.runs], [load_rows(r) for r in args.runs])
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
