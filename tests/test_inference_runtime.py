@@ -213,3 +213,34 @@ def test_auto_batch_size_keeps_batches_small_for_large_slices():
     assert runtime.auto_batch_size((240, 240, 155), "cuda") == 32
     assert runtime.auto_batch_size((512, 512, 300), "cuda") == 7
     assert runtime.auto_batch_size((2048, 2048, 10), "cpu") == 1
+
+
+def test_bundled_model_choice_takes_t2_only_when_the_folder_has_it(tmp_path, monkeypatch):
+    """The FLAIR + T1CE default serves every folder; a T2 model ships only if the folds chose it and wins only with T2."""
+    from models import checkpoint
+    from models.checkpoint import ModelLoadError, save_model
+    from models.unet import build_network
+    from training.configs import DEFAULT
+
+    def write(name: str, modalities: list[str]) -> None:
+        cfg = DEFAULT.replace(modalities=tuple(modalities), base_width=2, depth=2)
+        save_model(tmp_path / name, build_network(cfg.architecture), {
+            "name": name, "modalities": modalities, "classes": {}, "label_convention": "internal",
+            "preprocessing": cfg.preprocessing.to_dict(), "architecture": cfg.architecture})
+
+    monkeypatch.setattr(checkpoint, "BUNDLED_DIR", tmp_path)
+    with pytest.raises(ModelLoadError, match="no bundled model"):
+        runtime.best_bundled_model(None)
+    write(checkpoint.DEFAULT_MODEL_NAME, ["flair", "t1ce"])
+    write("unet2d-flair-t1ce-t2.pt", ["flair", "t1ce", "t2"])
+    vol = np.zeros((8, 8, 4), np.float32)
+    two = patient_from_arrays("two", {"flair": vol, "t1ce": vol})
+    three = patient_from_arrays("three", {"flair": vol, "t1ce": vol, "t2": vol, "t1": vol})
+    only_flair = patient_from_arrays("flair", {"flair": vol})
+    cache: dict = {}
+    assert runtime.best_bundled_model(two, cache).modalities == ["flair", "t1ce"]
+    assert runtime.best_bundled_model(three, cache).modalities == ["flair", "t1ce", "t2"]
+    assert runtime.best_bundled_model(None, cache).modalities == ["flair", "t1ce"]
+    # nothing fits: the default comes back, so the modality check can name what is missing
+    assert runtime.best_bundled_model(only_flair, cache).modalities == ["flair", "t1ce"]
+    assert len(cache) == 2  # each file loaded once
