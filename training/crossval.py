@@ -1,10 +1,16 @@
 """Patient-level k-fold cross-validation of a training recipe on real labelled patients.
 
-Example (the run reported in the README and the model card)::
+Example (the runs reported in the README and the model card; 10 minutes per fold on one
+core, no validation during training since the folds are scored afterwards)::
 
     nice python -m training.crossval --data ../shared/data/brats2013-train \\
-        --data ../shared/data/brats2018-train --folds 5 --out runs/cv-default \\
-        --time-limit 20 --threads 1 -- --config default
+        --data ../shared/data/brats2018-train --folds 5 \\
+        --out runs/cv-real --time-limit 10 --threads 1 --val-every 0 \\
+        -- --config default --set select_by=last --epochs 200
+
+A recipe that needs another input (``--modalities flair,t1ce,t2``) or adds the synthetic
+cohort is run with ``--folds-from`` the first run's ``folds.json``, so it is scored on the
+same held-out patients; :mod:`training.compare_cv` then compares the runs patient by patient.
 
 Steps, each resumable (an interrupted run picks up where it stopped):
 
