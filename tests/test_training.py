@@ -193,6 +193,29 @@ def _train_args(out: Path, *extra: str) -> list[str]:
     ]
 
 
+def test_a_real_patient_split_with_synthetic_asked_for_trains_on_both(tmp_path: Path, monkeypatch) -> None:
+    """A cross-validation fold's split names real patients only; --synthetic N must still add the cohort."""
+    from training import train as train_mod
+    from training.cohort import Case
+
+    folders = [tmp_path / name for name in ("r1", "r2", "r3")]
+    monkeypatch.setattr(train_mod, "real_patient_folders", lambda roots: folders)
+    monkeypatch.setattr(train_mod, "load_real_case", lambda folder, modalities: Case(
+        folder.name, {m: np.zeros(TINY, np.float32) for m in modalities}, np.zeros(TINY, np.uint8), "real"))
+    Split(["r1", "r2"], ["r3"], [], 42).save(tmp_path / "fold.json")
+    base = ["--data", str(tmp_path), "--split", str(tmp_path / "fold.json"), "--synthetic-shape", *map(str, TINY),
+            "--synthetic-cache", ""]
+    args = train_mod.parse_args([*base, "--synthetic", "6", "--synthetic-val", "0"])
+    cohort = train_mod.build_cohort(args, train_mod.make_config(args), tmp_path / "out", lambda m: None)
+    names = [c.name for c in cohort.train]
+    assert {"r1", "r2"} <= set(names) and sum(c.source == "synthetic" for c in cohort.train) >= 3
+    assert [c.name for c in cohort.val] == ["r3"]  # the held-out patients stay exactly the fold's
+    assert Split.load(tmp_path / "out" / "split.json").train == sorted(names)
+    args = train_mod.parse_args(base)  # without --synthetic the fold is used as it is
+    cohort = train_mod.build_cohort(args, train_mod.make_config(args), tmp_path / "out2", lambda m: None)
+    assert [c.name for c in cohort.train] == ["r1", "r2"]
+
+
 def test_val_every_skips_validation_between_and_needs_select_by_last(tmp_path: Path) -> None:
     """Cross-validation folds score their held-out patients afterwards: validating each epoch only costs time."""
     out = tmp_path / "run"

@@ -134,23 +134,32 @@ def build_cohort(args: argparse.Namespace, config: TrainConfig, out: Path, log) 
     syn_names = {f"synthetic-{args.synthetic_seed + i:05d}": args.synthetic_seed + i for i in range(n_syn)}
     if not real_folders and not syn_names:
         raise SystemExit("brats-train: no data: give --data DIR and/or --synthetic [N]")
+
+    def synthetic_split() -> Split:
+        syn = split_patients(sorted(syn_names), config.seed, config.split_fractions)
+        if args.synthetic_val is not None:  # validation time is per case: cap the synthetic ones
+            syn = Split(syn.train, syn.val[: args.synthetic_val], sorted(syn.test + syn.val[args.synthetic_val :]), syn.seed)
+        return syn
+
+    parts: list[Split] = []
     if args.split:
-        split = Split.load(args.split)
+        parts.append(Split.load(args.split))
+        named = set(parts[0].train + parts[0].val + parts[0].test)
+        if syn_names and not named & set(syn_names):
+            # A split of real patients only (a cross-validation fold, the final all-patient
+            # model): the synthetic cohort asked for joins it, split as it would be without one.
+            parts.append(synthetic_split())
     else:
-        parts = [
-            split_patients([f.name for f in real_folders], config.seed, config.split_fractions) if real_folders else None,
-            split_patients(sorted(syn_names), config.seed, config.split_fractions) if syn_names else None,
-        ]
-        parts = [p for p in parts if p is not None]
-        if syn_names and args.synthetic_val is not None:  # validation time is per case: cap the synthetic ones
-            syn = parts[-1]
-            parts[-1] = Split(syn.train, syn.val[: args.synthetic_val], sorted(syn.test + syn.val[args.synthetic_val :]), syn.seed)
-        split = Split(
-            sorted(n for p in parts for n in p.train),
-            sorted(n for p in parts for n in p.val),
-            sorted(n for p in parts for n in p.test),
-            config.seed,
-        )
+        if real_folders:
+            parts.append(split_patients([f.name for f in real_folders], config.seed, config.split_fractions))
+        if syn_names:
+            parts.append(synthetic_split())
+    split = Split(
+        sorted(n for p in parts for n in p.train),
+        sorted(n for p in parts for n in p.val),
+        sorted(n for p in parts for n in p.test),
+        parts[0].seed,
+    )
     by_name_real = {f.name: f for f in real_folders}
     cache = Path(args.synthetic_cache) if args.synthetic_cache else None
 
