@@ -156,6 +156,19 @@ def test_paired_comparison_counts_patients_both_runs_scored(tmp_path) -> None:
     assert s["n"] == 2 and s["reference"] == pytest.approx(0.7) and s["candidate"] == pytest.approx(0.75)
     assert s["diff"] == pytest.approx(0.05) and s["diff_sd"] == pytest.approx(0.05)
     assert (s["wins"], s["losses"]) == (1, 0)  # b did not move
-    assert "| cand | dice_WT | 2 | 0.700 | 0.750 | +0.050 ± 0.050 | 1 / 0 |" in table(["ref", "cand"], [load_rows(ref), load_rows(cand)])
+    assert s["diff_se"] == pytest.approx(0.05)  # sd with ddof=1 (0.0707) / sqrt(2)
+    assert "| cand | dice_WT | 2 | 0.700 | 0.750 | +0.050 ± 0.050 | 0.050 | 1 / 0 | no clear difference |" in table(
+        ["ref", "cand"], [load_rows(ref), load_rows(cand)])
     with pytest.raises(SystemExit, match="no scored folds"):
         load_rows(tmp_path / "empty")
+
+
+def test_verdict_needs_a_difference_beyond_twice_its_standard_error() -> None:
+    from training.compare_cv import paired, verdict
+
+    ref = {f"p{i}": {"dice_WT": 0.8} for i in range(10)}
+    steady = {f"p{i}": {"dice_WT": 0.8 + 0.02 + 0.005 * (i % 2)} for i in range(10)}
+    noisy = {f"p{i}": {"dice_WT": 0.8 + (0.3 if i % 2 else -0.26)} for i in range(10)}
+    assert verdict(paired(ref, steady, ["dice_WT"])["dice_WT"]) == "better"
+    assert verdict(paired(steady, ref, ["dice_WT"])["dice_WT"]) == "worse"
+    assert verdict(paired(ref, noisy, ["dice_WT"])["dice_WT"]) == "no clear difference"  # +0.02 mean, huge spread

@@ -2,9 +2,10 @@
 
 Two recipes trained on the same folds (``crossval --folds-from``) are scored on the same
 held-out patients, so their difference is measured per patient: the mean difference,
-its spread, and on how many patients the candidate wins. That is the evidence a setting
-(T2 as input, the synthetic cohort, ...) has to show before it goes into the bundled
-model; a difference smaller than its own spread is not evidence.
+its standard error, and on how many patients the candidate wins. That is the evidence a
+setting (T2 as input, the synthetic cohort, ...) has to show before it goes into the
+bundled model: a mean difference within twice its standard error (sd / sqrt(n), a paired
+test at about 5 %) is reported as "no clear difference", not as a gain.
 
 Example::
 
@@ -55,25 +56,35 @@ def paired(reference: dict[str, dict[str, Any]], candidate: dict[str, dict[str, 
         out[key] = {
             "n": float(len(d)), "reference": float(a.mean()), "candidate": float(b.mean()),
             "diff": float(d.mean()), "diff_sd": float(d.std()),
+            "diff_se": float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("inf"),
             "wins": float(np.sum(d > 0.005)), "losses": float(np.sum(d < -0.005)),
         }
     return out
+
+
+def verdict(s: dict[str, float]) -> str:
+    """"better", "worse" or "no clear difference": the mean difference against twice its standard error."""
+    if abs(s["diff"]) <= 2 * s["diff_se"]:
+        return "no clear difference"
+    return "better" if s["diff"] > 0 else "worse"
 
 
 def table(names: Sequence[str], runs: Sequence[dict[str, dict[str, Any]]]) -> str:
     """Markdown: one row per candidate and metric, against the first run."""
     lines = [
         f"Reference: `{names[0]}`. Differences are candidate − reference per patient (mean ± sd); "
-        "wins/losses count patients that moved by more than 0.005.",
+        "wins/losses count patients that moved by more than 0.005; the verdict compares the mean "
+        "difference with twice its standard error.",
         "",
-        "| candidate | metric | patients | reference | candidate | difference | wins / losses |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| candidate | metric | patients | reference | candidate | difference | standard error | wins / losses | verdict |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, rows in zip(names[1:], runs[1:]):
         for key, s in paired(runs[0], rows).items():
             lines.append(
                 f"| {name} | {key} | {int(s['n'])} | {s['reference']:.3f} | {s['candidate']:.3f} | "
-                f"{s['diff']:+.3f} ± {s['diff_sd']:.3f} | {int(s['wins'])} / {int(s['losses'])} |"
+                f"{s['diff']:+.3f} ± {s['diff_sd']:.3f} | {s['diff_se']:.3f} | {int(s['wins'])} / {int(s['losses'])} | "
+                f"{verdict(s)} |"
             )
     return "\n".join(lines) + "\n"
 
