@@ -253,3 +253,14 @@ def test_brats_train_synthetic_writes_history_curves_and_checkpoints_and_resumes
     with open(out / "history.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["epoch"] for r in rows] == ["1", "2"]
+
+
+def test_weights_inherit_the_terms_of_the_real_patients_they_saw() -> None:
+    from training.train import real_data_licence
+
+    only_2013 = real_data_licence(["BraTS13_pat0003"])
+    assert "CC BY-NC-SA 3.0 CH" in only_2013 and "Bakas" not in only_2013
+    upenn = real_data_licence(["Brats18_CBICA_ABM_1"])
+    assert "Bakas et al., Scientific Data 2017" in upenn and "NC-SA" not in upenn
+    both = real_data_licence(["Brats18_CBICA_ABM_1", "Brats18_2013_2_1"])  # BraTS 2013 patients inside BraTS 2018
+    assert "NC-SA" in both and "Bakas" in both and "not a medical device" in both

@@ -68,11 +68,30 @@ HISTORY_COLUMNS = (
     "val_dice_tumour", "val_dice_WT", "val_dice_TC", "val_dice_ET", "val_dice_mean", "val_dice_real_mean",
     "val_select", "best",
 )
-REAL_DATA_LICENCE = (
-    "Weights trained partly on BraTS 2013 cases (BRATS 2015 benchmark, Menze et al., IEEE TMI 2015, "
-    "as modified for the DeepMedic examples) licensed CC BY-NC-SA 3.0 CH: the weights inherit these "
-    "terms (non-commercial use only, share-alike, attribution). Code: MIT."
+BRATS2013_TERMS = (
+    "BraTS 2013 patients (BRATS 2015 benchmark, Menze et al., IEEE TMI 2015; as modified for the DeepMedic "
+    "examples) are licensed CC BY-NC-SA 3.0 CH: the weights inherit these terms (non-commercial use only, "
+    "share-alike, attribution)."
 )
+BRATS2018_TERMS = (
+    "BraTS 2018 training patients may be used for research with citation of Menze et al., IEEE TMI 2015; "
+    "Bakas et al., Scientific Data 2017; Bakas et al., arXiv:1811.02629, 2018; the TCGA-derived labels are "
+    "published by TCIA under CC BY 3.0."
+)
+
+
+def real_data_licence(real_names: list[str]) -> str:
+    """The terms the weights inherit from the real patients they were trained on (data README's wording).
+
+    BraTS 2013 patients appear as ``BraTS13_*`` and inside BraTS 2018 as ``Brats18_2013_*``;
+    any of them brings the non-commercial share-alike terms.
+    """
+    parts = ["Research model, not a medical device."]
+    if any(n.startswith("Brats18_") for n in real_names):
+        parts.append(BRATS2018_TERMS)
+    if any(n.startswith("BraTS13_") or n.startswith("Brats18_2013_") for n in real_names) or not parts[1:]:
+        parts.append(BRATS2013_TERMS)
+    return " ".join(parts + ["Code: MIT."])
 
 
 # --------------------------------------------------------------------------- distributed
@@ -406,7 +425,8 @@ def model_metadata(
         "architecture": config.architecture,
         "training": training,
         "metrics": metrics,
-        "licence": REAL_DATA_LICENCE if has_real else "Trained on synthetic data only; MIT like the code.",
+        "licence": real_data_licence(training.get("data", {}).get("real_train", []) + training.get("data", {}).get("real_val", []))
+        if has_real else "Trained on synthetic data only; MIT like the code.",
     }
 
 
