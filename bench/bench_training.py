@@ -43,10 +43,11 @@ from brats_desktop.core.patient import load_patient  # noqa: E402
 from brats_desktop.core.synthetic import make_synthetic_case  # noqa: E402
 from models.checkpoint import LoadedModel, default_model_path, load_model  # noqa: E402
 from models.inference import predict_volume  # noqa: E402
+from models.runtime import cpu_has_native_bf16, uses_amp  # noqa: E402
 from models.unet import build_network, count_parameters, fuse_batch_norm  # noqa: E402
 from training.augment import augment_batch  # noqa: E402
 from training.configs import DEFAULT, SEED, TrainConfig  # noqa: E402
-from training.losses import compute_loss  # noqa: E402
+from training.train import Dist, Trainer  # noqa: E402
 
 CASE = REPO.parent / "shared" / "data" / "brainles-sample-case"
 
@@ -86,10 +87,12 @@ def time_inference(model: LoadedModel, images, device: str, repeats: int, amp: b
 
 
 def time_training(config: TrainConfig, device: str, steps: int, batch: int = 16) -> float:
-    """Slices per second of full optimisation steps at 128x128 (augmentation as configured)."""
-    torch.manual_seed(0)
-    net = build_network(config.architecture).to(device).train()
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, foreach=True)
+    """Slices per second of full optimisation steps at 128x128 (augmentation as configured).
+
+    Each step is :meth:`training.train.Trainer.train_step`, what ``brats-train`` runs: the same
+    memory layout and mixed precision (float16 on CUDA, bfloat16 on CPUs that have it).
+    """
+    trainer = Trainer(config, torch.device(device), Dist(), amp=True, real_fraction=None)
     size = config.patch_size or config.preprocessing.resize or (128, 128)
     x = torch.randn(batch, config.architecture["in_channels"], *size)
     y = torch.randint(0, 4, (batch, *size))
@@ -98,12 +101,7 @@ def time_training(config: TrainConfig, device: str, steps: int, batch: int = 16)
 
     def step() -> None:
         xb, yb = (augment_batch(x, y, config.augment, spm, g) if config.augment is not None else (x, y))
-        xb, yb = xb.to(device), yb.to(device)
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=device.startswith("cuda")):
-            loss = compute_loss(config.loss, net(xb).float(), yb)
-        loss.backward()
-        opt.step()
+        trainer.train_step(xb, yb)
 
     step()
     if device.startswith("cuda"):
@@ -128,11 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    amp = args.device.startswith("cuda")
+    amp = uses_amp(args.device)  # what the app does: float16 on CUDA, bfloat16 on CPUs that have it
     load_before = os.getloadavg()
     case_name, images = load_case()
     results: dict[str, object] = {
-        "case": case_name, "device": args.device, "threads": args.threads, "torch": torch.__version__,
+        "case": case_name, "device": args.device, "threads": args.threads, "torch": torch.__version__, "mixed_precision": (("bfloat16" if cpu_has_native_bf16() else "off") if args.device == "cpu" else "float16"),
         "load_average_before": [round(v, 2) for v in load_before],
     }
     for label, config, bundled in (("bundled", DEFAULT, not args.random_weights), ("tutorial", SEED, False)):
