@@ -6,6 +6,10 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Float32 everywhere unless a test asks for bfloat16 (tests/test_inference_runtime.py and
+# test_training.py set BRATS_CPU_BF16=1 themselves): tests comparing the app's or the CLI's
+# labels with a direct float32 prediction then hold on every CPU, with or without bfloat16.
+os.environ["BRATS_CPU_BF16"] = "0"
 
 import pytest  # noqa: E402
 
