@@ -16,9 +16,9 @@ Two steps, so the expensive one (the network) runs once:
 
 Usage::
 
-    python -m training.tune_postprocessing save --cv runs/cv-default \\
-        --data ../shared/data/brats2013-train --data ../shared/data/brats2018-train --out runs/oof-default
-    python -m training.tune_postprocessing grid runs/oof-default --objective lesionwise
+    python -m training.tune_postprocessing save --cv runs/cv-real \\
+        --data ../shared/data/brats2013-train --data ../shared/data/brats2018-train --out runs/oof-real
+    python -m training.tune_postprocessing grid runs/oof-real --objective lesionwise
 
 ``save --model M --folder F ...`` does the same for one model and explicit folders
 (:func:`save_oof_predictions`). Selection on the same folds one then reports on is
