@@ -42,8 +42,8 @@ sys.path.insert(0, str(REPO))
 from brats_desktop.core.patient import load_patient  # noqa: E402
 from brats_desktop.core.synthetic import make_synthetic_case  # noqa: E402
 from models.checkpoint import LoadedModel, default_model_path, load_model  # noqa: E402
-from models.inference import predict_volume  # noqa: E402
-from models.runtime import cpu_has_native_bf16, uses_amp  # noqa: E402
+from models.inference import autocast_dtype, predict_volume  # noqa: E402
+from models.runtime import uses_amp  # noqa: E402
 from models.unet import build_network, count_parameters, fuse_batch_norm  # noqa: E402
 from training.augment import augment_batch  # noqa: E402
 from training.configs import DEFAULT, SEED, TrainConfig  # noqa: E402
@@ -127,10 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     amp = uses_amp(args.device)  # what the app does: float16 on CUDA, bfloat16 on CPUs that have it
+    mixed_precision = str(autocast_dtype(args.device)).removeprefix("torch.") if amp else "off"
     load_before = os.getloadavg()
     case_name, images = load_case()
     results: dict[str, object] = {
-        "case": case_name, "device": args.device, "threads": args.threads, "torch": torch.__version__, "mixed_precision": (("bfloat16" if cpu_has_native_bf16() else "off") if args.device == "cpu" else "float16"),
+        "case": case_name, "device": args.device, "threads": args.threads, "torch": torch.__version__,
+        "mixed_precision": mixed_precision,
         "load_average_before": [round(v, 2) for v in load_before],
     }
     for label, config, bundled in (("bundled", DEFAULT, not args.random_weights), ("tutorial", SEED, False)):

@@ -58,6 +58,12 @@ def _prepare(model: LoadedModel, images: Mapping[str, np.ndarray]) -> SliceStack
     return prepare_stack(images, modalities, spec)
 
 
+def autocast_dtype(device: str | torch.device) -> torch.dtype:
+    """The mixed-precision type of a device: float16 on CUDA (with loss scaling in training),
+    bfloat16 elsewhere (CPU autocast supports no other; its range needs no scaling)."""
+    return torch.float16 if torch.device(device).type == "cuda" else torch.bfloat16
+
+
 def run_batches(
     model: LoadedModel,
     stack: SliceStack,
@@ -80,7 +86,7 @@ def run_batches(
     network.eval()
     total = stack.n_slices
     autocast = (
-        torch.autocast(device_type=device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16)
+        torch.autocast(device_type=device.type, dtype=autocast_dtype(device))
         if amp and device.type in ("cuda", "cpu")
         else nullcontext()
     )

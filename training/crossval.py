@@ -47,8 +47,7 @@ from brats_desktop.core.patient import decode_segmentation
 from brats_desktop.core.postprocessing import NCR_DEFINITIONS
 
 from .cohort import real_patient_folders
-from .folds import make_folds, save_folds, stratum_of
-from .split import Split
+from .folds import make_folds, save_folds, splits_of, stratum_of
 
 REGIONS = ("WT", "TC", "ET")
 
@@ -188,14 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(by_name) - {n for fold in stored["folds"] for n in fold})
         if unknown:
             raise SystemExit(f"crossval: {args.folds_from} has no fold for {', '.join(unknown)}")
-        save_folds([Split(sorted(n for j, f in enumerate(kept) if j != i for n in f), v, [], args.seed)
-                    for i, v in enumerate(kept)],
-                   {n: st for n, st in stored["strata"].items() if n in by_name}, args.out)
+        save_folds(splits_of(kept, args.seed), {n: st for n, st in stored["strata"].items() if n in by_name}, args.out)
         print(f"crossval: folds of {args.folds_from} kept for {len(by_name)} patients -> {folds_file}", file=sys.stderr)
     if folds_file.exists():
         stored = json.loads(folds_file.read_text(encoding="utf-8"))
-        folds = [Split(sorted(n for j, f in enumerate(stored["folds"]) if j != i for n in f), sorted(v), [], args.seed)
-                 for i, v in enumerate(stored["folds"])]
+        folds = splits_of(stored["folds"], args.seed)
     else:
         strata = patient_strata(folders)
         folds = make_folds(strata, args.folds, args.seed)

@@ -53,9 +53,14 @@ def make_folds(strata: Mapping[str, str], k: int, seed: int) -> list[Split]:
         for i, name in enumerate(members):
             folds[(start + i) % k].append(name)
         start = (start + len(members)) % k
+    return splits_of(folds, seed)
+
+
+def splits_of(folds: Sequence[Sequence[str]], seed: int) -> list[Split]:
+    """One split per fold: that fold's patients held out, every other fold's trained on."""
     return [
-        Split(sorted(n for j, f in enumerate(folds) if j != i for n in f), sorted(folds[i]), [], seed)
-        for i in range(k)
+        Split(sorted(n for j, f in enumerate(folds) if j != i for n in f), sorted(held), [], seed)
+        for i, held in enumerate(folds)
     ]
 
 

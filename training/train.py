@@ -44,7 +44,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from brats_desktop.core.postprocessing import NCR_DEFINITIONS
 from brats_desktop.core.preprocessing import PreprocessingSpec
 from models.checkpoint import save_model
-from models.runtime import cpu_has_native_bf16
+from models.inference import autocast_dtype
+from models.runtime import uses_amp
 from models.unet import build_network, count_parameters
 
 from .augment import augment_batch
@@ -217,10 +218,10 @@ class Trainer:
         self.config = config
         self.device = device
         self.dist = d
-        # Mixed precision: float16 + loss scaling on CUDA; bfloat16 (no scaling needed) on CPUs
-        # that compute it natively, where a training step is 1.6x faster (emulated: slower, off).
-        self.amp = amp and (device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()))
-        self.amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+        # Mixed precision where inference uses it (models.runtime.uses_amp): float16 + loss scaling
+        # on CUDA; bfloat16 on CPUs that compute it natively, where a step is 1.6x faster.
+        self.amp = amp and uses_amp(device)
+        self.amp_dtype = autocast_dtype(device)
         self.real_fraction = real_fraction
         torch.manual_seed(config.seed)
         # channels_last: oneDNN's and cuDNN's NHWC kernels; a training step of the default
@@ -414,6 +415,7 @@ def model_metadata(
     BraTS 2013-2020 NCR/NET for real data and the 2021 meaning for the synthetic
     cohort alone (its necrosis always lies inside the enhancing rim).
     """
+    data = training.get("data", {})
     return {
         "ncr_definition": ncr_definition or ("brats2013" if has_real else "brats2021"),
         "name": name,
@@ -425,7 +427,7 @@ def model_metadata(
         "architecture": config.architecture,
         "training": training,
         "metrics": metrics,
-        "licence": real_data_licence(training.get("data", {}).get("real_train", []) + training.get("data", {}).get("real_val", []))
+        "licence": real_data_licence(data.get("real_train", []) + data.get("real_val", []))
         if has_real else "Trained on synthetic data only; MIT like the code.",
     }
 
@@ -558,6 +560,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = make_config(args)
+    if args.val_every != 1 and config.select_by != "last":  # refused before any data is read
+        raise SystemExit("brats-train: --val-every other than 1 needs --set select_by=last "
+                         "(the best checkpoint is chosen by validation every epoch)")
     device_kind = "cuda" if (args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())) else "cpu"
     d = init_distributed(device_kind)
     device = choose_device(args.device, d)
@@ -570,9 +575,6 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cohort = build_cohort(args, config, out, log)
-        if args.val_every != 1 and config.select_by != "last":
-            raise SystemExit("brats-train: --val-every other than 1 needs --set select_by=last "
-                             "(the best checkpoint is chosen by validation every epoch)")
         if not cohort.val and config.select_by != "last":
             raise SystemExit("brats-train: the split left no validation patients; give more cases "
                              "(or --set select_by=last to keep the final epoch)")
