@@ -120,8 +120,8 @@ def describe_device(device: torch.device | str) -> str:
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX), where autocast pays.
 
-    Measured on a 2-core AMD EPYC with avx512_bf16: the default network's inference 0.34 ->
-    0.21 s and its training step 24 -> 40 slices/s on one core. Without those instructions
+    On a 2-core AMD EPYC with avx512_bf16 a whole case took 1.5-2.3 s instead of 2.1-3.3 s with
+    labels 99.98 % or more identical (``bench/bench_precision.py``). Without those instructions
     oneDNN emulates bfloat16 and autocast is slower than float32, so it stays off.
     ``BRATS_CPU_BF16=0`` (or 1) overrides the detection.
     """
