@@ -172,3 +172,25 @@ def test_verdict_needs_a_difference_beyond_twice_its_standard_error() -> None:
     assert verdict(paired(ref, steady, ["dice_WT"])["dice_WT"]) == "better"
     assert verdict(paired(steady, ref, ["dice_WT"])["dice_WT"]) == "worse"
     assert verdict(paired(ref, noisy, ["dice_WT"])["dice_WT"]) == "no clear difference"  # +0.02 mean, huge spread
+
+
+def test_a_run_scored_another_way_is_read_from_its_own_files(tmp_path) -> None:
+    from training.compare_cv import load_rows
+
+    run = tmp_path / "run"
+    _oof(run, 0, [{"patient": "a", "dice_WT": 0.8}])
+    (run / "fold-0" / "oof-tta-flip.json").write_text(json.dumps([{"patient": "a", "dice_WT": 0.85}]))
+    assert load_rows(run)["a"]["dice_WT"] == 0.8
+    assert load_rows(f"{run}:oof-tta-flip")["a"]["dice_WT"] == 0.85
+    with pytest.raises(SystemExit, match="oof-none.json"):
+        load_rows(f"{run}:oof-none")
+
+
+def test_tta_scoring_needs_finished_folds(tmp_path, capsys) -> None:
+    from training import crossval
+
+    with pytest.raises(SystemExit):
+        crossval.main(["--data", str(tmp_path), "--out", str(tmp_path / "cv"), "--tta", "flip"])
+    assert "use it with --score-only" in capsys.readouterr().err
+    assert not (tmp_path / "cv").exists()  # refused before any folds were written
+    assert crossval.scores_name("flip") == "-tta-flip" and crossval.scores_name("none") == ""

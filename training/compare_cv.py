@@ -10,6 +10,7 @@ test at about 5 %) is reported as "no clear difference", not as a gain.
 Example::
 
     python -m training.compare_cv runs/cv-real runs/cv-t2 runs/cv-syn --out runs/cv-compare.md
+    python -m training.compare_cv runs/cv-real runs/cv-real:oof-tta-flip   # same models, TTA
 
 The first run is the reference; each other run is compared with it on the patients both
 scored (a run needing T2 has no rows for the patients without it).
@@ -30,14 +31,20 @@ REGIONS = ("WT", "TC", "ET")
 METRICS = tuple(f"dice_{r}" for r in REGIONS) + tuple(f"lw_dice_{r}" for r in REGIONS)
 
 
-def load_rows(run: Path) -> dict[str, dict[str, Any]]:
-    """Out-of-fold rows of a crossval run by patient (every ``fold-i/oof.json``)."""
+def load_rows(run: Path | str) -> dict[str, dict[str, Any]]:
+    """Out-of-fold rows of a crossval run by patient: every ``fold-i/oof.json``.
+
+    ``RUN:NAME`` reads ``fold-i/NAME.json`` instead: the same fold models scored another
+    way (``crossval --score-only --tta flip`` writes ``oof-tta-flip.json``).
+    """
+    folder, _, name = str(run).partition(":")
+    pattern = f"fold-*/{name or 'oof'}.json"
     rows: dict[str, dict[str, Any]] = {}
-    for oof in sorted(run.glob("fold-*/oof.json")):
+    for oof in sorted(Path(folder).glob(pattern)):
         for row in json.loads(oof.read_text(encoding="utf-8")):
             rows[row["patient"]] = row
     if not rows:
-        raise SystemExit(f"compare_cv: {run} has no scored folds (fold-*/oof.json)")
+        raise SystemExit(f"compare_cv: {folder} has no scored folds ({pattern})")
     return rows
 
 
@@ -91,7 +98,8 @@ def table(names: Sequence[str], runs: Sequence[dict[str, dict[str, Any]]]) -> st
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.compare_cv", description=__doc__.split("\n\n")[0])
-    p.add_argument("runs", type=Path, nargs="+", help="crossval output folders; the first is the reference")
+    p.add_argument("runs", nargs="+",
+                   help="crossval output folders (RUN:NAME reads fold-*/NAME.json); the first is the reference")
     p.add_argument("--out", type=Path, help="also write the table here")
     args = p.parse_args(argv)
     if len(args.runs) < 2:

@@ -23,6 +23,9 @@ Steps, each resumable (an interrupted run picks up where it stopped):
    never trained on, post-processed as the app does with label 1 meaning what the
    references mean (``--ncr-definition``, BraTS 2013-2020 for these folders); per-patient
    rows go to ``cv.csv``, per-fold and mean +- sd Dice/HD95 of WT/TC/ET to ``cv.md``.
+   ``--tta flip`` scores the same fold models with test-time augmentation instead
+   (``fold-i/oof-tta-flip.json``, ``cv-tta-flip.csv``/``.md``), so an inference setting is
+   judged on the folds without training again.
 
 The out-of-fold predictions are the instrument that chooses settings (post-processing,
 ablations): every patient is scored by a model that never saw it.
@@ -90,9 +93,15 @@ def train_fold(fold_dir: Path, data: list[Path], train_args: list[str], time_lim
     (fold_dir / "done").write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"), encoding="utf-8")
 
 
-def score_fold(fold_dir: Path, folders: list[Path], ncr_definition: str | None, threads: int | None) -> list[dict[str, Any]]:
-    """Out-of-fold rows of one fold (cached in ``fold-i/oof.json``)."""
-    cache = fold_dir / "oof.json"
+def scores_name(tta: str) -> str:
+    """Stem of the per-fold cache and the tables: ``oof``/``cv`` for one pass, ``oof-tta-flip``/``cv-tta-flip`` with TTA."""
+    return "" if tta == "none" else f"-tta-{tta}"
+
+
+def score_fold(fold_dir: Path, folders: list[Path], ncr_definition: str | None, threads: int | None,
+               tta: str = "none") -> list[dict[str, Any]]:
+    """Out-of-fold rows of one fold (cached in ``fold-i/oof.json``, ``oof-tta-flip.json`` with TTA)."""
+    cache = fold_dir / f"oof{scores_name(tta)}.json"
     if cache.exists():
         return json.loads(cache.read_text(encoding="utf-8"))
     import torch
@@ -105,7 +114,7 @@ def score_fold(fold_dir: Path, folders: list[Path], ncr_definition: str | None, 
         torch.set_num_threads(threads)
     model = load_model(fold_dir / "best.pt")
     rows = evaluate_folders(model, folders, "cpu", 16, lambda s: print(f"  {fold_dir.name} {s}", file=sys.stderr), ncr_definition,
-                            DEFAULT_LESION_METHOD)
+                            DEFAULT_LESION_METHOD, tta=tta)
     for row in rows:
         row["fold"] = fold_dir.name
     cache.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
@@ -175,7 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--score-only", action="store_true", help="do not train; score the finished folds")
     p.add_argument("--ncr-definition", choices=(*NCR_DEFINITIONS, "raw"), default="brats2013",
                    help="meaning of label 1 in the references (BraTS 2013-2020 folders: brats2013)")
+    p.add_argument("--tta", choices=("none", "flip"), default="none",
+                   help="score the fold models with test-time augmentation (own cache and tables; no training)")
     args = p.parse_args(argv)
+    if args.tta != "none" and not args.score_only:
+        p.error("--tta scores finished folds: use it with --score-only")
     folders = real_patient_folders(args.data)
     by_name = {f.name: f for f in folders}
     folds_file = args.out / "folds.json"
@@ -207,17 +220,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"crossval: training fold {i} ({len(split.train)} train / {len(split.val)} val)", file=sys.stderr)
             train_fold(fold_dir, args.data, train_args, args.time_limit, args.threads, args.val_every)
         if (fold_dir / "best.pt").exists() and ((fold_dir / "done").exists() or args.score_only):
-            rows += score_fold(fold_dir, [by_name[n] for n in split.val], definition, args.threads)
+            rows += score_fold(fold_dir, [by_name[n] for n in split.val], definition, args.threads, args.tta)
     if not rows:
         return 0
     cols = ["fold", "patient"] + [k for k in rows[0] if k not in ("fold", "patient")]
-    with open(args.out / "cv.csv", "w", newline="", encoding="utf-8") as fh:
+    stem = f"cv{scores_name(args.tta)}"
+    with open(args.out / f"{stem}.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=cols)
         writer.writeheader()
         for row in rows:
             writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
     table = summarise(rows, len(folds))
-    (args.out / "cv.md").write_text(table, encoding="utf-8")
+    (args.out / f"{stem}.md").write_text(table, encoding="utf-8")
     print(table)
     return 0
 
