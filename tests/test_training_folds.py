@@ -194,3 +194,17 @@ def test_tta_scoring_needs_finished_folds(tmp_path, capsys) -> None:
     assert "use it with --score-only" in capsys.readouterr().err
     assert not (tmp_path / "cv").exists()  # refused before any folds were written
     assert crossval.scores_name("flip") == "-tta-flip" and crossval.scores_name("none") == ""
+
+
+def test_a_shipped_models_evaluation_is_compared_with_the_folds(tmp_path) -> None:
+    from training.compare_cv import load_rows, paired
+
+    evaluation = tmp_path / "evaluation.json"
+    evaluation.write_text(json.dumps({"model": "m", "cases": [{"patient": "a", "dice_WT": 0.6}, {"patient": "b", "dice_WT": 0.7}]}))
+    run = tmp_path / "run"
+    _oof(run, 0, [{"patient": "a", "dice_WT": 0.8}, {"patient": "b", "dice_WT": 0.8}])
+    s = paired(load_rows(evaluation), load_rows(run), ["dice_WT"])["dice_WT"]
+    assert (s["n"], s["reference"], s["candidate"]) == (2, pytest.approx(0.65), pytest.approx(0.8))
+    (tmp_path / "other.json").write_text(json.dumps({"folds": []}))
+    with pytest.raises(SystemExit, match="no per-case rows"):
+        load_rows(tmp_path / "other.json")

@@ -11,6 +11,7 @@ Example::
 
     python -m training.compare_cv runs/cv-real runs/cv-t2 runs/cv-syn --out runs/cv-compare.md
     python -m training.compare_cv runs/cv-real runs/cv-real:oof-tta-flip   # same models, TTA
+    python -m training.compare_cv runs/eval-bundled/evaluation.json runs/cv-real  # shipped vs folds
 
 The first run is the reference; each other run is compared with it on the patients both
 scored (a run needing T2 has no rows for the patients without it).
@@ -35,8 +36,15 @@ def load_rows(run: Path | str) -> dict[str, dict[str, Any]]:
     """Out-of-fold rows of a crossval run by patient: every ``fold-i/oof.json``.
 
     ``RUN:NAME`` reads ``fold-i/NAME.json`` instead: the same fold models scored another
-    way (``crossval --score-only --tta flip`` writes ``oof-tta-flip.json``).
+    way (``crossval --score-only --tta flip`` writes ``oof-tta-flip.json``). A
+    ``brats-evaluate`` ``evaluation.json`` is read as one model's rows, so a shipped model
+    can be compared with the out-of-fold models on the patients it never saw.
     """
+    if str(run).endswith(".json") and Path(run).is_file():
+        cases = json.loads(Path(run).read_text(encoding="utf-8")).get("cases", [])
+        if not cases:
+            raise SystemExit(f"compare_cv: {run} has no per-case rows (not a brats-evaluate evaluation.json?)")
+        return {row["patient"]: row for row in cases}
     folder, _, name = str(run).partition(":")
     pattern = f"fold-*/{name or 'oof'}.json"
     rows: dict[str, dict[str, Any]] = {}
@@ -99,7 +107,8 @@ def table(names: Sequence[str], runs: Sequence[dict[str, dict[str, Any]]]) -> st
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.compare_cv", description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+",
-                   help="crossval output folders (RUN:NAME reads fold-*/NAME.json); the first is the reference")
+                   help="crossval output folders (RUN:NAME reads fold-*/NAME.json) or brats-evaluate "
+                   "evaluation.json files; the first is the reference")
     p.add_argument("--out", type=Path, help="also write the table here")
     args = p.parse_args(argv)
     if len(args.runs) < 2:
