@@ -89,3 +89,14 @@ def test_bundled_model_on_the_unseen_real_case(shared_data: Path, tmp_path: Path
     assert main([str(shared_data / "brainles-sample-case"), "--out", str(out)]) == 0
     mean = json.loads((out / "evaluation.json").read_text())["mean"]
     assert mean["dice_WT"] > 0.6  # the README reports the exact figures
+
+
+def test_label1_report_of_references_alone_needs_no_model(tmp_path, capsys) -> None:
+    from training import label1_report
+
+    folder = make_folder(tmp_path / "case", {"flair": "flair.nii.gz", "t1ce": "t1ce.nii.gz", "seg": "seg.nii.gz"})
+    # a model path that does not exist: --references-only must not try to load it
+    assert label1_report.main(["--references-only", "--model", str(tmp_path / "none.pt"), str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "case: reference label 1 0.0 mL, 0 % outside its rim" in out  # the tiny core sits inside its rim
+    assert "median" not in out  # 8 voxels of label 1 are no evidence of a convention
