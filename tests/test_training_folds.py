@@ -208,3 +208,22 @@ def test_a_shipped_models_evaluation_is_compared_with_the_folds(tmp_path) -> Non
     (tmp_path / "other.json").write_text(json.dumps({"folds": []}))
     with pytest.raises(SystemExit, match="no per-case rows"):
         load_rows(tmp_path / "other.json")
+
+
+def test_score_only_leaves_a_fold_that_is_still_training(tmp_path, monkeypatch, capsys) -> None:
+    """A parallel --only job's fold has a best.pt of some epoch but no 'done': it must not be scored and cached."""
+    from training import crossval
+
+    strata = _strata(6, 1)
+    run = tmp_path / "run"
+    save_folds(make_folds(strata, 3, 0), strata, run)
+    (run / "fold-1" / "best.pt").write_bytes(b"a checkpoint mid-training")
+    monkeypatch.setattr(crossval, "real_patient_folders", lambda roots: [tmp_path / n for n in strata])
+    scored: list[str] = []
+    monkeypatch.setattr(crossval, "score_fold", lambda fold_dir, *a, **k: scored.append(fold_dir.name) or [])
+    assert crossval.main(["--data", str(tmp_path), "--out", str(run), "--score-only"]) == 0
+    assert scored == []
+    assert "fold-1 has not finished training (no 'done'): not scored" in capsys.readouterr().err
+    (run / "fold-1" / "done").write_text("finished\n")
+    crossval.main(["--data", str(tmp_path), "--out", str(run), "--score-only"])
+    assert scored == ["fold-1"]
