@@ -219,12 +219,13 @@ def main(argv: list[str] | None = None) -> int:
         if not args.score_only:
             print(f"crossval: training fold {i} ({len(split.train)} train / {len(split.val)} val)", file=sys.stderr)
             train_fold(fold_dir, args.data, train_args, args.time_limit, args.threads, args.val_every)
-        if (fold_dir / "best.pt").exists() and not (fold_dir / "done").exists():
-            # A fold still training (another --only job) has a best.pt of some epoch: scoring it
-            # would cache a half-trained model's rows in oof.json for good.
-            print(f"crossval: {fold_dir.name} has not finished training (no 'done'): not scored", file=sys.stderr)
+        if not (fold_dir / "done").exists():
+            if (fold_dir / "best.pt").exists():
+                # A fold still training (another --only job) has a best.pt of some epoch: scoring it
+                # would cache a half-trained model's rows in oof.json for good.
+                print(f"crossval: {fold_dir.name} has not finished training (no 'done'): not scored", file=sys.stderr)
             continue
-        if (fold_dir / "done").exists():
+        if (fold_dir / "best.pt").exists():
             rows += score_fold(fold_dir, [by_name[n] for n in split.val], definition, args.threads, args.tta)
     if not rows:
         return 0
