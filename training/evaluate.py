@@ -51,6 +51,7 @@ from brats_desktop.core.patient import load_patient
 from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, NCR_DEFINITIONS, postprocess
 from models.checkpoint import LoadedModel, ModelLoadError, default_model_path, load_model, save_model
 from models.inference import MissingModalityError, model_ncr_definition, predict_volume
+from models.tta import TTA_CHOICES, predict_with_tta, resolve_tta
 
 KEYS = ("NCR", "ED", "ET", "WT", "TC")
 LESION_COLUMNS = tuple(f"lw_{m}_{r}" for r in LESION_REGIONS for m in ("dice", "hd95", "tp", "fn", "fp"))
@@ -144,8 +145,6 @@ def evaluate_folders(
             if tta == "none":
                 pred = predict_volume(model, patient.images, device=device, batch_size=batch_size)
             else:
-                from models.tta import predict_with_tta
-
                 pred = predict_with_tta(model, patient.images, tta=tta, device=device, batch_size=batch_size,
                                         probabilities=False).labels
             pred = postprocess(pred, target=definition, source=model_ncr_definition(model), spacing=patient.spacing)
@@ -264,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lesion-method", choices=(*LESIONWISE_METHODS, "none"), default=DEFAULT_LESION_METHOD,
                    help="lesion-wise scoring: brats2023 (the BraTS 2023/2024 code: close lesions grouped, "
                    "lesions <= 50 mm3 ignored; default), panoptica (as PyPI brats-evaluation), or none")
-    p.add_argument("--tta", choices=("auto", "none", "flip"), default="auto",
+    p.add_argument("--tta", choices=TTA_CHOICES, default="auto",
                    help="test-time augmentation as in the app (auto: none on CPU, flip on a GPU)")
     args = p.parse_args(argv)
     if args.threads:
@@ -280,8 +279,6 @@ def main(argv: list[str] | None = None) -> int:
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
-
-    from models.tta import resolve_tta
 
     tta = resolve_tta(args.tta, args.device)
     definition = None if args.ncr_definition == "raw" else args.ncr_definition
