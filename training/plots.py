@@ -1,8 +1,8 @@
-"""Training curves (QPainter) and evaluation box plots (pyqtgraph) as PNGs, offscreen (no matplotlib).
+"""Training curves and evaluation box plots as PNGs, drawn with pyqtgraph offscreen (no matplotlib).
 
-PySide6 is already a dependency of the app; pulling in matplotlib (tens of MB) for
-three line charts is not worth it. Qt is imported lazily, so the training loop itself
-stays GUI-free, and a missing/broken Qt only costs the picture, never the run.
+pyqtgraph and PySide6 are already dependencies of the app; pulling in matplotlib (tens
+of MB) for a few charts is not worth it. Qt is imported lazily, so the training loop
+itself stays GUI-free, and a missing/broken Qt only costs the picture, never the run.
 """
 
 from __future__ import annotations
@@ -11,92 +11,91 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Loss", ("train_loss", "val_loss")),
-    ("Accuracy", ("train_accuracy", "val_accuracy")),
-    ("Dice", ("train_dice_tumour", "val_dice_tumour", "val_dice_mean", "val_dice_coef")),
+# (title, series, legend corner): the legend sits where the curves are not, top for falling
+# loss and bottom for rising scores, so it never hides the last epochs.
+PANELS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("Loss", ("train_loss", "val_loss"), "top"),
+    ("Accuracy", ("train_accuracy", "val_accuracy"), "bottom"),
+    ("Dice", ("train_dice_tumour", "val_dice_tumour", "val_dice_mean", "val_dice_coef"), "bottom"),
 )
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 
 
-def _ensure_gui_app():  # pragma: no cover - trivial
-    from PySide6.QtGui import QGuiApplication
+def _ensure_widgets_app():  # pragma: no cover - trivial
+    from PySide6.QtWidgets import QApplication
 
-    app = QGuiApplication.instance()
+    app = QApplication.instance()
     if app is None:
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        app = QGuiApplication([])
-    return app
+        if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        app = QApplication([])
+    return app if isinstance(app, QApplication) else None
+
+
+def _offscreen_layout(width: int, height: int) -> Any | None:
+    """A white pyqtgraph ``GraphicsLayoutWidget`` to draw into, or None where Qt cannot draw (the picture is optional)."""
+    try:
+        import pyqtgraph as pg
+
+        if _ensure_widgets_app() is None:
+            return None
+    except Exception:  # noqa: BLE001 - the picture is optional
+        return None
+    pg.setConfigOptions(antialias=True, background="w", foreground="k")
+    layout = pg.GraphicsLayoutWidget()
+    layout.resize(width, height)
+    return layout
+
+
+def _export(layout: Any, path: Path | str, width: int, height: int) -> Path | None:
+    """Lay ``layout`` out at ``width`` x ``height`` without showing a window and write it as PNG."""
+    import pyqtgraph as pg
+    from pyqtgraph.exporters import ImageExporter
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    layout.ci.setGeometry(pg.QtCore.QRectF(0, 0, width, height))
+    pg.QtWidgets.QApplication.processEvents()
+    exporter = ImageExporter(layout.scene())
+    exporter.parameters()["width"] = width
+    exporter.export(str(path))
+    layout.close()
+    layout.deleteLater()
+    return path if path.exists() else None
 
 
 def plot_history(rows: Sequence[Mapping[str, float]], path: Path | str, width: int = 1500, height: int = 450) -> Path | None:
-    """Draw loss / accuracy / Dice against epoch, one panel each; returns the path, or None if Qt is unusable."""
-    try:
-        from PySide6.QtCore import QPointF, QRectF, Qt
-        from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+    """Loss / accuracy / Dice against epoch, one panel each; returns the path, or None if Qt is unusable.
 
-        app = _ensure_gui_app()  # noqa: F841 - fonts need a QGuiApplication
-    except Exception:  # noqa: BLE001 - the picture is optional
+    Rewritten after every epoch, so a long run can be watched as a picture; the numbers
+    are in ``history.csv``. Series with no finite value yet (validation off) are left out.
+    """
+    layout = _offscreen_layout(width, height)
+    if layout is None:
         return None
-    path = Path(path)
-    img = QImage(width, height, QImage.Format.Format_RGB32)
-    img.fill(QColor("white"))
-    painter = QPainter(img)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setFont(QFont("Sans", 9))
+    import pyqtgraph as pg
+
     epochs = [float(r.get("epoch", i + 1)) for i, r in enumerate(rows)]
-    panel_w = width / len(PANELS)
-    for p, (title, keys) in enumerate(PANELS):
-        frame = QRectF(p * panel_w + 55, 30, panel_w - 75, height - 80)
-        series = {
-            k: [(e, float(r[k])) for e, r in zip(epochs, rows) if k in r and r[k] not in ("", None) and math.isfinite(float(r[k]))]
-            for k in keys
-        }
-        values = [v for pts in series.values() for _, v in pts]
-        lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
-        if hi - lo < 1e-9:
-            lo, hi = lo - 0.5, hi + 0.5
-        e0, e1 = (min(epochs), max(epochs)) if epochs else (0.0, 1.0)
-        if e1 - e0 < 1e-9:
-            e0, e1 = e0 - 1, e1 + 1
-
-        def to_px(e: float, v: float) -> QPointF:
-            return QPointF(
-                frame.left() + (e - e0) / (e1 - e0) * frame.width(),
-                frame.bottom() - (v - lo) / (hi - lo) * frame.height(),
-            )
-
-        painter.setPen(QPen(QColor("black"), 1))
-        painter.drawRect(frame)
-        painter.drawText(QRectF(frame.left(), 5, frame.width(), 20), Qt.AlignmentFlag.AlignCenter, title)
-        for i in range(5):
-            v = lo + (hi - lo) * i / 4
-            y = to_px(e0, v).y()
-            painter.setPen(QPen(QColor("#dddddd"), 1))
-            painter.drawLine(QPointF(frame.left(), y), QPointF(frame.right(), y))
-            painter.setPen(QPen(QColor("black"), 1))
-            painter.drawText(QRectF(frame.left() - 52, y - 8, 48, 16), Qt.AlignmentFlag.AlignRight, f"{v:.3g}")
-        painter.drawText(
-            QRectF(frame.left(), frame.bottom() + 4, frame.width(), 16), Qt.AlignmentFlag.AlignCenter, "epoch"
-        )
-        for j, (key, pts) in enumerate(series.items()):
-            colour = QColor(COLOURS[j % len(COLOURS)])
-            painter.setPen(QPen(colour, 2))
-            for (a, b) in zip(pts, pts[1:]):
-                painter.drawLine(to_px(*a), to_px(*b))
-            for pt in pts:
-                painter.drawEllipse(to_px(*pt), 2, 2)
-            painter.drawText(
-                QRectF(frame.left() + 5 + (j % 2) * frame.width() / 2, frame.bottom() + 22 + (j // 2) * 14, frame.width() / 2, 14),
-                Qt.AlignmentFlag.AlignLeft,
-                f"— {key}",
-            )
-    painter.end()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path if img.save(str(path), "PNG") else None
+    for title, keys, corner in PANELS:
+        plot = layout.addPlot(title=title)
+        plot.setLabel("bottom", "epoch")
+        plot.showGrid(x=True, y=True, alpha=0.3)
+        legend = plot.addLegend(offset=(-10, 10 if corner == "top" else -10), brush=pg.mkBrush(255, 255, 255, 210))
+        for j, key in enumerate(keys):
+            pts = [(e, float(r[key])) for e, r in zip(epochs, rows)
+                   if key in r and r[key] not in ("", None) and math.isfinite(float(r[key]))]
+            if not pts:
+                continue
+            colour = COLOURS[j % len(COLOURS)]
+            plot.plot([e for e, _ in pts], [v for _, v in pts], pen=pg.mkPen(colour, width=2), symbol="o",
+                      symbolSize=5, symbolBrush=colour, symbolPen=None, name=key)
+        if not legend.items:
+            legend.hide()
+    return _export(layout, path, width, height)
 
 
 # --------------------------------------------------------------------------- evaluation box plots
@@ -121,17 +120,6 @@ def box_stats(values: Sequence[float]) -> dict[str, float | list[float]] | None:
             "outliers": [float(x) for x in v if x < inside.min() or x > inside.max()], "n": int(v.size)}
 
 
-def _ensure_widgets_app():  # pragma: no cover - trivial
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication.instance()
-    if app is None:
-        if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        app = QApplication([])
-    return app if isinstance(app, QApplication) else None
-
-
 def plot_region_boxes(
     rows: Sequence[Mapping[str, object]], path: Path | str, title: str = "", width: int = 1200, height: int = 480
 ) -> Path | None:
@@ -141,17 +129,11 @@ def plot_region_boxes(
     rows); columns that are absent (e.g. no lesion-wise scores) are left out. Returns
     the path, or None when Qt cannot draw here (the CSV and JSON are what matter).
     """
-    try:
-        import pyqtgraph as pg
-        from pyqtgraph.exporters import ImageExporter
-
-        if _ensure_widgets_app() is None:
-            return None
-    except Exception:  # noqa: BLE001 - the picture is optional
+    layout = _offscreen_layout(width, height)
+    if layout is None:
         return None
-    pg.setConfigOptions(antialias=True, background="w", foreground="k")
-    layout = pg.GraphicsLayoutWidget()
-    layout.resize(width, height)
+    import pyqtgraph as pg
+
     key = "  ".join(f'<span style="color:{c}">■ {"lesion-wise" if p.startswith("lw_") else "whole region"}</span>'
                     for p, _, c in BOX_SERIES)
     layout.addLabel(f"{title}    {key}" if title else key, colspan=2)
@@ -186,13 +168,4 @@ def plot_region_boxes(
         plot.setXRange(-0.6, len(BOX_REGIONS) - 0.4, padding=0)
         if label == "Dice":
             plot.setYRange(0, 1.05, padding=0)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    layout.ci.setGeometry(pg.QtCore.QRectF(0, 0, width, height))  # lay out without showing a window
-    pg.QtWidgets.QApplication.processEvents()
-    exporter = ImageExporter(layout.scene())
-    exporter.parameters()["width"] = width
-    exporter.export(str(path))
-    layout.close()
-    layout.deleteLater()
-    return path if path.exists() else None
+    return _export(layout, path, width, height)

@@ -1,0 +1,43 @@
+"""Training curves are drawn by pyqtgraph: each series with data shows up in its colour, series without data do not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from training.plots import COLOURS, plot_history
+
+
+def _pixels_near(path: Path, hex_colour: str, tol: int = 40) -> int:
+    from PySide6.QtGui import QImage
+
+    image = QImage(str(path)).convertToFormat(QImage.Format.Format_RGB32)
+    ptr = image.constBits()
+    rgb = np.frombuffer(ptr, dtype=np.uint8).reshape(image.height(), image.bytesPerLine() // 4, 4)[:, : image.width(), 2::-1]
+    target = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(rgb.astype(int) - target).max(axis=-1) <= tol).sum())
+
+
+def _rows(validated: bool) -> list[dict[str, float | str]]:
+    rows = []
+    for epoch in range(1, 9):
+        row: dict[str, float | str] = {"epoch": epoch, "train_loss": 1.0 / epoch, "train_accuracy": 0.9 + epoch / 100,
+                                       "train_dice_tumour": 0.3 + epoch / 20}
+        row |= {"val_loss": 1.2 / epoch, "val_accuracy": 0.88 + epoch / 100, "val_dice_tumour": 0.25 + epoch / 20} if validated \
+            else {"val_loss": "", "val_accuracy": "", "val_dice_tumour": ""}
+        rows.append(row)
+    return rows
+
+
+def test_curves_show_validation_only_when_there_is_some(qapp, tmp_path: Path) -> None:
+    with_val = plot_history(_rows(True), tmp_path / "with.png", width=900, height=300)
+    without = plot_history(_rows(False), tmp_path / "without.png", width=900, height=300)
+    assert with_val is not None and without is not None
+    from PySide6.QtGui import QImage
+
+    assert QImage(str(with_val)).width() == 900
+    train, val = COLOURS[0], COLOURS[1]
+    assert _pixels_near(with_val, train) > 200 and _pixels_near(without, train) > 200
+    assert _pixels_near(with_val, val) > 200  # validation curves drawn in the second colour
+    assert _pixels_near(without, val) == 0  # no validation: nothing in that colour, not even a legend entry
