@@ -26,7 +26,16 @@ def test_set_overrides_change_fields_preprocessing_and_accept_null():
     assert make_config(parse_args([])) == DEFAULT
 
 
-@pytest.mark.parametrize("item", ["bogus=1", "loss", "name=x", "augment={}"])
+def test_set_changes_one_augmentation_setting_and_keeps_the_others():
+    config = make_config(parse_args(["--set", "aug_intensity_scale=[0.7,1.4]", "--set", "aug_gamma=0.5"]))
+    assert config.augment is not None and DEFAULT.augment is not None
+    assert config.augment.intensity_scale == (0.7, 1.4) and config.augment.gamma == 0.5
+    assert config.augment.rotate_deg == DEFAULT.augment.rotate_deg and config.augment.noise == DEFAULT.augment.noise
+    with pytest.raises(SystemExit, match="augment=null"):
+        make_config(parse_args(["--set", "augment=null", "--set", "aug_gamma=0.5"]))
+
+
+@pytest.mark.parametrize("item", ["bogus=1", "loss", "name=x", "augment={}", "aug_bogus=1"])
 def test_set_refuses_unknown_keys_and_bad_values_with_a_message(item):
     with pytest.raises(SystemExit, match="--set"):
         make_config(parse_args(["--set", item]))

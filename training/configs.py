@@ -91,11 +91,17 @@ class TrainConfig:
         return d
 
     def replace(self, **changes: Any) -> "TrainConfig":
-        """A copy with some fields changed; preprocessing fields may be given as ``pre_<name>``."""
+        """A copy with some fields changed; preprocessing fields may be given as ``pre_<name>``, augmentation ones as ``aug_<name>``."""
         pre = {k[4:]: v for k, v in changes.items() if k.startswith("pre_")}
-        rest = {k: v for k, v in changes.items() if not k.startswith("pre_")}
+        aug = {k[4:]: v for k, v in changes.items() if k.startswith("aug_")}
+        rest = {k: v for k, v in changes.items() if not k.startswith(("pre_", "aug_"))}
         if pre:
             rest["preprocessing"] = dataclasses.replace(self.preprocessing, **pre)
+        if aug:
+            base_aug = rest.get("augment", self.augment)
+            if base_aug is None:
+                raise ValueError(f"augmentation is off: cannot set {', '.join('aug_' + k for k in aug)}")
+            rest["augment"] = dataclasses.replace(base_aug, **aug)
         if "depth" in rest:  # keep the padding multiple consistent with the pooling depth
             base = rest.get("preprocessing", self.preprocessing)
             rest["preprocessing"] = dataclasses.replace(base, size_multiple=2 ** (int(rest["depth"]) - 1))

@@ -50,7 +50,7 @@ from models.unet import build_network, count_parameters
 
 from .augment import augment_batch
 from .cohort import Case, load_real_case, real_patient_folders, synthetic_case
-from .configs import TrainConfig, get_config
+from .configs import AugmentConfig, TrainConfig, get_config
 from .data import PreparedCase, SliceDataset, epoch_samples, patient_batches, prepare_case
 from .history_columns import describe
 from .losses import batch_summary, compute_loss
@@ -499,8 +499,6 @@ def make_config(args: argparse.Namespace) -> TrainConfig:
         state = torch.load(args.resume, map_location="cpu", weights_only=True)
         stored = json.loads(state["config_json"])
         base = get_config(stored["name"])
-        from .configs import AugmentConfig
-
         stored["preprocessing"] = PreprocessingSpec.from_dict(stored["preprocessing"])
         if stored.get("augment") is not None:
             aug = stored["augment"]
@@ -534,14 +532,15 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     """``KEY=VALUE`` pairs -> config changes; VALUE is JSON (bare words are strings), lists become tuples."""
     fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"name", "preprocessing"}
     pre_fields = {f"pre_{f.name}" for f in dataclasses.fields(PreprocessingSpec)}
+    aug_fields = {f"aug_{f.name}" for f in dataclasses.fields(AugmentConfig)}
+    known = fields | pre_fields | aug_fields
     out: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         key = key.strip()
-        if not sep or key not in fields | pre_fields:
+        if not sep or key not in known:
             raise SystemExit(
-                f"brats-train: --set {item!r}: expected KEY=VALUE with KEY one of "
-                f"{', '.join(sorted(fields | pre_fields))}"
+                f"brats-train: --set {item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(known))}"
             )
         try:
             value = json.loads(raw)
@@ -550,8 +549,10 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         if isinstance(value, list):
             value = tuple(value)
         if key == "augment" and value is not None:
-            raise SystemExit("brats-train: --set augment accepts only null (no augmentation)")
+            raise SystemExit("brats-train: --set augment accepts only null (no augmentation; aug_<field> changes one setting)")
         out[key] = value
+    if out.get("augment", "unset") is None and any(k.startswith("aug_") for k in out):
+        raise SystemExit("brats-train: --set augment=null turns augmentation off; aug_<field> settings would be ignored")
     return out
 
 
