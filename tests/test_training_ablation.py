@@ -33,6 +33,8 @@ def test_set_changes_one_augmentation_setting_and_keeps_the_others():
     assert config.augment.rotate_deg == DEFAULT.augment.rotate_deg and config.augment.noise == DEFAULT.augment.noise
     with pytest.raises(SystemExit, match="augment=null"):
         make_config(parse_args(["--set", "augment=null", "--set", "aug_gamma=0.5"]))
+    with pytest.raises(SystemExit, match="augmentation is off"):  # the tutorial's seed config has none
+        make_config(parse_args(["--config", "seed", "--set", "aug_gamma=0.5"]))
 
 
 @pytest.mark.parametrize("item", ["bogus=1", "loss", "name=x", "augment={}", "aug_bogus=1"])

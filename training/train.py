@@ -525,7 +525,10 @@ def make_config(args: argparse.Namespace) -> TrainConfig:
     if args.synthetic_shape:
         changes["synthetic_shape"] = tuple(args.synthetic_shape)
     changes.update(parse_overrides(args.overrides))
-    return config.replace(**changes) if changes else config
+    try:
+        return config.replace(**changes) if changes else config
+    except ValueError as exc:  # e.g. aug_<field> on a config without augmentation
+        raise SystemExit(f"brats-train: config {config.name!r}: {exc}") from None
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
