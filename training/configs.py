@@ -100,7 +100,7 @@ class TrainConfig:
         if aug:
             base_aug = rest.get("augment", self.augment)
             if base_aug is None:
-                raise ValueError(f"augmentation is off: cannot set {', '.join('aug_' + k for k in aug)}")
+                raise ValueError(f"augmentation is off (augment=null): cannot set {', '.join('aug_' + k for k in aug)}")
             rest["augment"] = dataclasses.replace(base_aug, **aug)
         if "depth" in rest:  # keep the padding multiple consistent with the pooling depth
             base = rest.get("preprocessing", self.preprocessing)

@@ -554,8 +554,6 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         if key == "augment" and value is not None:
             raise SystemExit("brats-train: --set augment accepts only null (no augmentation; aug_<field> changes one setting)")
         out[key] = value
-    if out.get("augment", "unset") is None and any(k.startswith("aug_") for k in out):
-        raise SystemExit("brats-train: --set augment=null turns augmentation off; aug_<field> settings would be ignored")
     return out
 
 
