@@ -7,14 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from training.plots import COLOURS, plot_history
+from viewer_support import image_rgba
 
 
 def _pixels_near(path: Path, hex_colour: str, tol: int = 40) -> int:
     from PySide6.QtGui import QImage
 
-    image = QImage(str(path)).convertToFormat(QImage.Format.Format_RGB32)
-    ptr = image.constBits()
-    rgb = np.frombuffer(ptr, dtype=np.uint8).reshape(image.height(), image.bytesPerLine() // 4, 4)[:, : image.width(), 2::-1]
+    rgb = image_rgba(QImage(str(path)))[..., :3]
     target = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)])
     return int((np.abs(rgb.astype(int) - target).max(axis=-1) <= tol).sum())
 

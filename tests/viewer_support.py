@@ -62,9 +62,14 @@ def isolated_settings(tmp_path: Path) -> QSettings:
     return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
 
 
-def pixels(widget: QWidget) -> np.ndarray:
-    """The widget as rendered now, as an (h, w, 4) RGBA uint8 array."""
-    image = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGBA8888)
+def image_rgba(image: QImage) -> np.ndarray:
+    """A QImage (a grab, a PNG written by the app) as an (h, w, 4) RGBA uint8 array, copied."""
+    image = image.convertToFormat(QImage.Format.Format_RGBA8888)
     h, w = image.height(), image.width()
     buf = np.frombuffer(image.constBits(), np.uint8).reshape(h, image.bytesPerLine())
     return buf[:, : w * 4].reshape(h, w, 4).copy()
+
+
+def pixels(widget: QWidget) -> np.ndarray:
+    """The widget as rendered now, as an (h, w, 4) RGBA uint8 array."""
+    return image_rgba(widget.grab().toImage())
