@@ -17,7 +17,7 @@ from training.augment import augment_batch
 from training.cohort import CohortError, real_patient_folders, synthetic_case
 from training.configs import DEFAULT, SEED, AugmentConfig, get_config
 from training.data import epoch_samples, patient_batches, prepare_case
-from training.losses import compute_loss, soft_dice_loss, tutorial_metrics
+from training.losses import compute_loss, soft_dice_loss, soft_region_dice_loss, tutorial_metrics
 from training.split import Split, split_patients
 from training.train import HISTORY_COLUMNS, Dist, Trainer, main
 
@@ -84,6 +84,22 @@ def test_dice_against_hand_computed_values_and_empty_cases() -> None:
     assert hd95(a, a) == 0.0
     assert hd95(np.zeros_like(a), np.zeros_like(a)) == 0.0
     assert hd95(a, np.zeros_like(a)) == pytest.approx(np.sqrt(300))  # BraTS penalty: the diagonal
+
+
+def test_region_dice_loss_scores_the_brats_regions_not_the_classes() -> None:
+    """Edema called necrosis: WT is perfect, TC is all false positive, ET is correctly empty."""
+    target = torch.zeros((1, 8, 8), dtype=torch.long)
+    target[0, 2:6, 2:6] = 2  # edema
+    pred = target.clone()
+    pred[target == 2] = 1  # called necrotic core
+    logits = torch.nn.functional.one_hot(pred, 4).permute(0, 3, 1, 2).float() * 30
+    # regions: WT Dice 1, TC Dice 0, ET empty in both (1) -> loss (0 + 1 + 0) / 3
+    assert float(soft_region_dice_loss(logits, target)) == pytest.approx(1 / 3, abs=1e-4)
+    # classes: NCR 0, ED 0, ET 1 -> loss 2/3: the class loss punishes the same mistake twice
+    assert float(soft_dice_loss(logits, target)) == pytest.approx(2 / 3, abs=1e-4)
+    perfect = torch.nn.functional.one_hot(target, 4).permute(0, 3, 1, 2).float() * 30
+    assert float(compute_loss("dice_ce_regions", perfect, target)) < 1e-3
+    assert float(compute_loss("dice_ce_regions", logits, target)) > float(soft_region_dice_loss(logits, target))
 
 
 def test_losses_and_tutorial_metrics_on_a_perfect_prediction() -> None:

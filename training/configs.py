@@ -49,7 +49,7 @@ class TrainConfig:
     up_mode: str = "transpose"
     slice_range: tuple[int, int] | None = None  # [start, stop) of axial slices to train on
     soft_targets: bool = False  # the tutorial's bilinear-resized one-hot targets
-    loss: str = "dice_ce"  # "ce" or "dice_ce"
+    loss: str = "dice_ce"  # "ce", "dice_ce" or "dice_ce_regions" (training.losses.LOSSES)
     optimizer: str = "adamw"
     lr: float = 2e-3
     weight_decay: float = 1e-4

@@ -53,7 +53,7 @@ HISTORY_COLUMNS: dict[str, tuple[str, str]] = {
     "lr": (RUN, "learning rate used in this epoch"),
     "seconds": (RUN, "wall-clock seconds of the training part of the epoch (validation not included)"),
     "train_slices_per_s": (RUN, "training throughput, slices per second (all processes together)"),
-    "train_loss": (OURS, "mean training loss of the config's loss (ce or dice_ce), augmented batches"),
+    "train_loss": (OURS, "mean training loss of the config's loss (ce, dice_ce or dice_ce_regions), augmented batches"),
     "train_accuracy": (TUTORIAL, "voxel accuracy of the argmax over all four classes incl. background; "
                                  "background-dominated. " + _TUTORIAL),
     "train_dice_coef": (TUTORIAL, "tutorial's dice_coef: soft Dice (smoothing 1) averaged over the four "

@@ -12,7 +12,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from brats_desktop.core.labels import REGIONS
+
 NUM_CLASSES = 4
+LOSSES = ("ce", "dice_ce", "dice_ce_regions")
 
 
 def one_hot(target: torch.Tensor, num_classes: int = NUM_CLASSES) -> torch.Tensor:
@@ -42,13 +45,38 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1
     return 1 - ((2 * inter + smooth) / (denom + smooth)).mean()
 
 
+def soft_region_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1e-5) -> torch.Tensor:
+    """1 - mean soft Dice over the BraTS regions WT, TC and ET, pooled over the batch.
+
+    The regions are what BraTS scores, and nested: a voxel the network cannot decide
+    between edema and core still counts fully towards WT here, whereas the per-class
+    Dice of :func:`soft_dice_loss` penalises it in both classes. nnU-Net's BraTS entries
+    train on the regions for this reason; here the region probabilities are sums of the
+    softmax, so the network, its output and inference stay as they are.
+    """
+    probs = torch.softmax(logits, dim=1)
+    t = one_hot(target)
+    dims = (0, 2, 3)
+    losses = []
+    for classes in REGIONS.values():
+        idx = list(classes)
+        p = probs[:, idx].sum(dim=1, keepdim=True)
+        g = t[:, idx].sum(dim=1, keepdim=True)
+        inter = (p * g).sum(dims)
+        denom = p.sum(dims) + g.sum(dims)
+        losses.append(1 - (2 * inter + smooth) / (denom + smooth))
+    return torch.cat(losses).mean()
+
+
 def compute_loss(kind: str, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The loss a config names: ``ce`` (the tutorial) or ``dice_ce`` (ours)."""
+    """The loss a config names: ``ce`` (the tutorial), ``dice_ce`` (ours) or ``dice_ce_regions`` (Dice on WT/TC/ET)."""
     if kind == "ce":
         return cross_entropy(logits, target)
     if kind == "dice_ce":
         return cross_entropy(logits, target) + soft_dice_loss(logits, target)
-    raise ValueError(f"unknown loss {kind!r}; choose 'ce' or 'dice_ce'")
+    if kind == "dice_ce_regions":
+        return cross_entropy(logits, target) + soft_region_dice_loss(logits, target)
+    raise ValueError(f"unknown loss {kind!r}; choose one of {', '.join(LOSSES)}")
 
 
 TUTORIAL_METRICS = (
