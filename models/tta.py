@@ -29,7 +29,7 @@ import torch
 
 from .inference import _prepare, run_batches
 
-__all__ = ["TTA_MODES", "TTA_CHOICES", "Prediction", "resolve_tta", "predict_with_tta"]
+__all__ = ["TTA_MODES", "TTA_CHOICES", "Prediction", "resolve_tta", "predict_with_tta", "predict_ensemble"]
 
 # mode -> the in-plane tensor dims each pass mirrors (() = the image as it is).
 # Inputs are (N, channels, X, Y): dim -2 is the patient's left-right axis.
@@ -139,3 +139,46 @@ def predict_with_tta(
     run_batches(model, _AugmentedStack(stack, passes), on_batch, device, batch_size, amp, progress, should_stop)
     full = None if store is None else store.transpose(0, 2, 3, 1)  # (C, X, Y, Z) view
     return Prediction(stack.to_full(crop), full, mode)
+
+
+def predict_ensemble(
+    models,
+    images: Mapping[str, np.ndarray],
+    *,
+    tta: str = "none",
+    device: str | torch.device = "cpu",
+    batch_size: int = 16,
+    amp: bool = False,
+    progress: ProgressCallback | None = None,
+    should_stop: StopPoll | None = None,
+) -> Prediction:
+    """Segment ``images`` with the mean softmax of several models (each with ``tta``).
+
+    Models trained alike but separately (another seed, plain 2-D beside 2.5-D) err
+    differently; averaging their softmax is the fold-ensemble the cross-validation
+    scores (``training.crossval --ensemble-with``). Each member keeps its own
+    preprocessing (a 2.5-D and a 2-D model may be mixed); their outputs meet on the
+    patient's grid. Costs one full prediction per member, so it is an evaluation tool
+    here, not a default (the CPU budget is one pass). Progress counts all members' slices.
+    """
+    members = list(models)
+    if not members:
+        raise ValueError("an ensemble needs at least one model")
+    classes = {int(m.metadata.get("architecture", {}).get("num_classes", 4)) for m in members}
+    if len(classes) != 1:
+        raise ValueError(f"ensemble members disagree on the number of classes: {sorted(classes)}")
+    total: np.ndarray | None = None
+    mode = resolve_tta(tta, device)
+    for k, member in enumerate(members):
+        def member_progress(done: int, n: int, k: int = k) -> None:
+            if progress is not None:
+                progress(k * n + done, len(members) * n)
+
+        pred = predict_with_tta(member, images, tta=mode, device=device, batch_size=batch_size, amp=amp,
+                                progress=member_progress, should_stop=should_stop, probabilities=True)
+        assert pred.probabilities is not None
+        p = pred.probabilities.astype(np.float32)
+        total = p if total is None else total + p
+    assert total is not None
+    mean = total / len(members)
+    return Prediction(mean.argmax(axis=0).astype(np.uint8), mean.astype(np.float16), mode)

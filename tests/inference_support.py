@@ -25,10 +25,10 @@ from models.unet import build_network
 SHAPE = (40, 36, 24)
 
 
-def tiny_model(folder: Path, modalities=("flair", "t1ce"), base_width: int = 4, seed: int = 0) -> LoadedModel:
-    """Write and load a random U-Net checkpoint that needs ``modalities``."""
+def tiny_model(folder: Path, modalities=("flair", "t1ce"), base_width: int = 4, seed: int = 0,
+               context: int = 1) -> LoadedModel:
+    """Write and load a random U-Net checkpoint that needs ``modalities`` (2.5-D with ``context`` neighbours each side)."""
     torch.manual_seed(seed)
-    context = 1
     architecture = {
         "type": "unet2d",
         "in_channels": len(modalities) * (2 * context + 1),

@@ -227,3 +227,40 @@ def test_score_only_leaves_a_fold_that_is_still_training(tmp_path, monkeypatch, 
     (run / "fold-1" / "done").write_text("finished\n")
     crossval.main(["--data", str(tmp_path), "--out", str(run), "--score-only"])
     assert scored == ["fold-1"]
+
+
+def test_an_ensemble_partner_must_have_the_same_folds(tmp_path, monkeypatch) -> None:
+    """Fold i of a run dealt otherwise may have trained on this run's fold-i patients: a leak, refused."""
+    from training import crossval
+
+    strata = _strata(9, 2)
+    run, same, other = tmp_path / "run", tmp_path / "same", tmp_path / "other"
+    save_folds(make_folds(strata, 3, 0), strata, run)
+    save_folds(make_folds(strata, 3, 0), strata, same)
+    save_folds(make_folds(strata, 3, 5), strata, other)
+    folds = lambda d: [sorted(f) for f in json.loads((d / "folds.json").read_text())["folds"]]  # noqa: E731
+    assert folds(run) != folds(other)
+    for d in (run, same, other):
+        for i in range(3):
+            (d / f"fold-{i}" / "best.pt").write_bytes(b"model")
+            (d / f"fold-{i}" / "done").write_text("finished\n")
+    monkeypatch.setattr(crossval, "real_patient_folders", lambda roots: [tmp_path / n for n in strata])
+    calls: list[tuple[str, tuple]] = []
+    monkeypatch.setattr(crossval, "score_fold", lambda fold_dir, *a: calls.append((fold_dir.name, a)) or [])
+    with pytest.raises(SystemExit, match="other folds"):
+        crossval.main(["--data", str(tmp_path), "--out", str(run), "--score-only", "--ensemble-with", str(other)])
+    assert calls == []
+    (same / "fold-2" / "done").unlink()  # a partner fold still training is not scored either
+    crossval.main(["--data", str(tmp_path), "--out", str(run), "--score-only", "--ensemble-with", str(same)])
+    assert [name for name, _ in calls] == ["fold-0", "fold-1"]
+    assert calls[0][1][-1] == [same]  # the partner run reaches score_fold
+    assert crossval.scores_name("none", [same]) == "-ens-same"
+    assert crossval.scores_name("flip", [same, other]) == "-tta-flip-ens-same-other"
+
+
+def test_ensemble_scoring_needs_finished_folds(tmp_path, capsys) -> None:
+    from training import crossval
+
+    with pytest.raises(SystemExit):
+        crossval.main(["--data", str(tmp_path), "--out", str(tmp_path / "cv"), "--ensemble-with", str(tmp_path)])
+    assert "use it with --score-only" in capsys.readouterr().err

@@ -9,7 +9,7 @@ import torch
 from brats_desktop.core.patient import patient_from_arrays
 from models.inference import predict_volume
 from models.runtime import predict_patient
-from models.tta import predict_with_tta, resolve_tta
+from models.tta import predict_ensemble, predict_with_tta, resolve_tta
 from tests.inference_support import synthetic_arrays, tiny_model
 
 
@@ -75,6 +75,32 @@ def test_predict_patient_keeps_probabilities_and_reports_the_mode(model):
     assert np.mean(run.probabilities.argmax(axis=0) == run.raw_labels) > 0.999
     auto = predict_patient(model, patient, batch_size=8, device="cpu")
     assert auto.tta == "none"  # the CPU default (bench: two passes break the 3 s budget)
+
+
+def test_an_ensemble_of_one_model_twice_is_that_model(model):
+    images, _ = synthetic_arrays()
+    alone = predict_with_tta(model, images, tta="none", batch_size=5)
+    twice = predict_ensemble([model, model], images, batch_size=5)
+    np.testing.assert_allclose(twice.probabilities.astype(np.float32), alone.probabilities.astype(np.float32), atol=1e-3)
+    assert np.mean(twice.labels == alone.labels) > 0.999  # float16 rounding may flip near-ties only
+
+
+def test_an_ensemble_averages_a_2d_and_a_25d_member_on_the_patient_grid(tmp_path):
+    images, _ = synthetic_arrays()
+    members = [tiny_model(tmp_path / "a", seed=1, context=1), tiny_model(tmp_path / "b", seed=2, context=0)]
+    assert members[0].network is not members[1].network
+    each = [predict_with_tta(m, images, tta="none", batch_size=4).probabilities.astype(np.float32) for m in members]
+    assert np.abs(each[0] - each[1]).max() > 0.1  # the members disagree, so the mean is not either one
+    seen: list[tuple[int, int]] = []
+    pred = predict_ensemble(members, images, batch_size=4, progress=lambda done, total: seen.append((done, total)))
+    mean = (each[0] + each[1]) / 2
+    np.testing.assert_allclose(pred.probabilities.astype(np.float32), mean, atol=2e-3)
+    assert np.mean(pred.labels == mean.argmax(axis=0)) > 0.999
+    n = seen[-1][1] // 2
+    assert seen[-1] == (2 * n, 2 * n) and all(t == 2 * n for _, t in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)  # progress never goes back between members
+    with pytest.raises(ValueError, match="at least one model"):
+        predict_ensemble([], images)
 
 
 def test_resolve_tta_names_the_choices():

@@ -25,7 +25,9 @@ Steps, each resumable (an interrupted run picks up where it stopped):
    rows go to ``cv.csv``, per-fold and mean +- sd Dice/HD95 of WT/TC/ET to ``cv.md``.
    ``--tta flip`` scores the same fold models with test-time augmentation instead
    (``fold-i/oof-tta-flip.json``, ``cv-tta-flip.csv``/``.md``), so an inference setting is
-   judged on the folds without training again.
+   judged on the folds without training again. ``--ensemble-with OTHER_RUN`` scores the
+   mean softmax of this run's and another run's fold-i model (same folds, checked), an
+   honest out-of-fold ensemble (``fold-i/oof-ens-OTHER_RUN.json``, ``cv-ens-OTHER_RUN.md``).
 
 The out-of-fold predictions are the instrument that chooses settings (post-processing,
 ablations): every patient is scored by a model that never saw it.
@@ -39,6 +41,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,15 +96,37 @@ def train_fold(fold_dir: Path, data: list[Path], train_args: list[str], time_lim
     (fold_dir / "done").write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"), encoding="utf-8")
 
 
-def scores_name(tta: str) -> str:
-    """Stem of the per-fold cache and the tables: ``oof``/``cv`` for one pass, ``oof-tta-flip``/``cv-tta-flip`` with TTA."""
-    return "" if tta == "none" else f"-tta-{tta}"
+def scores_name(tta: str, ensemble_with: Sequence[Path] = ()) -> str:
+    """Stem of the per-fold cache and the tables: ``oof``/``cv`` for one pass, ``oof-tta-flip``/``cv-tta-flip`` with TTA.
+
+    With ``ensemble_with`` the other runs' names follow ``-ens-`` (``oof-ens-cv-b``,
+    ``cv-ens-cv-b.md``), so ``compare_cv run:oof-ens-cv-b`` can read them.
+    """
+    ens = "".join(f"-{Path(d).name}" for d in ensemble_with)
+    return ("" if tta == "none" else f"-tta-{tta}") + (f"-ens{ens}" if ens else "")
+
+
+def check_same_folds(out: Path, others: Sequence[Path]) -> None:
+    """Refuse an ensemble partner whose folds differ: its fold-i model may have trained on fold i's patients."""
+    mine = json.loads((out / "folds.json").read_text(encoding="utf-8"))["folds"]
+    for other in others:
+        path = Path(other) / "folds.json"
+        if not path.exists():
+            raise SystemExit(f"crossval: {path} not found: --ensemble-with needs a cross-validation run on the same folds")
+        theirs = json.loads(path.read_text(encoding="utf-8"))["folds"]
+        if [sorted(f) for f in theirs] != [sorted(f) for f in mine]:
+            raise SystemExit(f"crossval: {path} deals the patients into other folds than {out / 'folds.json'}; "
+                             "its models would score patients they trained on")
 
 
 def score_fold(fold_dir: Path, folders: list[Path], ncr_definition: str | None, threads: int | None,
-               tta: str = "none") -> list[dict[str, Any]]:
-    """Out-of-fold rows of one fold (cached in ``fold-i/oof.json``, ``oof-tta-flip.json`` with TTA)."""
-    cache = fold_dir / f"oof{scores_name(tta)}.json"
+               tta: str = "none", ensemble_with: Sequence[Path] = ()) -> list[dict[str, Any]]:
+    """Out-of-fold rows of one fold (cached in ``fold-i/oof.json``, ``oof-tta-flip.json`` with TTA).
+
+    ``ensemble_with``: other runs on the same folds (:func:`check_same_folds`) whose
+    model of this fold is averaged with this one's.
+    """
+    cache = fold_dir / f"oof{scores_name(tta, ensemble_with)}.json"
     if cache.exists():
         return json.loads(cache.read_text(encoding="utf-8"))
     import torch
@@ -113,8 +138,9 @@ def score_fold(fold_dir: Path, folders: list[Path], ncr_definition: str | None, 
     if threads:
         torch.set_num_threads(threads)
     model = load_model(fold_dir / "best.pt")
+    partners = [load_model(Path(d) / fold_dir.name / "best.pt") for d in ensemble_with]
     rows = evaluate_folders(model, folders, "cpu", 16, lambda s: print(f"  {fold_dir.name} {s}", file=sys.stderr), ncr_definition,
-                            DEFAULT_LESION_METHOD, tta=tta)
+                            DEFAULT_LESION_METHOD, tta=tta, ensemble=partners)
     for row in rows:
         row["fold"] = fold_dir.name
     cache.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
@@ -186,9 +212,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="meaning of label 1 in the references (BraTS 2013-2020 folders: brats2013)")
     p.add_argument("--tta", choices=("none", "flip"), default="none",
                    help="score the fold models with test-time augmentation (own cache and tables; no training)")
+    p.add_argument("--ensemble-with", type=Path, action="append", default=[], metavar="CV_DIR",
+                   help="score the mean softmax of this run's and CV_DIR's model of each fold (same folds; "
+                   "repeatable; own cache and tables; no training)")
     args = p.parse_args(argv)
     if args.tta != "none" and not args.score_only:
         p.error("--tta scores finished folds: use it with --score-only")
+    if args.ensemble_with and not args.score_only:
+        p.error("--ensemble-with scores finished folds: use it with --score-only")
     folders = real_patient_folders(args.data)
     by_name = {f.name: f for f in folders}
     folds_file = args.out / "folds.json"
@@ -211,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         save_folds(folds, strata, args.out)
         print(f"crossval: {len(folders)} patients in {len(folds)} folds -> {folds_file}", file=sys.stderr)
     definition = None if args.ncr_definition == "raw" else args.ncr_definition
+    if args.ensemble_with:
+        check_same_folds(args.out, args.ensemble_with)
     rows: list[dict[str, Any]] = []
     for i, split in enumerate(folds):
         fold_dir = args.out / f"fold-{i}"
@@ -225,12 +258,16 @@ def main(argv: list[str] | None = None) -> int:
                 # would cache a half-trained model's rows in oof.json for good.
                 print(f"crossval: {fold_dir.name} has not finished training (no 'done'): not scored", file=sys.stderr)
             continue
+        if args.ensemble_with and not all((Path(d) / fold_dir.name / "done").exists() for d in args.ensemble_with):
+            print(f"crossval: {fold_dir.name} is not finished in every --ensemble-with run: not scored", file=sys.stderr)
+            continue
         if (fold_dir / "best.pt").exists():
-            rows += score_fold(fold_dir, [by_name[n] for n in split.val], definition, args.threads, args.tta)
+            rows += score_fold(fold_dir, [by_name[n] for n in split.val], definition, args.threads, args.tta,
+                               args.ensemble_with)
     if not rows:
         return 0
     cols = ["fold", "patient"] + [k for k in rows[0] if k not in ("fold", "patient")]
-    stem = f"cv{scores_name(args.tta)}"
+    stem = f"cv{scores_name(args.tta, args.ensemble_with)}"
     with open(args.out / f"{stem}.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=cols)
         writer.writeheader()

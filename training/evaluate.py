@@ -51,7 +51,7 @@ from brats_desktop.core.patient import load_patient
 from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, NCR_DEFINITIONS, postprocess
 from models.checkpoint import LoadedModel, ModelLoadError, default_model_path, load_model, save_model
 from models.inference import MissingModalityError, model_ncr_definition, predict_volume
-from models.tta import TTA_CHOICES, predict_with_tta, resolve_tta
+from models.tta import TTA_CHOICES, predict_ensemble, predict_with_tta, resolve_tta
 
 KEYS = ("NCR", "ED", "ET", "WT", "TC")
 LESION_COLUMNS = tuple(f"lw_{m}_{r}" for r in LESION_REGIONS for m in ("dice", "hd95", "tp", "fn", "fp"))
@@ -126,6 +126,7 @@ def evaluate_folders(
     lesion_method: str | None = None,
     tta: str = "none",
     report_definition: bool = False,
+    ensemble: Sequence[LoadedModel] = (),
 ) -> list[dict[str, Any]]:
     """Predict, post-process as the app does, and score each folder; unusable folders are reported and skipped.
 
@@ -134,7 +135,8 @@ def evaluate_folders(
     (raw argmax). ``lesion_method`` None skips the lesion-wise scores. The defaults
     give the rows of earlier versions (``training.crossval`` caches them per fold and
     writes one CSV from all folds); ``report_definition`` adds the ``ncr_definition``
-    and ``ncr_definition_from`` columns.
+    and ``ncr_definition_from`` columns. ``ensemble``: further models whose softmax is
+    averaged with ``model``'s (:func:`models.tta.predict_ensemble`).
     """
     rows: list[dict[str, Any]] = []
     for folder in folders:
@@ -142,7 +144,10 @@ def evaluate_folders(
             patient = load_patient(folder)
             definition, source = resolve_ncr_definition(ncr_definition, patient)
             t0 = time.perf_counter()
-            if tta == "none":
+            if ensemble:
+                pred = predict_ensemble([model, *ensemble], patient.images, tta=tta, device=device,
+                                        batch_size=batch_size).labels
+            elif tta == "none":
                 pred = predict_volume(model, patient.images, device=device, batch_size=batch_size)
             else:
                 pred = predict_with_tta(model, patient.images, tta=tta, device=device, batch_size=batch_size,
