@@ -71,6 +71,38 @@ def test_brats_evaluate_writes_per_patient_and_mean_rows(tmp_path: Path) -> None
     assert set(load_model(model).metadata["metrics"]["evaluation"]) == {"P1", "P2"}
 
 
+def test_brats_evaluate_scores_an_ensemble_and_names_its_members(tmp_path: Path, capsys) -> None:
+    make_folder(tmp_path / "P1", {"flair": "P1_flair.nii.gz", "t1ce": "P1_t1ce.nii.gz", "seg": "P1_seg.nii.gz"},
+                seg_values="2020")
+    model = _tiny_model(tmp_path / "m.pt")
+    twin = _tiny_model(tmp_path / "twin.pt")  # same weights: the ensemble must score as the model alone
+    args = [str(tmp_path / "P1"), "--model", str(model), "--threads", "1", "--tta", "none", "--lesion-method", "none"]
+    assert main([*args, "--out", str(tmp_path / "alone")]) == 0
+    assert main([*args, "--out", str(tmp_path / "pair"), "--ensemble-with", str(twin)]) == 0
+    alone = json.loads((tmp_path / "alone" / "evaluation.json").read_text())
+    pair = json.loads((tmp_path / "pair" / "evaluation.json").read_text())
+    assert alone["ensemble_with"] == [] and pair["ensemble_with"] == [str(twin)]
+    for key in ("dice_WT", "dice_TC", "dice_ET"):
+        assert pair["mean"][key] == pytest.approx(alone["mean"][key], abs=0.01)
+    with pytest.raises(SystemExit):
+        main([*args, "--out", str(tmp_path / "rec"), "--ensemble-with", str(twin), "--record"])
+    assert "not with --ensemble-with" in capsys.readouterr().err
+    assert "evaluation" not in load_model(model).metadata["metrics"]  # nothing recorded
+    silent = tmp_path / "silent.pt"  # a member sure there is no tumour anywhere outvotes the pair
+    net = build_network(ARCH).eval()
+    with torch.no_grad():
+        last = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([50.0, 0.0, 0.0, 0.0]))
+    save_model(silent, net, load_model(model).metadata)
+    assert main([*args, "--out", str(tmp_path / "silenced"), "--ensemble-with", str(silent)]) == 0
+    silenced = json.loads((tmp_path / "silenced" / "evaluation.json").read_text())["mean"]
+    assert alone["mean"]["dice_WT"] > 0.0 and silenced["dice_WT"] == 0.0
+    missing = tmp_path / "missing.pt"
+    assert main([*args, "--out", str(tmp_path / "o"), "--ensemble-with", str(missing)]) == 2
+    assert "missing.pt" in capsys.readouterr().err
+
+
 def test_brats_evaluate_reports_an_unreadable_model(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"garbage")

@@ -205,6 +205,7 @@ def write_results(
     ncr_definition: str | None = DEFAULT_NCR_DEFINITION,
     lesion_method: str | None = DEFAULT_LESION_METHOD,
     tta: str = "none",
+    ensemble: Sequence[LoadedModel] = (),
 ) -> tuple[Path, Path]:
     """evaluation.csv (patients + mean row(s)), evaluation.json and evaluation.png in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -224,6 +225,7 @@ def write_results(
         "lesion_method": lesion_method,
         "lesion_penalty_mm": 374.0,
         "tta": tta,
+        "ensemble_with": [str(m.path or m.name) for m in ensemble],
         "cases": list(rows),
         "mean": next(iter(means.values())) if len(means) == 1 else None,
         "means": means,
@@ -234,7 +236,7 @@ def write_results(
     groups = ", ".join(f"{k} ({sum(1 for r in rows if str(r.get('ncr_definition', '')) == k)})" for k in means if k)
     mixed = " — TC boxes pool both meanings" if len(means) > 1 else ""
     plot_region_boxes(rows, out / "evaluation.png",
-                      title=f"{model.name}: {len(rows)} patient(s)" + (f", label 1: {groups}{mixed}" if groups else ""))
+                      title=f"{model.name}{f' + {len(ensemble)} more' if ensemble else ''}: {len(rows)} patient(s)" + (f", label 1: {groups}{mixed}" if groups else ""))
     return csv_path, json_path
 
 
@@ -270,12 +272,18 @@ def main(argv: list[str] | None = None) -> int:
                    "lesions <= 50 mm3 ignored; default), panoptica (as PyPI brats-evaluation), or none")
     p.add_argument("--tta", choices=TTA_CHOICES, default="auto",
                    help="test-time augmentation as in the app (auto: none on CPU, flip on a GPU)")
+    p.add_argument("--ensemble-with", type=Path, action="append", default=[], metavar="MODEL",
+                   help="average the class probabilities of --model with this model's (repeatable; "
+                   "each keeps its own preprocessing; an evaluation of ensembles, not what the app runs)")
     args = p.parse_args(argv)
+    if args.record and args.ensemble_with:
+        p.error("--record stores one model's scores in its file: not with --ensemble-with")
     if args.threads:
         torch.set_num_threads(args.threads)
     path = args.model or default_model_path()
     try:
         model = load_model(path)
+        partners = [load_model(extra) for extra in args.ensemble_with]
     except ModelLoadError as exc:
         print(f"brats-evaluate: {exc}", file=sys.stderr)
         return 2
@@ -289,11 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     definition = None if args.ncr_definition == "raw" else args.ncr_definition
     lesion_method = None if args.lesion_method == "none" else args.lesion_method
     rows = evaluate_folders(model, folders, args.device, args.batch_size, log, definition, lesion_method, tta,
-                            report_definition=True)
+                            report_definition=True, ensemble=partners)
     if not rows:
         print("brats-evaluate: no patient could be evaluated", file=sys.stderr)
         return 1
-    csv_path, json_path = write_results(rows, out, model, definition, lesion_method, tta)
+    csv_path, json_path = write_results(rows, out, model, definition, lesion_method, tta, partners)
     for m in group_means(rows).values():
         lw = f"; lesion-wise Dice WT {m['lw_dice_WT']:.3f} TC {m['lw_dice_TC']:.3f} ET {m['lw_dice_ET']:.3f}" \
             if "lw_dice_WT" in m else ""
