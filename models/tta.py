@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -145,12 +146,8 @@ def predict_ensemble(
     models,
     images: Mapping[str, np.ndarray],
     *,
-    tta: str = "none",
-    device: str | torch.device = "cpu",
-    batch_size: int = 16,
-    amp: bool = False,
     progress: ProgressCallback | None = None,
-    should_stop: StopPoll | None = None,
+    **options: Any,
 ) -> Prediction:
     """Segment ``images`` with the mean softmax of several models (each with ``tta``).
 
@@ -159,7 +156,8 @@ def predict_ensemble(
     scores (``training.crossval --ensemble-with``). Each member keeps its own
     preprocessing (a 2.5-D and a 2-D model may be mixed); their outputs meet on the
     patient's grid. Costs one full prediction per member, so it is an evaluation tool
-    here, not a default (the CPU budget is one pass). Progress counts all members' slices.
+    here, not a default (the CPU budget is one pass). Progress counts all members' slices;
+    ``options`` (tta, device, batch_size, amp, should_stop) go to :func:`predict_with_tta`.
     """
     members = list(models)
     if not members:
@@ -168,14 +166,14 @@ def predict_ensemble(
     if len(classes) != 1:
         raise ValueError(f"ensemble members disagree on the number of classes: {sorted(classes)}")
     total: np.ndarray | None = None
-    mode = resolve_tta(tta, device)
+    mode = resolve_tta(options.pop("tta", "none"), options.get("device", "cpu"))
+    options.pop("probabilities", None)
     for k, member in enumerate(members):
         def member_progress(done: int, n: int, k: int = k) -> None:
             if progress is not None:
                 progress(k * n + done, len(members) * n)
 
-        pred = predict_with_tta(member, images, tta=mode, device=device, batch_size=batch_size, amp=amp,
-                                progress=member_progress, should_stop=should_stop, probabilities=True)
+        pred = predict_with_tta(member, images, tta=mode, progress=member_progress, probabilities=True, **options)
         assert pred.probabilities is not None
         p = pred.probabilities.astype(np.float32)
         total = p if total is None else total + p
