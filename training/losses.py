@@ -32,17 +32,20 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, target.long())
 
 
-def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1e-5) -> torch.Tensor:
-    """1 - mean soft Dice over the tumour classes (1-3), pooled over the batch.
+def _pooled_dice_loss(probs: torch.Tensor, target: torch.Tensor, smooth: float) -> torch.Tensor:
+    """1 - mean over channels of the soft Dice of (N, C, H, W) probabilities and targets.
 
     Pooled over the batch (not per image) so tumour-free slices do not produce 0/0.
     """
-    probs = torch.softmax(logits, dim=1)[:, 1:]
-    t = one_hot(target)[:, 1:]
     dims = (0, 2, 3)
-    inter = (probs * t).sum(dims)
-    denom = probs.sum(dims) + t.sum(dims)
+    inter = (probs * target).sum(dims)
+    denom = probs.sum(dims) + target.sum(dims)
     return 1 - ((2 * inter + smooth) / (denom + smooth)).mean()
+
+
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1e-5) -> torch.Tensor:
+    """1 - mean soft Dice over the tumour classes (1-3), pooled over the batch."""
+    return _pooled_dice_loss(torch.softmax(logits, dim=1)[:, 1:], one_hot(target)[:, 1:], smooth)
 
 
 def soft_region_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1e-5) -> torch.Tensor:
@@ -54,18 +57,10 @@ def soft_region_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: fl
     train on the regions for this reason; here the region probabilities are sums of the
     softmax, so the network, its output and inference stay as they are.
     """
-    probs = torch.softmax(logits, dim=1)
-    t = one_hot(target)
-    dims = (0, 2, 3)
-    losses = []
-    for classes in REGIONS.values():
-        idx = list(classes)
-        p = probs[:, idx].sum(dim=1, keepdim=True)
-        g = t[:, idx].sum(dim=1, keepdim=True)
-        inter = (p * g).sum(dims)
-        denom = p.sum(dims) + g.sum(dims)
-        losses.append(1 - (2 * inter + smooth) / (denom + smooth))
-    return torch.cat(losses).mean()
+    probs, t = torch.softmax(logits, dim=1), one_hot(target)
+    regions = [list(classes) for classes in REGIONS.values()]
+    return _pooled_dice_loss(torch.stack([probs[:, r].sum(dim=1) for r in regions], dim=1),
+                             torch.stack([t[:, r].sum(dim=1) for r in regions], dim=1), smooth)
 
 
 def compute_loss(kind: str, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
