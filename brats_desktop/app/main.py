@@ -121,7 +121,7 @@ def _screenshot(app, window, args: argparse.Namespace) -> int:
     from brats_desktop.core.errors import PatientLoadError
     from brats_desktop.core.patient import load_patient
 
-    from brats_desktop.app.main_window import tumour_focus
+    from brats_desktop.core.focus import tumour_focus
 
     if args.import_dir is not None:  # raw scans -> BraTS folder first, then the QC view of it
         from brats_desktop.preprocess import INSTALL_HINT, missing_dependencies

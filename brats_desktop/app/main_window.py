@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from brats_desktop.core.coordinates import describe as describe_position
 from brats_desktop.core.discovery import MODALITIES, MODALITY_LABELS
+from brats_desktop.core.focus import tumour_focus
 from brats_desktop.core.errors import ExportError, PatientLoadError, load_error_message, skipped_files_message
 from brats_desktop.core.label_meaning import label1_name
 from brats_desktop.core.labels import CLASS_NAMES, CLASS_SHORT, TUMOUR_CLASSES
@@ -35,51 +35,27 @@ from brats_desktop.core.naming import kind_slug, output_path
 from brats_desktop.core.nifti_io import write_label_map
 from brats_desktop.core.patient import Patient
 
-from brats_desktop.app.annotation.actions import AnnotationController
-from brats_desktop.app.cohort.controller import CohortController
-from brats_desktop.app.annotation.correction import CorrectionActions
-from brats_desktop.app.compare.actions import CompareController
-from brats_desktop.app.views.layer_legend import DistinctLayerStyles, LayerLegendWidget
 from brats_desktop.app.dialogs import Dialogs
+from brats_desktop.app.feature import MENU_ORDER, AppContext
+from brats_desktop.app.features import FEATURES, TASK_TAB_ORDER, feature_name
+from brats_desktop.app.loader import PatientLoader
+from brats_desktop.app.state import ViewerState, Voxel
 from brats_desktop.app.views.display_panel import DisplayPanel
+from brats_desktop.app.views.layer_legend import DistinctLayerStyles, LayerLegendWidget
 from brats_desktop.app.views.layers_panel import LayersPanel, LayersScrollArea, swatch
 from brats_desktop.app.views.layouts import LayoutManager
-from brats_desktop.app.loader import PatientLoader
-from brats_desktop.app.inference.controller import SegmentController
-from brats_desktop.app.measure.controller import MeasureController
-from brats_desktop.app.uncertainty.controller import UncertaintyController
-from brats_desktop.app.views.window_level import WindowLevelController
-from brats_desktop.app.help.controller import HelpController
-from brats_desktop.app.importer.controller import ImportController
 from brats_desktop.app.views.slice_view import AXIAL, CONVENTION_TEXT, CORONAL, SAGITTAL, SliceView, ViewTool
-from brats_desktop.app.state import ViewerState, Voxel
+from brats_desktop.app.views.window_level import WindowLevelController
 
 APP_NAME = "BraTS Desktop"
 MAX_RECENT = 8
 RECENT_KEY = "recent_folders"
-# Menu order; features add theirs with ``menu(title)`` and it lands in this order.
-MENU_ORDER: tuple[str, ...] = ("File", "Edit", "View", "Segment", "Measure", "Help")
+__all__ = ["MENU_ORDER", "MainWindow", "default_settings", "tumour_focus"]
 
 
 def default_settings() -> QSettings:
     """The user's settings (recent folders); tests pass their own QSettings instead."""
     return QSettings("BraTS Desktop", "BraTS Desktop")
-
-
-def tumour_focus(labels: np.ndarray | None) -> Voxel | None:
-    """Axial slice with the most tumour, and the tumour voxel nearest its centre there; None if no tumour."""
-    if labels is None:
-        return None
-    mask = labels > 0
-    if not mask.any():
-        return None
-    z = int(np.argmax(mask.sum(axis=(0, 1))))
-    xs, ys = np.nonzero(mask[:, :, z])
-    # The in-slice centre of the tumour, snapped onto a tumour voxel so the
-    # coronal and sagittal views cut through it too.
-    cx, cy = xs.mean(), ys.mean()
-    nearest = int(np.argmin((xs - cx) ** 2 + (ys - cy) ** 2))
-    return (int(xs[nearest]), int(ys[nearest]), z)
 
 
 class InfoPanel(QWidget):
@@ -163,24 +139,28 @@ class MainWindow(QMainWindow):
         self.loader = loader if loader is not None else PatientLoader(self)
         self._snapshot = None  # what to restore if a progressive load fails halfway
         self._started_partial = False
-        self.menus: dict[str, QMenu] = {}
+        # The one object features are given (menus, docks, status, workers, dialogs, settings).
+        self.app = AppContext(self, self.state, settings=self.settings, dialogs=self.dialogs, patients=self)
+        self.menus: dict[str, QMenu] = self.app.menus
 
         self.axial_view = SliceView(self.state, AXIAL)
         self.coronal_view = SliceView(self.state, CORONAL)
         self.sagittal_view = SliceView(self.state, SAGITTAL)
-        self.views: list[SliceView] = [self.axial_view, self.coronal_view, self.sagittal_view]
+        self.views: list[SliceView] = self.app.views
+        self.views += [self.axial_view, self.coronal_view, self.sagittal_view]
         self.info_panel = InfoPanel(self.state)  # in the "Case" dock (the 3-D view has its quadrant)
-        # View → Layout (3-D, one large, modality grid), linked zoom/pan at one mm/pixel (issue 12).
-        self.layouts = LayoutManager(self)
+        # View → Layout (3-D, one large, modality grid), linked zoom/pan at one mm/pixel.
+        self.layouts = LayoutManager(self.state, self.settings, self.views, self)
+        self.layouts.views_added.connect(self._on_views_added)
         self.setCentralWidget(self.layouts)
 
-        # Window/level presets (View menu + Display dock) and Ctrl+drag (issue 10, item 11).
+        # Window/level presets (View menu + Display dock) and Ctrl+drag.
         self.window_level = WindowLevelController(self.state, self)
         self.display_panel = DisplayPanel(self.state, presets=self.window_level.preset_actions)
         self.layers_panel = LayersPanel(self.state)
         self.add_dock_panel(self.display_panel, "Display")
-        # Room for two whole layers; more scroll instead of growing the window (issue 10, item 12).
-        # Which layer is drawn how (outlines / filled) above the layer boxes (issue 11, item 6).
+        # Room for two whole layers; more scroll instead of growing the window. Which layer is
+        # drawn how (outlines / filled) sits above the layer boxes.
         self.layer_legend = LayerLegendWidget(self.state)
         self.layer_styles = DistinctLayerStyles(self.state, self)
         layers_dock = QWidget()
@@ -189,7 +169,7 @@ class MainWindow(QMainWindow):
         layers_box.addWidget(self.layer_legend)
         layers_box.addWidget(LayersScrollArea(self.layers_panel), 1)
         self.add_dock_panel(layers_dock, "Layers")
-        # Patient and file facts are looked up now and then: a tab behind Display (issue 12).
+        # Patient and file facts are looked up now and then: a tab behind Display.
         display_dock = self.findChild(QDockWidget, "dock_Display")
         case_scroll = QScrollArea()  # scrolls rather than making the window taller
         case_scroll.setWidgetResizable(True)
@@ -198,30 +178,14 @@ class MainWindow(QMainWindow):
         self._case_dock = self.add_dock_panel(case_scroll, "Case")
         self._display_dock = display_dock  # Display and Case become tabs when the window shows
         self._build_menus()
-        # Segment menu, toolbar, progress/device in the status bar, metrics dock (issue 3).
-        self.segment = SegmentController(self, self.state)
         self.setAcceptDrops(True)
         self.resize(1400, 900)
-        # Annotate dock, Edit → Undo/Redo, File → Save Annotation, autosave/recovery (issue 4).
-        self.annotation = AnnotationController(self)
-        # Metrics joins the Annotate tab group at once: stacked alone until the next event-loop
-        # pass it adds its height to the dock column and the window grows past the size asked for
-        # (and never shrinks back).
-        self.tabifyDockWidget(self.annotation.dock, self.segment.metrics_dock)
-        self.annotation.dock.raise_()
-        # Uncertainty heat map + Next Uncertain Region; rulers, RANO, Measurements dock, Go To (issue 12, items 4-5).
-        self.uncertainty = UncertaintyController(self)
-        self.measure = MeasureController(self)
-        self.segment.replace_labels = self.annotation.editor.replace_labels  # re-runs are undoable
-        # Worklist dock, File → Open Cohort Folder…, N / P, Segment All, review sidecar (issue 11, items 1-3).
-        self.cohort = CohortController(self)
-        # 3-D region tool, Fill Between Slices; error map, Next Error / Lesion (issue 11, items 4-5).
-        self.correction = CorrectionActions(self.annotation)
-        self.compare = CompareController(self)
-        # Help → Keyboard and Mouse Reference (F1, generated from the actions), About (issue 10, item 10).
-        # File → Import Scans… (raw DICOM/NIfTI → BraTS folder), QC outline, native-grid export (issue 13).
-        self.importer = ImportController(self)
-        self.help = HelpController(self)
+        # Every feature, in list order, each kept as ``window.<name>``.
+        for entry in FEATURES:
+            feature = entry(self.app)
+            name = feature_name(entry)
+            self.app.register(name, feature)
+            setattr(self, name, feature)
         self._arrange_docks()
 
         for view in self.views:
@@ -233,51 +197,25 @@ class MainWindow(QMainWindow):
         self.loader.failed.connect(self._on_failed)
         self._update_title()
 
-    # -- extension points -------------------------------------------------------------
+    # -- extension points (the features' own go through ``self.app``) ------------------
     def menu(self, title: str) -> QMenu:
         """The top-level menu ``title``, created in :data:`MENU_ORDER` position if new."""
-        if title in self.menus:
-            return self.menus[title]
-        menu = QMenu(title, self)
-        rank = MENU_ORDER.index(title) if title in MENU_ORDER else len(MENU_ORDER)
-        before = next(
-            (m for t, m in self.menus.items()
-             if (MENU_ORDER.index(t) if t in MENU_ORDER else len(MENU_ORDER)) > rank),
-            None,
-        )
-        if before is not None:
-            self.menuBar().insertMenu(before.menuAction(), menu)
-        else:
-            self.menuBar().addMenu(menu)
-        self.menus[title] = menu
-        return menu
+        return self.app.menu(title)
 
     add_menu = menu
 
     def add_dock_panel(
         self, widget: QWidget, title: str,
         area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea,
-        scroll: bool = False,
+        scroll: bool = False, task_tab: bool = False,
     ) -> QDockWidget:
-        """Put ``widget`` in a dock on the right (stacked below the others); View lists it.
+        """A dock on the right (stacked below the others); View lists it. See ``AppContext.add_dock``."""
+        return self.app.add_dock(widget, title, area, scroll=scroll, task_tab=task_tab)
 
-        ``scroll=True`` puts a long panel in a frameless QScrollArea: the dock then asks for
-        little height and scrolls, instead of the docks' minimum heights adding up past the
-        screen and forcing the window taller than the size asked for.
-        """
-        if scroll:
-            scroller = QScrollArea()
-            scroller.setWidgetResizable(True)
-            scroller.setFrameShape(QScrollArea.Shape.NoFrame)
-            scroller.setWidget(widget)
-            widget = scroller
-        dock = QDockWidget(title, self)
-        dock.setObjectName("dock_" + re.sub(r"\W+", "_", title))
-        dock.setWidget(widget)
-        self.addDockWidget(area, dock)
-        if "View" in self.menus:
-            self.menus["View"].addAction(dock.toggleViewAction())
-        return dock
+    def _on_views_added(self, views: list) -> None:
+        for view in views:
+            view.hovered.connect(self._on_hovered)
+        self.app.views_added.emit(views)
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
         """Display and Case become tabs on the first show, not in ``__init__``: Qt 6 (6.11 here)
@@ -296,26 +234,17 @@ class MainWindow(QMainWindow):
     def _arrange_docks(self) -> None:
         """The per-task panels share one tab group on the right, in a fixed order, Annotate in
         front; Display/Case and Layers sit above it, and the Worklist (bottom) only shows with a
-        cohort. Each feature tabifies its own dock as it is made; this puts the tabs in the order
+        cohort. Each feature joins the group as its dock is made; this puts the tabs in the order
         a user reads them, whatever order the features were built in."""
         # The right-hand column keeps the full height: a bottom dock (the Worklist) spans only the
         # views, instead of squeezing the task tabs to two rows of the Annotate panel.
         self.setCorner(Qt.Corner.TopRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
-        first = getattr(getattr(self, "annotation", None), "dock", None)
-        if first is None or first.isFloating():
-            return
-        later = [getattr(getattr(self, name, None), attr, None) for name, attr in (
-            ("compare", "dock"), ("measure", "dock"), ("uncertainty", "dock"), ("segment", "metrics_dock"))]
-        for dock in later:
-            if dock is not None and not dock.isFloating():
-                self.tabifyDockWidget(first, dock)
-        first.raise_()
+        self.app.arrange_task_tabs(TASK_TAB_ORDER)
 
     def set_tool(self, tool: ViewTool) -> None:
         """Give every slice view the same mouse tool (painting, navigation ...)."""
-        for view in self.views:
-            view.set_tool(tool)
+        self.app.set_tool(tool)
 
     # -- opening patients -------------------------------------------------------------
     def open_patient(self, folder: Path | str) -> None:
@@ -401,7 +330,7 @@ class MainWindow(QMainWindow):
 
     def _may_discard(self, action: str) -> bool:
         """Save / Discard / Cancel when layers hold unsaved edits; True when we may go on."""
-        return self.annotation.resolve_unsaved(action)
+        return self.app.may_discard(action)
 
     # -- recent folders ---------------------------------------------------------------
     def recent_folders(self) -> list[Path]:
@@ -535,9 +464,7 @@ class MainWindow(QMainWindow):
         for layer in self.state.layers:
             value = layer.label_at(voxel)
             parts.append(f"{layer.name}: {CLASS_SHORT.get(value, str(value))}")
-        heat = self.uncertainty.layer if hasattr(self, "uncertainty") else None
-        if heat is not None and heat.data is not None and heat.data.shape == patient.shape:
-            parts.append(f"{heat.name}: {heat.value_at(voxel):.2f}")  # the heat-map layer under the mouse too
+        parts += self.app.hover_texts(voxel)  # e.g. the uncertainty heat map under the mouse
         self.statusBar().showMessage("   ".join(parts))
 
     def _update_title(self, *_args: object) -> None:
@@ -579,10 +506,9 @@ class MainWindow(QMainWindow):
         if not self._may_discard("quit"):
             event.ignore()
             return
-        self.segment.shutdown()  # cancel and wait: no inference thread outlives the window
-        self.uncertainty.wait()  # an uncertainty map being computed (about a second)
-        self.cohort.shutdown()  # Segment All and case readers too
+        # Cancel and wait, feature by feature (inference, uncertainty map, Segment All and case
+        # readers, a running import): no thread outlives the window, nothing half written.
+        self.app.shutdown()
         self.layouts.shutdown()  # the 3-D view's mesh thread
-        self.importer.shutdown()  # a running import (registration / HD-BET) stops, writes nothing
         self.loader.wait()
         event.accept()

@@ -61,7 +61,7 @@ class AnnotationController(QObject):
         self.editor = LabelEditor(self.state, self)
         self.paint_tool = PaintTool(self.editor)
         self.panel = AnnotationPanel(self.editor)
-        self.dock = window.add_dock_panel(self.panel, "Annotate", scroll=True)
+        self.dock = window.add_dock_panel(self.panel, "Annotate", scroll=True, task_tab=True)
         self.saver = AnnotationSaver(self.state, window.dialogs, window)
         self.recovery = recovery if recovery is not None else RecoveryStore()
         self.autosave = AutosaveTimer(
@@ -149,6 +149,10 @@ class AnnotationController(QObject):
     def save_as(self) -> bool:
         layer = self.editor.layer
         return layer is not None and self.saver.save_as(layer)
+
+    def may_discard(self, action: str) -> bool:
+        """Save / Discard / Cancel when layers hold unsaved edits; True when the patient may go."""
+        return self.resolve_unsaved(action)
 
     def resolve_unsaved(self, action: str = "continue") -> bool:
         """Save / Discard / Cancel when edits would be lost; True when the caller may go on."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from brats_desktop.core.cohort import CaseData
+from brats_desktop.core.focus import tumour_focus
 
 
 def initial_cursor(data: CaseData) -> tuple[int, int, int] | None:
@@ -10,8 +11,6 @@ def initial_cursor(data: CaseData) -> tuple[int, int, int] | None:
 
     ~0.1-0.2 s on a BraTS volume, which is why the reader thread does it, not the GUI.
     """
-    from brats_desktop.app.main_window import tumour_focus
-
     for labels in (data.patient.ground_truth, data.corrected, data.prediction):
         focus = tumour_focus(labels)
         if focus is not None:

@@ -36,11 +36,8 @@ class CompareController(QObject):
         scroll.setWidget(self.panel)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.dock = window.add_dock_panel(scroll, "Compare")
         # A tab in the group of Annotate and Metrics (the right-hand docks are many).
-        partner = getattr(getattr(window, "annotation", None), "dock", None)
-        if partner is not None:
-            window.tabifyDockWidget(partner, self.dock)
+        self.dock = window.add_dock_panel(scroll, "Compare", task_tab=True)
         self._was_shown = False
         self._build_actions()
         self.panel.prev_error_button.clicked.connect(self.previous_error_action.trigger)

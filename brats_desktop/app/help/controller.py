@@ -1,28 +1,30 @@
 """The Help menu: Keyboard and Mouse Reference (F1) and About BraTS Desktop.
 
-Created last by the main window (``window.help``), but the reference reads the actions
+Built last of the features (``window.help``), but the reference reads the actions
 when it is shown, so actions added later still appear.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow
 
+from brats_desktop.app.feature import AppContext, Feature
 from brats_desktop.app.help.about_dialog import AboutDialog
 from brats_desktop.app.help.reference_dialog import KeyboardReferenceDialog
 
 
-class HelpController(QObject):
+class HelpController(Feature):
     """Owns the Help menu's actions and the two non-modal windows they open."""
 
-    def __init__(self, window: QMainWindow) -> None:
-        super().__init__(window)
-        self._window = window
+    name = "help"
+
+    def __init__(self, app: AppContext | QMainWindow) -> None:
+        super().__init__(app)
+        window = self._window = self.app.window  # the reference walks its menus and tool bars
         self.reference_dialog: KeyboardReferenceDialog | None = None
         self.about_dialog: AboutDialog | None = None
-        menu = window.menu("Help")
+        menu = self.app.menu("Help")
         self.reference_action = QAction("&Keyboard and Mouse Reference", window)
         self.reference_action.setShortcut(QKeySequence(QKeySequence.StandardKey.HelpContents))
         if self.reference_action.shortcut().isEmpty():  # platforms without a help key
@@ -48,7 +50,7 @@ class HelpController(QObject):
     def show_about(self) -> AboutDialog:
         """Open About with the model a Run would use now (loading it if needed)."""
         model, error = None, None
-        segment = getattr(self._window, "segment", None)
+        segment = self.app.feature("segment")
         if segment is None:
             error = "the segmentation feature is not available"
         else:

@@ -281,7 +281,7 @@ class SegmentController(QObject):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         if hasattr(self._window, "add_dock_panel"):
-            self.metrics_dock = self._window.add_dock_panel(scroll, "Metrics")
+            self.metrics_dock = self._window.add_dock_panel(scroll, "Metrics", task_tab=True)
         else:
             self.metrics_dock = QDockWidget("Metrics", self._window)
             self.metrics_dock.setObjectName("dock_Metrics")

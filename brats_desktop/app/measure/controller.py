@@ -26,7 +26,6 @@ from brats_desktop.app.measure.goto import GoToDialog
 from brats_desktop.app.measure.panel import MeasurementsPanel
 from brats_desktop.app.measure.rano_overlay import RanoOverlay
 from brats_desktop.app.measure.ruler import Ruler, RulerOverlay, RulerStore, RulerTool
-from brats_desktop.app.uncertainty.controller import tabify_beside_metrics
 from brats_desktop.app.views.slice_view import PLANES, NavigateTool, ViewTool
 
 MEASUREMENTS_KIND = "measurements"  # file kind in core.naming: <case id>_measurements.csv
@@ -48,8 +47,7 @@ class MeasureController(QObject):
         self.goto_dialog: GoToDialog | None = None
 
         self.panel = MeasurementsPanel(self)
-        self.dock = window.add_dock_panel(self.panel, "Measurements", scroll=True)
-        tabify_beside_metrics(window, self.dock)
+        self.dock = window.add_dock_panel(self.panel, "Measurements", scroll=True, task_tab=True)
         self.panel.measured.connect(self._on_measured)
         layouts = getattr(window, "layouts", None)
         if layouts is not None and hasattr(layouts, "views_added"):

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMainWindow
+from PySide6.QtWidgets import QMainWindow
 
 from brats_desktop.core.uncertainty import (
     DEFAULT_THRESHOLD, UncertainRegion, argmax_labels, entropy_map, uncertain_regions, uncertain_volumes_ml,
@@ -106,9 +106,8 @@ class UncertaintyController(QObject):
         self._recount_timer.timeout.connect(self._recount)
 
         self.panel = UncertaintyPanel(self)
-        self.dock = window.add_dock_panel(self.panel, "Uncertainty", scroll=True)
+        self.dock = window.add_dock_panel(self.panel, "Uncertainty", scroll=True, task_tab=True)
         segment = getattr(window, "segment", None)
-        tabify_beside_metrics(window, self.dock)
         self.volumes_widget = UncertainVolumesWidget(self)
         metrics_panel = getattr(segment, "metrics_panel", None)
         if metrics_panel is not None:  # below the overlap and volume tables, above the stretch
@@ -177,6 +176,17 @@ class UncertaintyController(QObject):
     def wait(self) -> None:
         """Block until a running computation ended (tests, window close)."""
         self._pool.waitForDone()
+
+    def shutdown(self) -> None:
+        """The window is closing: the map being computed (about a second) finishes first."""
+        self.wait()
+
+    def hover_text(self, voxel: tuple[int, int, int]) -> str | None:
+        """The heat map's value under the mouse, for the status bar (None without a map)."""
+        heat, patient = self.layer, self.state.patient
+        if patient is None or heat.data is None or heat.data.shape != patient.shape:
+            return None
+        return f"{heat.name}: {heat.value_at(voxel):.2f}"
 
     def _on_computed(self, token: int, entropy: np.ndarray, labels: np.ndarray) -> None:
         patient = self.state.patient
@@ -263,24 +273,6 @@ class UncertaintyController(QObject):
         self.window.statusBar().showMessage(f"Uncertain {self.region_text[0].lower()}{self.region_text[1:]}", 8000)
         self.updated.emit()
         return region
-
-
-def tabify_beside_metrics(window: QMainWindow, dock: QDockWidget) -> None:
-    """Put ``dock`` in the tab group of Annotate, which Metrics joins (right-hand docks are many).
-
-    At once, not queued: a dock stacked on its own even until the next event loop pass
-    makes the window grow to the sum of the docks' heights, and it never shrinks back.
-    The tab in front stays in front.
-    """
-    partner = next(
-        (d for d in window.findChildren(QDockWidget) if "annotat" in d.objectName().lower()), None
-    ) or getattr(getattr(window, "segment", None), "metrics_dock", None)
-    if partner is None or partner is dock or partner.isFloating() or dock.isFloating():
-        return
-    group = [partner, *window.tabifiedDockWidgets(partner)]
-    front = next((d for d in group if not d.visibleRegion().isEmpty()), partner)
-    window.tabifyDockWidget(partner, dock)
-    front.raise_()
 
 
 def _float(value: Any, default: float) -> float:

@@ -19,9 +19,7 @@ while hidden they do not render.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSettings, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QGridLayout, QMenu, QWidget
 
@@ -29,9 +27,6 @@ from brats_desktop.app.state import ViewerState
 from brats_desktop.app.views.slice_view import AXIAL, CORONAL, PLANES, SAGITTAL, Plane, SliceView
 from brats_desktop.app.views.view_link import ViewCamera
 from brats_desktop.app.views.volume_view import VolumeView
-
-if TYPE_CHECKING:  # pragma: no cover
-    from brats_desktop.app.main_window import MainWindow
 
 SETTINGS_KEY = "view/layout"
 DEFAULT_LAYOUT = "3d"
@@ -87,17 +82,16 @@ class LayoutManager(QWidget):
     """Central widget of the main window: arranges the views for the chosen layout."""
 
     layout_changed = Signal(str)  # the new layout key
-    views_added = Signal(list)  # SliceViews created later (the modality grid), already in window.views
+    views_added = Signal(list)  # SliceViews created later (the modality grid), already in ``views``
 
-    def __init__(self, window: "MainWindow") -> None:
+    def __init__(self, state: ViewerState, settings: QSettings, views: list[SliceView], shortcut_host: QWidget) -> None:
+        """``views``: the window's live list, axial, coronal, sagittal first; grid views are appended
+        to it. ``shortcut_host`` gets the layout keys, so they work before the menu is ever opened."""
         super().__init__()
-        self.window = window
-        self.state = window.state
-        self.settings = window.settings
-        self.plane_views: dict[str, SliceView] = {
-            AXIAL.name: window.axial_view, CORONAL.name: window.coronal_view,
-            SAGITTAL.name: window.sagittal_view,
-        }
+        self.state = state
+        self.settings = settings
+        self.views = views
+        self.plane_views: dict[str, SliceView] = {view.plane.name: view for view in views[:3]}
         self.camera = ViewCamera(self.state, self)
         for view in self.plane_views.values():
             self.camera.attach(view)
@@ -116,7 +110,7 @@ class LayoutManager(QWidget):
             action.triggered.connect(lambda _=False, k=key: self.set_layout(k))
             self._group.addAction(action)
             self.actions[key] = action
-            window.addAction(action)  # shortcuts work before the menu is ever opened
+            shortcut_host.addAction(action)  # shortcuts work before the menu is ever opened
         self._key = ""
         stored = str(self.settings.value(SETTINGS_KEY, DEFAULT_LAYOUT) or DEFAULT_LAYOUT)
         try:
@@ -212,11 +206,10 @@ class LayoutManager(QWidget):
         key = plane.name.lower()
         if key not in self.grid_views:
             views = [GridSliceView(self.state, plane, modality) for modality in GRID_MODALITIES]
-            tool = self.window.views[0].tool
+            tool = self.views[0].tool
             for view in views:
                 self.camera.attach(view)
-                view.hovered.connect(self.window._on_hovered)
-                self.window.views.append(view)
+                self.views.append(view)
             install = getattr(tool, "install", None)
             if callable(install):
                 install(views)  # e.g. the paint tool: brush outline and strokes in the grid too

@@ -1,0 +1,96 @@
+"""The window's features, in the order they are built; the only feature list of the app.
+
+To add a feature: write ``brats_desktop/app/<name>/`` with a :class:`~brats_desktop.app.feature.Feature`
+subclass (``name = "<name>"``) and add that class here. The window constructs each entry with
+its :class:`~brats_desktop.app.feature.AppContext` and keeps it as ``window.<name>``; a feature
+built later finds an earlier one with ``app.feature(name)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from brats_desktop.app.feature import AppContext
+from brats_desktop.app.help.controller import HelpController
+
+
+def _on_window(name: str, build: Callable[[Any], Any]) -> Callable[[AppContext], Any]:
+    """A feature still built on the window itself (being moved onto the context)."""
+
+    def make(app: AppContext) -> Any:
+        return build(app.window)
+
+    make.name = name  # type: ignore[attr-defined]
+    return make
+
+
+def _segment(window: Any) -> Any:
+    from brats_desktop.app.inference.controller import SegmentController
+
+    return SegmentController(window, window.state)
+
+
+def _annotation(window: Any) -> Any:
+    from brats_desktop.app.annotation.actions import AnnotationController
+
+    annotation = AnnotationController(window)
+    window.segment.replace_labels = annotation.editor.replace_labels  # re-runs are undoable
+    return annotation
+
+
+def _uncertainty(window: Any) -> Any:
+    from brats_desktop.app.uncertainty.controller import UncertaintyController
+
+    return UncertaintyController(window)
+
+
+def _measure(window: Any) -> Any:
+    from brats_desktop.app.measure.controller import MeasureController
+
+    return MeasureController(window)
+
+
+def _cohort(window: Any) -> Any:
+    from brats_desktop.app.cohort.controller import CohortController
+
+    return CohortController(window)
+
+
+def _correction(window: Any) -> Any:
+    from brats_desktop.app.annotation.correction import CorrectionActions
+
+    return CorrectionActions(window.annotation)
+
+
+def _compare(window: Any) -> Any:
+    from brats_desktop.app.compare.actions import CompareController
+
+    return CompareController(window)
+
+
+def _importer(window: Any) -> Any:
+    from brats_desktop.app.importer.controller import ImportController
+
+    return ImportController(window)
+
+
+FEATURES: tuple[Any, ...] = (
+    _on_window("segment", _segment),  # Segment menu, toolbar, progress/device, Metrics dock
+    _on_window("annotation", _annotation),  # Annotate dock, Undo/Redo, Save Annotation, autosave
+    _on_window("uncertainty", _uncertainty),  # heat map, Next Uncertain Region
+    _on_window("measure", _measure),  # rulers, RANO, Measurements dock, Go To
+    _on_window("cohort", _cohort),  # Worklist dock, Open Cohort Folder, N / P, Segment All
+    _on_window("correction", _correction),  # 3-D region tool, Fill Between Slices
+    _on_window("compare", _compare),  # error map, Next Error / Lesion
+    _on_window("importer", _importer),  # Import Scans, QC outline, native-grid export
+    HelpController,  # Keyboard and Mouse Reference (generated from the actions), About
+)
+
+# The per-task tab group on the right, in reading order (dock titles); Annotate in front.
+TASK_TAB_ORDER: tuple[str, ...] = ("Annotate", "Compare", "Measurements", "Uncertainty", "Metrics")
+
+
+def feature_name(entry: Any) -> str:
+    """The attribute a feature is kept under (``window.<name>``)."""
+    return str(entry.name)
