@@ -6,7 +6,8 @@ A feature (segmentation, annotation, the cohort worklist, Help ...) is a package
 order; a feature reaches the rest of the app only through that context:
 
 * ``app.state`` (the :class:`~brats_desktop.app.state.ViewerState`), ``app.views`` (the live
-  list of slice views; ``app.views_added`` announces views made later), ``app.set_tool``;
+  list of slice views; ``app.views_added`` announces views made later), ``app.set_tool``,
+  ``app.set_layout``;
 * ``app.menu("Segment")`` / ``app.menu("View/Window-Level")`` (menus by path, top-level ones
   in :data:`MENU_ORDER`), ``app.add_shortcut(action)`` (a window-wide key with no menu entry),
   ``app.toolbar("Segment")``;
@@ -136,6 +137,7 @@ class AppContext(QObject):
         self.settings = settings if settings is not None else QSettings()
         self.dialogs = dialogs if dialogs is not None else Dialogs()
         self.patients = patients
+        self.layouts: Any = None  # the central view layouts (``set_layout``), set by the window
         self.workers = WorkerPool(self)
         self.menus: dict[str, QMenu] = {}
         self.toolbars: dict[str, QToolBar] = {}
@@ -157,6 +159,11 @@ class AppContext(QObject):
     def axial_view(self) -> Any:
         """The main axial view (always ``views[0]``)."""
         return self.views[0]
+
+    def set_layout(self, name: str, remember: bool = False) -> None:
+        """Show view layout ``name`` ("3d", "grid-axial" ...; see ``app.views.layouts``)."""
+        if self.layouts is not None:
+            self.layouts.set_layout(name, remember=remember)
 
     def set_tool(self, tool: Any) -> None:
         """Give every slice view the same mouse tool (painting, ruler, navigation ...)."""

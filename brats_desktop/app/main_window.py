@@ -152,6 +152,7 @@ class MainWindow(QMainWindow):
         # View → Layout (3-D, one large, modality grid), linked zoom/pan at one mm/pixel.
         self.layouts = LayoutManager(self.state, self.settings, self.views, self)
         self.layouts.views_added.connect(self._on_views_added)
+        self.app.layouts = self.layouts
         self.setCentralWidget(self.layouts)
 
         # Window/level presets (View menu + Display dock) and Ctrl+drag.
