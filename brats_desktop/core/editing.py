@@ -177,6 +177,32 @@ def paint_dab(
     return paint_stroke(labels, plane, voxel, None, radius, label, only_over, history)
 
 
+def paint_ball(
+    labels: np.ndarray,
+    voxel: Voxel,
+    radius: float,
+    label: int,
+    only_over: int | None = None,
+    history: EditHistory | None = None,
+) -> BBox | None:
+    """A 3-D ball of ``radius`` voxels centred on ``voxel`` (clipped to the volume) set to ``label``.
+
+    The brush above paints one slice; a ball is the one-click 3-D dab that AI-assisted
+    correction is measured against (the fair "no AI" baseline of a click).
+    """
+    label = _check_label(label)
+    v = _check_voxel(labels, voxel)
+    if any(not 0 <= c < n for c, n in zip(v, labels.shape)):
+        return None
+    r = max(0.0, float(radius))
+    reach = int(np.floor(r))
+    box = tuple(slice(max(0, c - reach), min(n, c + reach + 1)) for c, n in zip(v, labels.shape))
+    grids = np.ogrid[tuple(slice(s.start - c, s.stop - c) for s, c in zip(box, v))]
+    # +1e-3 as for the disk: radius 1 includes the 6 face neighbours exactly at distance 1.
+    ball = sum(g.astype(np.float32) ** 2 for g in grids) <= r * r + 1e-3
+    return _write(labels, box, ball, label, only_over, history)  # type: ignore[arg-type]
+
+
 def erase_dab(
     labels: np.ndarray,
     plane: str | int,
