@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from brats_desktop.core.cohort import CaseRecord, Cohort, region_dice, region_volumes
 from brats_desktop.core.errors import ExportError, PatientLoadError
+from brats_desktop.core.label_meaning import resolve_ncr_definition
 from brats_desktop.core.metrics import dice_scores
 from brats_desktop.core.nifti_io import write_label_map
 from brats_desktop.core.patient import Patient, load_patient
@@ -109,6 +110,7 @@ def segment_cases(
     force_cpu: bool = False,
     batch_size: int | None = None,
     ncr_definition: str | None = DEFAULT_NCR_DEFINITION,
+    ncr_fallback: str | None = None,
     num_workers: int = 1,
     predict: Any = None,
     progress: CaseProgress | None = None,
@@ -119,7 +121,10 @@ def segment_cases(
 
     Returns one result per case handled (``case``, ``patient``, ``input``, ``output``,
     ``device``, ``seconds``, ``volumes_ml``, Dice against the ground truth when there is
-    one, or ``error``). ``should_stop`` is polled between slice batches and between
+    one, or ``error``). ``ncr_definition="auto"`` gives each case the meaning of label 1
+    its own names imply (``ncr_fallback``, else the current protocol, where they tell
+    nothing); each result says which (``ncr_definition``, ``ncr_definition_from``).
+    ``should_stop`` is polled between slice batches and between
     cases: on a stop the results so far are returned and the case in progress is not
     written.
     """
@@ -141,7 +146,8 @@ def segment_cases(
                 try:
                     result.update(_segment_one(
                         job, patient, model_for, device=device, force_cpu=force_cpu, batch_size=batch_size,
-                        ncr_definition=ncr_definition, predict=predict, should_stop=should_stop, notify=notify,
+                        ncr_definition=ncr_definition, ncr_fallback=ncr_fallback, predict=predict,
+                        should_stop=should_stop, notify=notify,
                     ))
                 except InferenceCancelled:
                     break
@@ -164,10 +170,12 @@ def segment_cases(
 
 def _segment_one(
     job: CaseJob, patient: Patient, model_for: Callable[[Patient], Any], *, device: str, force_cpu: bool,
-    batch_size: int | None, ncr_definition: str | None, predict: Any, should_stop: Any, notify: Any,
+    batch_size: int | None, ncr_definition: str | None, ncr_fallback: str | None, predict: Any, should_stop: Any,
+    notify: Any,
 ) -> dict[str, Any]:
     from models.runtime import predict_patient
 
+    ncr_definition, ncr_source = resolve_ncr_definition(ncr_definition, patient, ncr_fallback)
     model = model_for(patient)
     run = predict_patient(
         model, patient, device=device, force_cpu=force_cpu, batch_size=batch_size, should_stop=should_stop,
@@ -184,6 +192,7 @@ def _segment_one(
         "output": str(written),
         "label_convention": patient.convention.value,
         "ncr_definition": ncr_definition,
+        "ncr_definition_from": ncr_source,
         "model": str(getattr(model, "path", None) or getattr(model, "name", "")),
         "device": run.device,
         "device_name": run.device_name,

@@ -187,3 +187,36 @@ def test_read_only_patient_folder_needs_out(tmp_path, capsys):
         )
     finally:
         folder.chmod(0o755)
+
+
+def test_default_meaning_of_label_1_is_each_folders_own_and_a_mixed_cohort_is_warned(tmp_path, capsys):
+    """Without --ncr-definition a Brats18_ folder gets the BraTS 2013-2020 label 1, as the app and brats-evaluate give it."""
+    model = tiny_model(tmp_path, seed=2)  # its label 1 partly lies outside the enhancing rim: the meaning matters
+    root = tmp_path / "cohort"
+    old, images, _ = write_patient_folder(root, "Brats18_TCIA10_001_1", "LPS", "2020")
+    write_patient_folder(root, "BraTS-GLI-00001-000", "RAS", "2023")
+    out = tmp_path / "one.nii.gz"
+    assert main([str(old), "--out", str(out), "--model", str(model.path), "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    record = json.loads(captured.out)
+    assert record["ncr_definition"] == "brats2013"
+    assert "BraTS 2018 naming" in record["ncr_definition_from"]
+    assert "label 1 = NCR/NET (brats2013" in captured.err
+    raw = predict_volume(model, {m: images[m] for m in model.modalities}, device="cpu")
+    expected = postprocess_prediction(model, raw, "brats2013")
+    assert (expected != postprocess_prediction(model, raw, "brats2021")).sum() > 100
+    written = np.asarray(nib.load(str(out)).dataobj)[::-1, ::-1, :]
+    np.testing.assert_array_equal(np.where(written == 4, 3, written), expected)
+
+    assert main([str(root), "--model", str(model.path), "--device", "cpu", "--workers", "0"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    meanings = {r["patient"]: r["ncr_definition"] for r in summary["results"]}
+    assert meanings == {"Brats18_TCIA10_001_1": "brats2013", "BraTS-GLI-00001-000": "brats2021"}
+    assert "mixes two meanings of label 1" in captured.err and summary["warnings"]
+    assert "Brats18_TCIA10_001_1: done (label 1 = NCR/NET" in captured.err
+    with open(summary["csv"], newline="") as fh:
+        rows = {row["patient"]: row for row in csv.DictReader(fh)}
+    assert rows["Brats18_TCIA10_001_1"]["ncr_definition"] == "brats2013"
+    assert rows["BraTS-GLI-00001-000"]["ncr_definition"] == "brats2021"
+    assert "BraTS 2023 naming" in rows["BraTS-GLI-00001-000"]["ncr_definition_from"]

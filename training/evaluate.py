@@ -45,6 +45,7 @@ import torch
 from brats_desktop.core.discovery import discover_patient, find_patient_folders
 from brats_desktop.core.errors import PatientLoadError
 from brats_desktop.core.labels import CLASS_SHORT, REGIONS, TUMOUR_CLASSES, region_mask
+from brats_desktop.core.label_meaning import AUTO, resolve_ncr_definition
 from brats_desktop.core.lesionwise import LESION_REGIONS, LESIONWISE_METHODS, lesionwise_regions
 from brats_desktop.core.metrics import compare, hd95
 from brats_desktop.core.patient import load_patient
@@ -59,7 +60,6 @@ CSV_COLUMNS = (
     ("patient",) + tuple(f"dice_{k}" for k in KEYS) + tuple(f"hd95_{k}" for k in KEYS) + LESION_COLUMNS
     + ("ncr_definition", "ncr_definition_from", "seconds")
 )
-AUTO = "auto"
 DEFAULT_LESION_METHOD = "brats2023"
 
 
@@ -98,22 +98,6 @@ def labelled_folders(paths: Sequence[Path]) -> list[Path]:
     if not out:
         raise SystemExit(f"brats-evaluate: no labelled patient folders in {', '.join(map(str, paths))}")
     return out
-
-
-def resolve_ncr_definition(requested: str | None, patient: Any) -> tuple[str | None, str]:
-    """(definition, where it came from) for one patient: ``auto`` asks the patient's names and labels.
-
-    None stays None (raw argmax). ``auto`` with nothing telling falls back to the
-    current protocol, and says so.
-    """
-    if requested != AUTO:
-        return requested, "option"
-    from brats_desktop.core.label_meaning import ncr_definition_evidence
-
-    evidence = ncr_definition_evidence(patient)
-    if evidence is None:
-        return DEFAULT_NCR_DEFINITION, "default (names and labels do not tell)"
-    return evidence[0], evidence[1]
 
 
 def evaluate_folders(

@@ -93,7 +93,7 @@ def save_oof_predictions(
     from models.inference import MissingModalityError, model_ncr_definition
     from models.tta import predict_with_tta
 
-    from .evaluate import resolve_ncr_definition
+    from brats_desktop.core.label_meaning import resolve_ncr_definition
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

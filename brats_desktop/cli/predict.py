@@ -31,11 +31,12 @@ from typing import Any
 
 from brats_desktop.core.discovery import find_patient_folders
 from brats_desktop.core.errors import ExportError, PatientLoadError
+from brats_desktop.core.label_meaning import AUTO, LABEL1_SHORT, mixed_meanings_warning, resolve_ncr_definition
 from brats_desktop.core.metrics import dice_scores
 from brats_desktop.core.naming import PREDICTION, UNCERTAINTY, output_path
 from brats_desktop.core.nifti_io import unused_path, write_label_map
 from brats_desktop.core.patient import load_patient
-from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, NCR_DEFINITIONS
+from brats_desktop.core.postprocessing import NCR_DEFINITIONS
 
 CLASS_KEYS = ("NCR", "ED", "ET")
 REGION_KEYS = ("WT", "TC", "ET")
@@ -81,9 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tta", choices=("auto", "none", "flip"), default="auto",
                    help="test-time augmentation: flip averages the image with its left-right mirror (about "
                    "twice the time, the app's Accurate option); auto: none on CPU, flip on a GPU")
-    p.add_argument("--ncr-definition", choices=tuple(NCR_DEFINITIONS), default=DEFAULT_NCR_DEFINITION,
-                   help="meaning of label 1: brats2021 (necrosis inside the enhancing rim, the current BraTS "
-                   "protocol; default) or brats2013 (necrotic + non-enhancing core, BraTS 2013-2020)")
+    p.add_argument("--ncr-definition", choices=(AUTO, *NCR_DEFINITIONS), default=AUTO,
+                   help="meaning of label 1: auto (default: each folder's own convention, from its BraTS case ID "
+                   "year, 2023 names or labels, as the app and brats-evaluate decide; brats2021 where nothing "
+                   "tells), brats2021 (necrosis inside the enhancing rim, the current BraTS protocol) or "
+                   "brats2013 (necrotic + non-enhancing core, BraTS 2013-2020)")
     return p
 
 
@@ -139,7 +142,7 @@ def predict_folder(
     device: str = "auto",
     batch_size: int | None = None,
     overwrite: bool = False,
-    ncr_definition: str = DEFAULT_NCR_DEFINITION,
+    ncr_definition: str = AUTO,
     tta: str = "auto",
     uncertainty: Path | None = None,
 ) -> dict[str, Any]:
@@ -165,11 +168,13 @@ def predict_folder(
         target = out
     if uncertainty is not None and uncertainty.is_file() and not overwrite:  # refuse before the long part
         raise CliError(f"{uncertainty}: already exists (use --overwrite to replace it)")
+    definition, source = resolve_ncr_definition(ncr_definition, patient)
+    print(f"brats-predict: {patient.name}: {meaning_line(definition, source)}", file=sys.stderr)
     notes: list[str] = []
     try:
         used = _model_for(model, patient)
         run = predict_patient(
-            used, patient, device=device, batch_size=batch_size, notify=notes.append, ncr_definition=ncr_definition,
+            used, patient, device=device, batch_size=batch_size, notify=notes.append, ncr_definition=definition,
             tta=tta,
         )
     except MissingModalityError as exc:
@@ -193,7 +198,8 @@ def predict_folder(
         "input": str(folder),
         "output": str(written),
         "label_convention": patient.convention.value,
-        "ncr_definition": ncr_definition,
+        "ncr_definition": definition,
+        "ncr_definition_from": source,
         "tta": run.tta,
         "model": str(getattr(used, "path", None) or used.name),
         "device": run.device,
@@ -210,6 +216,12 @@ def predict_folder(
     if patient.problems:
         record["skipped_files"] = [{"file": str(p.path), "problem": p.problem} for p in patient.problems]
     return record
+
+
+def meaning_line(definition: str | None, source: str) -> str:
+    """"label 1 = NCR/NET (brats2013; Brats18_x_flair.nii.gz: BraTS 2018 naming)": what a person reads per case."""
+    short = LABEL1_SHORT.get(definition or "", "raw argmax")
+    return f"label 1 = {short} ({definition or 'raw'}; {source})"
 
 
 def _write_uncertainty(run: Any, patient: Any, target: Path, overwrite: bool) -> Path:
@@ -231,7 +243,9 @@ def _write_uncertainty(run: Any, patient: Any, target: Path, overwrite: bool) ->
 
 
 def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
-    row = {k: record.get(k, "") for k in ("patient", "input", "output", "device", "seconds", "error")}
+    row = {k: record.get(k, "") for k in (
+        "patient", "input", "output", "device", "seconds", "ncr_definition", "ncr_definition_from", "error",
+    )}
     row["status"] = record.get("status") or ("failed" if "error" in record else "done")
     dice = record.get("dice")
     for k in CLASS_KEYS:
@@ -281,7 +295,9 @@ def predict_cohort(
             return _model_for(model, patient)
 
         def report(done: int, total: int, result: dict[str, Any]) -> None:
-            print(f"[{ranks.rank}] {done}/{total} {result['patient']}: {result.get('error', 'done')}",
+            meaning = (f" ({meaning_line(result['ncr_definition'], result.get('ncr_definition_from', ''))})"
+                       if "ncr_definition" in result else "")
+            print(f"[{ranks.rank}] {done}/{total} {result['patient']}: {result.get('error', 'done')}{meaning}",
                   file=sys.stderr)
 
         results = segment_cases(
@@ -326,6 +342,10 @@ def predict_cohort(
         }
         if note or cohort.sidecar_problem:
             summary["notes"] = [note or cohort.sidecar_problem]
+        mixed = mixed_meanings_warning({r["patient"]: r["ncr_definition"] for r in done})
+        if mixed is not None:
+            print(f"brats-predict: warning: {mixed}", file=sys.stderr)
+            summary["warnings"] = [mixed]
         return summary
     finally:
         barrier(ranks)

@@ -35,6 +35,7 @@ from .labels import LabelConvention
 
 OLD_MEANING = "brats2013"  # keys of core.postprocessing.NCR_DEFINITIONS
 NEW_MEANING = "brats2021"
+AUTO = "auto"  # "ask the patient": brats-predict, brats-evaluate and Segment All take it per case
 FIRST_NEW_YEAR = 2021
 
 # "brats20_", "brats2021_", "brats13_", "brats_2019_": the year of the challenge in the case ID.
@@ -86,6 +87,47 @@ def ncr_definition_for(patient_or_files: Any) -> str | None:
     """
     evidence = ncr_definition_evidence(patient_or_files)
     return evidence[0] if evidence is not None else None
+
+
+def resolve_ncr_definition(
+    requested: str | None, patient: Any, fallback: str | None = None
+) -> tuple[str | None, str]:
+    """(definition, where it came from) for one patient: ``auto`` asks the patient's names and labels.
+
+    An explicit definition (or None, the raw argmax) is kept and its source is
+    "option". ``auto`` with nothing telling falls back to the current protocol and
+    says so, so every caller can report per case which meaning it applied.
+    ``fallback`` replaces the current protocol there (the app's remembered choice).
+    """
+    if requested != AUTO:
+        return requested, "option"
+    from .postprocessing import DEFAULT_NCR_DEFINITION
+
+    evidence = ncr_definition_evidence(patient)
+    if evidence is None:
+        if fallback is not None:
+            return fallback, "your choice (names and labels do not tell)"
+        return DEFAULT_NCR_DEFINITION, "default (names and labels do not tell)"
+    return evidence[0], evidence[1]
+
+
+def mixed_meanings_warning(definitions: dict[str, str | None]) -> str | None:
+    """A one-line warning when a cohort's cases (name -> meaning applied) do not all use one meaning of label 1.
+
+    Mean TC Dice over such a cohort averages two different targets, so callers print it.
+    """
+    groups: dict[str, list[str]] = {}
+    for name, definition in definitions.items():
+        groups.setdefault(definition or "raw", []).append(name)
+    if len(groups) < 2:
+        return None
+    parts = []
+    for definition, names in sorted(groups.items()):
+        title = MEANING_TITLES.get(definition, definition)
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        parts.append(f"{len(names)} case(s) {title} ({LABEL1_SHORT.get(definition, definition)}: {shown})")
+    return ("this cohort mixes two meanings of label 1: " + "; ".join(parts)
+            + "; each case was labelled and scored in its own convention, so compare TC within a group")
 
 
 def _unpack(obj: Any) -> tuple[PatientFiles | None, LabelConvention | None, bool]:

@@ -27,6 +27,7 @@ from brats_desktop.core.cohort import (
     IN_PROGRESS, SUMMARY_NAME, TODO, CaseData, Cohort, CohortError, load_case, read_label_file,
 )
 from brats_desktop.core.errors import PatientLoadError
+from brats_desktop.core.label_meaning import AUTO
 from brats_desktop.app.state import PREDICTION
 
 from .case_view import initial_cursor
@@ -438,7 +439,9 @@ class CohortController(QObject):
                 return False
         options = {
             "device": "auto", "force_cpu": segment.force_cpu, "batch_size": segment.batch_size,
-            "ncr_definition": segment.ncr_definition, "predict": segment.predict,
+            # Each case gets its own folder's meaning of label 1, as brats-predict does; the
+            # remembered menu choice only where a case's names tell nothing.
+            "ncr_definition": AUTO, "ncr_fallback": segment.remembered_ncr_definition(), "predict": segment.predict,
         }
         worker = SegmentAllWorker(jobs, segment.model_for, options, parent=self)
         worker.case_done.connect(self._on_case_done)

@@ -353,7 +353,8 @@ class SegmentController(QObject):
         self._apply(run)
         self._status(f"Prediction re-labelled: {NCR_DEFINITIONS[key]}", 6000)
 
-    def _remembered_ncr_definition(self) -> str:
+    def remembered_ncr_definition(self) -> str:
+        """The menu choice kept in QSettings, for patients whose files tell nothing (also Segment All's fallback)."""
         stored = str(self._settings.value(NCR_DEFINITION_KEY, DEFAULT_NCR_DEFINITION))
         return stored if stored in NCR_DEFINITIONS else DEFAULT_NCR_DEFINITION
 
@@ -817,7 +818,7 @@ class SegmentController(QObject):
             self._ncr_override = None
         self._patient_evidence = ncr_definition_evidence(patient) if patient is not None else None
         implied = self._patient_evidence[0] if self._patient_evidence else None
-        key = self._ncr_override or implied or self._remembered_ncr_definition()
+        key = self._ncr_override or implied or self.remembered_ncr_definition()
         self.ncr_actions[key].setChecked(True)
         self._update_meaning_notes()
         self._update_actions()
