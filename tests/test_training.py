@@ -280,3 +280,34 @@ def test_weights_inherit_the_terms_of_the_real_patients_they_saw() -> None:
     assert "Bakas et al., Scientific Data 2017" in upenn and "NC-SA" not in upenn
     both = real_data_licence(["Brats18_CBICA_ABM_1", "Brats18_2013_2_1"])  # BraTS 2013 patients inside BraTS 2018
     assert "NC-SA" in both and "Bakas" in both and "not a medical device" in both
+
+
+def test_brats_train_skips_a_case_with_a_truncated_file_and_lists_it(tmp_path: Path, capsys) -> None:
+    """One damaged download under --data costs that case, not the run; nothing readable left is refused."""
+    from inference_support import write_patient_folder
+
+    data = tmp_path / "data"
+    for i, name in enumerate(("BraTS20_Training_001", "BraTS20_Training_002", "BraTS20_Training_003")):
+        write_patient_folder(data, name, "RAS", "2020", modalities=("t1ce", "flair"), seed=i + 1)
+    flair = data / "BraTS20_Training_002" / "BraTS20_Training_002_flair.nii.gz"
+    flair.write_bytes(flair.read_bytes()[: flair.stat().st_size // 3])  # a download that stopped halfway
+    out = tmp_path / "run"
+    args = ["--data", str(data), "--base-width", "4", "--depth", "2", "--batch-size", "4", "--samples-per-epoch", "8",
+            "--patch-size", "32", "32", "--threads", "1", "--no-progress", "--epochs", "1",
+            "--set", "select_by=last", "--val-every", "0"]
+    assert main([*args, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    skip_lines = [line for line in err.splitlines() if "skipping BraTS20_Training_002" in line]
+    assert len(skip_lines) == 1 and str(flair) in skip_lines[0] and "truncated" in skip_lines[0]
+    assert "Traceback" not in err and "skipped 1 case(s)" in err.splitlines()[-1]
+    data_info = json.loads((out / "config.json").read_text())["data"]
+    assert [s["case"] for s in data_info["skipped"]] == ["BraTS20_Training_002"]
+    assert data_info["skipped"][0]["file"] == str(flair)
+    assert "BraTS20_Training_002" not in data_info["real_train"] + data_info["real_val"]
+    assert (out / "best.pt").exists()
+
+    for other in ("BraTS20_Training_001", "BraTS20_Training_003"):
+        f = data / other / f"{other}_flair.nii.gz"
+        f.write_bytes(f.read_bytes()[:100])
+    with pytest.raises(SystemExit, match="no case left to train on: 3 case"):
+        main([*args, "--out", str(tmp_path / "run2")])

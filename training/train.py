@@ -41,6 +41,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from brats_desktop.core.errors import PatientLoadError
 from brats_desktop.core.postprocessing import NCR_DEFINITIONS
 from brats_desktop.core.preprocessing import PreprocessingSpec
 from models.checkpoint import save_model
@@ -183,16 +184,26 @@ def build_cohort(args: argparse.Namespace, config: TrainConfig, out: Path, log) 
     by_name_real = {f.name: f for f in real_folders}
     cache = Path(args.synthetic_cache) if args.synthetic_cache else None
 
-    def load(name: str) -> Case:
+    skipped: list[dict[str, str]] = []
+
+    def load(name: str) -> Case | None:
         if name in by_name_real:
-            return load_real_case(by_name_real[name], config.modalities)
+            try:
+                return load_real_case(by_name_real[name], config.modalities)
+            except PatientLoadError as exc:  # one damaged download must not end a long run
+                log(f"skipping {name}: {exc}")
+                skipped.append({"case": name, "file": str(exc.path or by_name_real[name]), "problem": exc.problem})
+                return None
         if name in syn_names:
             return synthetic_case(syn_names[name], config.modalities, config.synthetic_shape, cache)
         raise SystemExit(f"brats-train: split names patient {name!r}, which is not in the given data")
 
     t0 = time.perf_counter()
-    train = [load(n) for n in split.train]
-    val = [load(n) for n in split.val]
+    train = [c for c in map(load, split.train) if c is not None]
+    val = [c for c in map(load, split.val) if c is not None]
+    if not train:
+        raise SystemExit("brats-train: no case left to train on"
+                         + (f": {len(skipped)} case(s) could not be read (listed above)" if skipped else ""))
     log(f"loaded {len(train)} training and {len(val)} validation cases in {time.perf_counter() - t0:.0f} s")
     description = {
         "real_roots": [str(Path(p).resolve()) for p in (args.data or [])],
@@ -203,6 +214,7 @@ def build_cohort(args: argparse.Namespace, config: TrainConfig, out: Path, log) 
         "synthetic_shape": list(config.synthetic_shape),
         "synthetic_first_seed": args.synthetic_seed,
         "test_held_out": split.test,
+        "skipped": skipped,
     }
     split.save(out / "split.json")
     return Cohort(train, val, split, description)
@@ -680,6 +692,10 @@ def main(argv: list[str] | None = None) -> int:
             best.metadata["training"]["command"] = command
             save_model(args.export, best.network, best.metadata)
             log(f"exported best checkpoint to {args.export}")
+        if d.main and training_info["data"]["skipped"]:  # said again at the end, where a person looks
+            skipped = training_info["data"]["skipped"]
+            log(f"skipped {len(skipped)} case(s) that could not be read (config.json 'data.skipped'): "
+                + "; ".join(f"{s['case']} ({Path(s['file']).name}: {s['problem']})" for s in skipped))
     finally:
         if d.active and dist.is_initialized():
             dist.destroy_process_group()
