@@ -105,8 +105,12 @@ def test_fill_between_slices_interpolates_two_painted_axial_slices_in_one_undo_s
         np.testing.assert_array_equal(layer.data[:, :, z] == EDEMA, painted[:, :, 5] == EDEMA)
     assert not layer.data[:, :, :5].any() and not layer.data[:, :, 13:].any()
     assert editor.history().undo_depth == 3
-    assert "Filled 6 axial slices (7–12)" in window.statusBar().currentMessage()
+    # Slices counted from 0 as the view titles count them (k = 6 is the first filled slice).
+    assert "Filled 6 axial slices (k = 6–11)" in window.statusBar().currentMessage()
     assert window.correction.widget.result_label.text() == window.statusBar().currentMessage()
+    window.state.set_cursor((15, 14, 6))
+    QApplication.processEvents()
+    assert "k = 6 " in window.axial_view._title.text()
 
     qtbot.keyClick(window, Qt.Key.Key_Z, CTRL)  # one step back: the two painted slices only
     np.testing.assert_array_equal(layer.data, painted)
@@ -129,7 +133,13 @@ def test_fill_between_slices_works_in_the_plane_of_the_latest_stroke(qtbot, anno
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     for x in (9, 10, 11):
         np.testing.assert_array_equal(layer.data[x] == ENHANCING, layer.data[8] == ENHANCING)
-    assert window.statusBar().currentMessage().startswith("Filled 3 sagittal slices")
+    # The file is stored LPS: canonical x 9-11 are the file's i = 23-21, which the sagittal title shows.
+    last_i = window.state.patient.shape[0] - 1
+    assert window.statusBar().currentMessage().startswith(
+        f"Filled 3 sagittal slices (i = {last_i - 11}–{last_i - 9})")
+    window.state.set_cursor((11, 15, 13))
+    QApplication.processEvents()
+    assert f"i = {last_i - 11} " in view._title.text()
 
 
 def test_fill_between_slices_says_when_there_is_nothing_to_fill(qtbot, annot_window):

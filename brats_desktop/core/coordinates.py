@@ -60,6 +60,22 @@ def file_axis(source: SourceImage, canonical_axis: int) -> int:
     return int(np.argmax(m[:, canonical_axis]))
 
 
+def file_slice_index(source: SourceImage, canonical_axis: int, index: int) -> int:
+    """The file's own 0-based index of the canonical slice ``index`` normal to ``canonical_axis``: the number
+    the view titles show (``k = 77``), so every message counts slices as the views do."""
+    canonical = [0, 0, 0]
+    canonical[canonical_axis] = int(index)
+    return file_voxel(source, canonical)[file_axis(source, canonical_axis)]
+
+
+def slice_range_text(source: SourceImage, canonical_axis: int, indices: Sequence[int]) -> str:
+    """``k = 93–101``: the views' numbering of canonical slices ``indices`` (lowest to highest as the file counts)."""
+    axis = file_axis(source, canonical_axis)
+    numbers = sorted(file_slice_index(source, canonical_axis, i) for i in indices)
+    span = f"{numbers[0]}–{numbers[-1]}" if numbers[0] != numbers[-1] else f"{numbers[0]}"
+    return f"{'ijk'[axis]} = {span}"
+
+
 def inside(source: SourceImage, canonical: Sequence[int]) -> bool:
     """Whether a canonical voxel index lies in the volume."""
     return all(0 <= int(c) < n for c, n in zip(canonical, source.canonical_shape))

@@ -24,6 +24,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from brats_desktop.core.components import CLASS, LESION
+from brats_desktop.core.coordinates import slice_range_text
 
 from brats_desktop.app.annotation.editor import COMPONENT, LabelEditor
 
@@ -117,9 +118,12 @@ class CorrectionActions(QObject):
                 "with empty slices between them."
             )
         else:
-            first, last = result.slices[0] + 1, result.slices[-1] + 1
+            # Counted as the view titles count (the file's own 0-based index), not 1-based.
+            patient = self.window.state.patient
+            where = (slice_range_text(patient.grid, axis, result.slices) if patient is not None
+                     else f"{result.slices[0]}–{result.slices[-1]}")
             text = (
-                f"Filled {len(result.slices)} {PLANE_NAMES[axis]} slices ({first}–{last}), "
+                f"Filled {len(result.slices)} {PLANE_NAMES[axis]} slices ({where}), "
                 f"{result.voxels} voxels. Ctrl+Z undoes."
             )
         self.widget.result_label.setText(text)

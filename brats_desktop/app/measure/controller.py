@@ -17,7 +17,7 @@ from PySide6.QtCore import QCoreApplication, QObject
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QMainWindow
 
-from brats_desktop.core.coordinates import file_axis, file_voxel
+from brats_desktop.core.coordinates import file_axis, file_slice_index, file_voxel
 from brats_desktop.core.measurements import CSV_HEADER, rows_to_text
 from brats_desktop.core.naming import output_stem
 from brats_desktop.core.nifti_io import unused_path
@@ -153,8 +153,7 @@ class MeasureController(QObject):
         """The file's own index of canonical axial slice ``z`` (what nibabel, ITK-SNAP, FSLeyes count)."""
         if self.state.patient is None:
             return z
-        grid = self.state.patient.grid
-        return file_voxel(grid, (0, 0, z))[file_axis(grid, 2)]
+        return file_slice_index(self.state.patient.grid, 2, z)
 
     def plane_name(self, axis: int) -> str:
         return next(p.name for p in PLANES if p.axis == axis).lower()
