@@ -164,3 +164,44 @@ def test_modality_grid_views_made_later_show_the_heat_map_and_take_rulers(qtbot,
     (ruler,) = win.measure.store.rulers()
     assert ruler.length_mm == pytest.approx(20 * SPACING[0], abs=0.5)
     assert any(o.view is view and o.labels for o in win.measure.ruler_overlays)
+
+
+def _hue(rgb) -> tuple[float, float]:
+    """(hue in degrees, saturation) of an RGB triple."""
+    import colorsys
+
+    h, _, s = colorsys.rgb_to_hls(*(c / 255 for c in rgb))
+    return h * 360, s
+
+
+def test_heat_map_uses_no_class_colour_and_its_colour_bar_marks_the_threshold(qtbot, window):
+    from brats_desktop.core.labels import CLASS_COLOURS
+
+    win = window
+    run_segmentation(qtbot, win)
+    lut = win.uncertainty.layer.lut
+    class_hues = [_hue(rgb)[0] for rgb in CLASS_COLOURS.values()]
+    for row in lut[1:, :3]:  # every colour the map can draw: far in hue from NCR blue, edema green, ET yellow
+        hue, saturation = _hue(row)
+        if saturation > 0.25:  # the ramp's white end has no hue to confuse
+            assert min(min(abs(hue - h), 360 - abs(hue - h)) for h in class_hues) >= 45, row
+
+    win.uncertainty.dock.raise_()
+    bar = win.uncertainty.panel.colour_bar
+    qtbot.waitUntil(bar.isVisible, timeout=2000)
+    y = int(bar.bar_rect().center().y())
+
+    def colour_at(value: float):
+        QApplication.processEvents()
+        return pixels(bar)[y, int(round(bar.x_of(value))), :3].astype(int)
+
+    def grey(rgb) -> bool:
+        return max(rgb) - min(rgb) < 30
+
+    assert grey(colour_at(0.25)) and grey(colour_at(0.45))  # below the 0.50 threshold: not drawn
+    high = colour_at(0.7)
+    assert not grey(high) and high[0] > high[1] + 60 and high[2] > high[1] + 60  # magenta
+    slider = win.uncertainty.panel.threshold_slider
+    slider.setFocus()
+    qtbot.keyClick(slider, Qt.Key.Key_PageDown)  # 0.50 -> 0.40: 0.45 is drawn now, and the bar says so
+    assert not grey(colour_at(0.45)) and grey(colour_at(0.35))

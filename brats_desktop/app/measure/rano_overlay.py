@@ -17,7 +17,7 @@ from brats_desktop.core.measurements import Lesion
 from brats_desktop.app.measure.slice_items import SliceItemOverlay
 from brats_desktop.app.views.slice_view import SliceView
 
-# White: apart from the label colours, the orange-red ruler, the red crosshair, the inferno heat map and
+# White: apart from the label colours, the orange-red ruler, the red crosshair, the magenta-white heat map and
 # the error map (magenta false positives, cyan false negatives), which can be on at the same time.
 RANO_COLOUR = (255, 255, 255)
 RANO_Z = 140

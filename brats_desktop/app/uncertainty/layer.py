@@ -15,10 +15,15 @@ from PySide6.QtCore import QObject, Signal
 
 from brats_desktop.app.layer_display import LayerDisplayMixin
 
-DEFAULT_COLORMAP = "inferno"  # perceptually uniform, dark-to-bright: reads on a grey MRI
-# The part of the map used for 0..1: purple -> red -> orange. Inferno's pale-yellow end would
-# read as enhancing tumour (yellow) and its black start would vanish on the dark image.
-COLORMAP_RANGE = (0.2, 0.8)
+DEFAULT_COLORMAP = "magenta-white"
+# Dark purple-magenta -> magenta -> white, rising in lightness: a hue no label class uses (NCR blue,
+# edema green, enhancing yellow). The inferno map used before ended in orange, which read as
+# enhancing tumour; viridis would pass through all three class colours.
+MAGENTA_WHITE: tuple[tuple[float, tuple[int, int, int]], ...] = (
+    (0.0, (120, 20, 170)),
+    (0.5, (220, 60, 230)),
+    (1.0, (255, 235, 255)),
+)
 
 
 class HeatmapLayer(QObject, LayerDisplayMixin):
@@ -75,8 +80,13 @@ class HeatmapLayer(QObject, LayerDisplayMixin):
         return self._lut
 
     def _make_lut(self) -> np.ndarray:
-        start, stop = COLORMAP_RANGE
-        lut = pg.colormap.get(self._colormap).getLookupTable(start, stop, nPts=256, alpha=True).astype(np.uint8)
+        if self._colormap == DEFAULT_COLORMAP:
+            positions = [p for p, _ in MAGENTA_WHITE]
+            colours = [(*rgb, 255) for _, rgb in MAGENTA_WHITE]
+            cmap = pg.ColorMap(positions, colours)
+        else:  # any pyqtgraph map by name
+            cmap = pg.colormap.get(self._colormap)
+        lut = cmap.getLookupTable(0.0, 1.0, nPts=256, alpha=True).astype(np.uint8)
         lut[0, 3] = 0
         return lut
 

@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from brats_desktop.app.uncertainty.colour_bar import UncertaintyColourBar
+
 if TYPE_CHECKING:
     from brats_desktop.app.uncertainty.controller import UncertaintyController
 
@@ -59,6 +61,7 @@ class UncertaintyPanel(QWidget):
         self.threshold_slider = _slider()
         self.threshold_slider.setValue(round(layer.threshold * 100))
         self.threshold_label = QLabel()
+        self.colour_bar = UncertaintyColourBar(layer)
         self.next_button = QPushButton("Next Uncertain Region (U)")
         self.region_label = QLabel()
         self.region_label.setWordWrap(True)
@@ -72,6 +75,7 @@ class UncertaintyPanel(QWidget):
         form.addRow(self.show_box)
         form.addRow("Opacity", self.opacity_slider)
         form.addRow(self.threshold_label, self.threshold_slider)
+        form.addRow(self.colour_bar)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.summary)
