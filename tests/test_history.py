@@ -188,3 +188,16 @@ def test_bbox_helpers() -> None:
     a = (slice(0, 2), slice(5, 6), slice(1, 2))
     assert bbox_union(a, (slice(1, 4), slice(0, 1), slice(1, 3))) == (slice(0, 4), slice(0, 6), slice(1, 3))
     assert bbox_union(None, a) == a
+
+
+def test_steps_and_redo_steps_follow_undo_and_redo_by_identity() -> None:
+    labels = np.zeros((20, 20, 10), np.uint8)
+    history = EditHistory(labels)
+    paint_dab(labels, "axial", (5, 5, 5), 1, 1, history=history)
+    paint_dab(labels, "axial", (12, 12, 5), 1, 2, history=history)
+    first, second = history.steps
+    assert history.redo_steps == ()
+    history.undo()
+    assert history.steps == (first,) and history.redo_steps[0] is second
+    history.redo()
+    assert history.steps[-1] is second and history.redo_steps == ()

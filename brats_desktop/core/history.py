@@ -182,6 +182,20 @@ class EditHistory:
         return self._open is not None
 
     @property
+    def steps(self) -> tuple[EditAtom, ...]:
+        """The undo steps held now, oldest first: what the array is made of beyond the base.
+
+        Lets a caller that remembers which steps it made (by identity) tell whether each
+        is still applied after undo/redo, e.g. which voxels were painted by hand.
+        """
+        return tuple(self._undo)
+
+    @property
+    def redo_steps(self) -> tuple[EditAtom, ...]:
+        """The undone steps redo can bring back, oldest first."""
+        return tuple(self._redo)
+
+    @property
     def nbytes(self) -> int:
         """Bytes of array data held by all undo and redo steps and the open block."""
         held = sum(a.nbytes for a in self._undo) + sum(a.nbytes for a in self._redo)
