@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Signal
 from brats_desktop.core.components import LESION, SCOPES, relabel_component
 from brats_desktop.core.editing import flood_fill, paint_stroke, plane_axis
 from brats_desktop.core.interpolation import InterpolationResult, interpolate_slices
-from brats_desktop.core.history import BBox, EditHistory, bbox_of_mask, bbox_union
+from brats_desktop.core.history import BBox, EditAtom, EditHistory, bbox_of_mask, bbox_union, normalize_bbox
 from brats_desktop.core.labels import BACKGROUND, ENHANCING, NCR, TUMOUR_CLASSES
 
 from brats_desktop.app.state import ANNOTATION, LabelLayer, ViewerState
@@ -60,6 +60,10 @@ class LabelEditor(QObject):
         self._component_scope = LESION
         self._last_axis = 2  # plane of the latest stroke: where "fill between slices" works
         self._histories: dict[LabelLayer, EditHistory] = {}
+        # Steps made by hand (brush, fill, region tool, fill between slices), per layer: what
+        # AI correction must keep (hand_painted). Undo/redo need no bookkeeping: a step counts
+        # while its history holds it applied.
+        self._hand_steps: dict[LabelLayer, list[EditAtom]] = {}
         self._stroke: tuple[int, Voxel, BBox | None] | None = None  # axis, last voxel, bbox
         self._setting_modified = False  # True while the editor itself sets a layer's unsaved flag
         state.layers_changed.connect(self._on_layers_changed)
@@ -276,6 +280,33 @@ class LabelEditor(QObject):
         self.history_changed.emit()
         return bbox
 
+    def write_region(self, layer: LabelLayer, bbox: BBox, values: np.ndarray) -> BBox | None:
+        """Write ``values`` into ``layer.data[bbox]`` as one undo step; returns the changed box.
+
+        For edits computed elsewhere (AI correction): only the voxels that differ are
+        written and kept in the history, and listeners hear of it as of a finished stroke
+        (metrics, autosave), so Ctrl+Z reverts it like any stroke.
+        """
+        if layer is self._layer:
+            self.end_stroke()
+        history = self.history(layer)
+        assert history is not None
+        region = layer.data[bbox]
+        if values.shape != region.shape:
+            raise ValueError(f"layer {layer.name!r}: values {values.shape} do not fit the box {region.shape}")
+        tight = bbox_of_mask(region != values)
+        if tight is None:
+            return None
+        box: BBox = tuple(  # type: ignore[assignment]
+            slice(b.start + t.start, b.start + t.stop) for b, t in zip(normalize_bbox(bbox, layer.data.shape), tight)
+        )
+        target, new = layer.data[box], np.asarray(values[tight], dtype=layer.data.dtype)
+        mask = target != new
+        old = target[mask]
+        target[mask] = new[mask]
+        history.record(box, mask, old)
+        return self._one_step_done(layer, box)
+
     @property
     def can_undo(self) -> bool:
         history = self.history()
@@ -320,11 +351,13 @@ class LabelEditor(QObject):
         voxel = _as_voxel(voxel)
         if self._tool == COMPONENT:
             bbox = relabel_component(layer.data, voxel, self._label, self._component_scope, history=history)
+            self._note_hand_step(layer, bbox)
             return self._one_step_done(layer, bbox)
         self._last_axis = axis  # painted slices of this plane are what "fill between slices" joins
         if self._tool == FILL:
             within = self.brain_mask(axis, voxel[axis]) if self._fill_inside_brain else None
             bbox = flood_fill(layer.data, axis, voxel, self._label, self._only_over, history, within)
+            self._note_hand_step(layer, bbox)
             self._after_edit(layer, bbox)
             self._sync_modified(layer)
             self.stroke_finished.emit(layer, bbox)
@@ -368,7 +401,9 @@ class LabelEditor(QObject):
         self._stroke = None
         layer, history = self._layer, self.history()
         if history is not None and history.in_block:
-            history.commit()
+            committed = history.commit()
+            if layer is not None:
+                self._note_hand_step(layer, committed)
         if layer is not None:
             self._sync_modified(layer)
         self.history_changed.emit()
@@ -409,8 +444,42 @@ class LabelEditor(QObject):
             layer.data, axis, classes if classes is not None else TUMOUR_CLASSES,
             spacing=patient.spacing, history=history,
         )
+        self._note_hand_step(layer, result.bbox)
         self._one_step_done(layer, result.bbox)
         return result
+
+    # ------------------------------------------------------------- hand-painted
+    def _note_hand_step(self, layer: LabelLayer, bbox: BBox | None) -> None:
+        """The newest step of ``layer``'s history was just made by hand."""
+        history = self._histories.get(layer)
+        if bbox is None or history is None or not history.steps:
+            return
+        atoms = self._hand_steps.setdefault(layer, [])
+        newest = history.steps[-1]
+        if not any(a is newest for a in atoms):
+            atoms.append(newest)
+
+    def hand_painted(self, layer: LabelLayer | None = None) -> np.ndarray | None:
+        """Voxels of ``layer`` (default: the active one) whose label a manual tool set, as a bool mask.
+
+        A step counts while it is applied: undoing a stroke frees its voxels again. None
+        when no hand-made step is applied (nothing to keep).
+        """
+        layer = layer or self._layer
+        history = self._histories.get(layer) if layer is not None else None
+        if history is None or history.target is not layer.data:
+            return None
+        applied = {id(a) for a in history.steps}
+        held = applied | {id(a) for a in history.redo_steps}
+        atoms = [a for a in self._hand_steps.get(layer, []) if id(a) in held]  # the rest is gone for good
+        self._hand_steps[layer] = atoms
+        mask: np.ndarray | None = None
+        for atom in atoms:
+            if id(atom) in applied:
+                if mask is None:
+                    mask = np.zeros(layer.data.shape, bool)
+                mask[atom.bbox] |= atom.mask
+        return mask
 
     def _one_step_done(self, layer: LabelLayer, bbox: BBox | None) -> BBox | None:
         """After a one-click edit (component, interpolation): redraw, unsaved flag, listeners once."""
@@ -431,6 +500,7 @@ class LabelEditor(QObject):
         for layer in list(self._histories):
             if layer not in shown:
                 del self._histories[layer]
+                self._hand_steps.pop(layer, None)
                 try:
                     layer.modified_changed.disconnect(self._on_layer_modified)
                 except (RuntimeError, TypeError):  # pragma: no cover - layer already deleted
