@@ -18,7 +18,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QKeyEvent, QMouseEvent, QTransform, QWheelEvent
-from PySide6.QtWidgets import QGraphicsSimpleTextItem, QWidget
+from PySide6.QtWidgets import QApplication, QGraphicsSimpleTextItem, QWidget
 
 from brats_desktop.core.discovery import MODALITY_LABELS
 from brats_desktop.core.coordinates import slice_caption
@@ -111,6 +111,9 @@ class ViewTool:
     def release(self, view: "SliceView", voxel: Voxel | None, event: QMouseEvent) -> None:
         """Left button went up (ends a stroke)."""
 
+    def right_click(self, view: "SliceView", voxel: Voxel | None, event: QMouseEvent) -> None:
+        """Right button pressed and released without a drag (a right drag zooms); most tools ignore it."""
+
 
 class NavigateTool(ViewTool):
     """Click or drag to move the shared crosshair; the other views follow."""
@@ -182,6 +185,7 @@ class SliceView(pg.GraphicsView):
         self._tool: ViewTool = NavigateTool(state)
         self._dragging = False
         self._window_drag: WindowLevelDrag | None = None  # Ctrl+left-drag in progress
+        self._right_press: QPointF | None = None  # where a right press began: a click, or a zoom drag
         self._index = -1
 
         self.viewbox = pg.ViewBox(lockAspect=True, invertX=True, enableMenu=False)
@@ -447,6 +451,8 @@ class SliceView(pg.GraphicsView):
             self.viewport().setCursor(Qt.CursorShape.SizeAllCursor)
             ev.accept()
             return
+        if ev.button() == Qt.MouseButton.RightButton:
+            self._right_press = ev.position()
         if ev.button() == Qt.MouseButton.LeftButton:
             self.setFocus(Qt.FocusReason.MouseFocusReason)
             self._dragging = True
@@ -480,6 +486,11 @@ class SliceView(pg.GraphicsView):
             self._tool.release(self, self.voxel_at(ev.position()), ev)
             ev.accept()
             return
+        if ev.button() == Qt.MouseButton.RightButton and self._right_press is not None:
+            moved = (ev.position() - self._right_press).manhattanLength()
+            self._right_press = None
+            if moved < QApplication.startDragDistance():
+                self._tool.right_click(self, self.voxel_at(ev.position()), ev)
         super().mouseReleaseEvent(ev)
 
     def leaveEvent(self, ev) -> None:  # noqa: N802
