@@ -104,6 +104,8 @@ class AnnotationPanel(QWidget):
             self.tool_buttons[tool] = button
             tools.addWidget(button)
         form.addRow("Tool", tools)
+        self._tool_form = form
+        self.extra_tool_buttons: list[QToolButton] = []  # tools of other features (AI correct)
         self.fill_inside_brain = QCheckBox("Fill stays inside the brain")
         self.fill_inside_brain.setToolTip(
             "Fill stops where every image is 0 (the air around a skull-stripped brain); "
@@ -176,7 +178,8 @@ class AnnotationPanel(QWidget):
             self.layer_combo.setCurrentIndex(layers.index(active) + 1 if active in layers else 0)
             self.new_layer_button.setEnabled(self.editor.state.patient is not None)
             self.class_buttons[self.editor.label].setChecked(True)
-            self.tool_buttons[self.editor.tool].setChecked(True)
+            if not any(b.isChecked() for b in self.extra_tool_buttons):
+                self.tool_buttons[self.editor.tool].setChecked(True)
             self.size_slider.setValue(self.editor.radius)
             self.size_label.setText(f"r = {self.editor.radius} vx")
             values = [v for _, v in ONLY_OVER_CHOICES]
@@ -185,6 +188,18 @@ class AnnotationPanel(QWidget):
             self._label_class_buttons()
         finally:
             self._syncing = False
+
+    def add_tool_button(self, button: QToolButton) -> None:
+        """A tool of another feature, on a row under the editor's tools and exclusive with them.
+
+        While it is checked the editor's tool buttons show unchecked; clicking one of
+        them unchecks it (its owner follows the button's ``toggled``).
+        """
+        button.setCheckable(True)
+        button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.tool_group.addButton(button)
+        self.extra_tool_buttons.append(button)
+        self._tool_form.insertRow(self._tool_form.getWidgetPosition(self.fill_inside_brain)[0], "", button)
 
     def _label_class_buttons(self) -> None:
         """Class buttons name the label value of the patient's own files (ET is 4 in BraTS 2017-2021 files).
