@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from brats_desktop.app.ai_correct.controller import AiCorrectController
 from brats_desktop.app.feature import AppContext
 from brats_desktop.app.help.controller import HelpController
 
@@ -82,6 +83,7 @@ FEATURES: tuple[Any, ...] = (
     _on_window("measure", _measure),  # rulers, RANO, Measurements dock, Go To
     _on_window("cohort", _cohort),  # Worklist dock, Open Cohort Folder, N / P, Segment All
     _on_window("correction", _correction),  # 3-D region tool, Fill Between Slices
+    AiCorrectController,  # AI Correct tool (A): click model corrections, one undo step each
     _on_window("compare", _compare),  # error map, Next Error / Lesion
     _on_window("importer", _importer),  # Import Scans, QC outline, native-grid export
     HelpController,  # Keyboard and Mouse Reference (generated from the actions), About
