@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from brats_desktop.core.cohort import CaseRecord, Cohort, region_dice, region_volumes
+from brats_desktop.core.cohort import CaseRecord, Cohort, region_dice, region_volumes, skipped_file_records
 from brats_desktop.core.errors import ExportError, PatientLoadError
 from brats_desktop.core.label_meaning import resolve_ncr_definition
 from brats_desktop.core.metrics import dice_scores
@@ -72,7 +72,8 @@ class _CaseDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[int, Patient | None, str | None]:
         try:
-            return index, load_patient(self.jobs[index].folder, workers=self.threads), None
+            # A damaged file the model does not need costs that file, not the case (as Open does).
+            return index, load_patient(self.jobs[index].folder, workers=self.threads, skip_unreadable=True), None
         except PatientLoadError as exc:
             return index, None, str(exc)
 
@@ -143,6 +144,8 @@ def segment_cases(
             if patient is None:
                 result["error"] = problem or "cannot be read"
             else:
+                if patient.problems:
+                    result["skipped_files"] = skipped_file_records(patient)
                 try:
                     result.update(_segment_one(
                         job, patient, model_for, device=device, force_cpu=force_cpu, batch_size=batch_size,
@@ -152,7 +155,7 @@ def segment_cases(
                 except InferenceCancelled:
                     break
                 except MissingModalityError as exc:
-                    result["error"] = f"{job.folder}: {exc}"
+                    result["error"] = f"{job.folder}: {exc}{patient.unread_note(exc.missing)}"
                 except (ExportError, FileExistsError, OSError) as exc:
                     result["error"] = f"{job.target}: cannot write the prediction ({exc})"
                 except Exception as exc:  # noqa: BLE001 - one bad case must not end a 369-case run

@@ -194,7 +194,7 @@ def test_brats_predict_runs_without_a_damaged_file_the_model_does_not_need(tmp_p
     captured = capsys.readouterr()
     result = json.loads(captured.out)
     assert Path(result["output"]).exists() and "dice" in result
-    assert result["skipped_files"] == [{"file": str(t1), "problem": result["skipped_files"][0]["problem"]}]
+    assert result["skipped_files"] == [{"key": "t1", "file": str(t1), "problem": result["skipped_files"][0]["problem"]}]
     assert "corrupt or truncated" in result["skipped_files"][0]["problem"]
     assert f"skipped {t1}" in captured.err
 

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from brats_desktop.core.cohort import skipped_file_records
 from brats_desktop.core.discovery import find_patient_folders
 from brats_desktop.core.errors import ExportError, PatientLoadError
 from brats_desktop.core.label_meaning import AUTO, LABEL1_SHORT, mixed_meanings_warning, resolve_ncr_definition
@@ -178,11 +179,7 @@ def predict_folder(
             tta=tta,
         )
     except MissingModalityError as exc:
-        unread = "".join(
-            f"; {p.path.name} could not be read ({p.problem})"
-            for p in (patient.skipped(m) for m in exc.missing) if p is not None and p.path is not None
-        )
-        raise CliError(f"{folder}: {exc}{unread}") from exc
+        raise CliError(f"{folder}: {exc}{patient.unread_note(exc.missing)}") from exc
     try:
         written = write_label_map(
             run.labels, patient.grid, target, patient.convention,
@@ -214,7 +211,7 @@ def predict_folder(
     if patient.ground_truth is not None:
         record["dice"] = _dice_block(run.labels, patient.ground_truth)
     if patient.problems:
-        record["skipped_files"] = [{"file": str(p.path), "problem": p.problem} for p in patient.problems]
+        record["skipped_files"] = skipped_file_records(patient)
     return record
 
 
@@ -246,6 +243,8 @@ def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
     row = {k: record.get(k, "") for k in (
         "patient", "input", "output", "device", "seconds", "ncr_definition", "ncr_definition_from", "error",
     )}
+    # Files the read left out (the case was segmented without them, or not at all when the model needs them).
+    row["skipped_files"] = "; ".join(f"{Path(s['file']).name}: {s['problem']}" for s in record.get("skipped_files", ()))
     row["status"] = record.get("status") or ("failed" if "error" in record else "done")
     dice = record.get("dice")
     for k in CLASS_KEYS:
@@ -297,7 +296,9 @@ def predict_cohort(
         def report(done: int, total: int, result: dict[str, Any]) -> None:
             meaning = (f" ({meaning_line(result['ncr_definition'], result.get('ncr_definition_from', ''))})"
                        if "ncr_definition" in result else "")
-            print(f"[{ranks.rank}] {done}/{total} {result['patient']}: {result.get('error', 'done')}{meaning}",
+            left_out = "".join(f"; left out {Path(s['file']).name} ({s['problem']})"
+                               for s in result.get("skipped_files", ()))
+            print(f"[{ranks.rank}] {done}/{total} {result['patient']}: {result.get('error', 'done')}{meaning}{left_out}",
                   file=sys.stderr)
 
         results = segment_cases(
@@ -335,6 +336,8 @@ def predict_cohort(
             "succeeded": len(done),
             "existing": len(existing),
             "failed": len(records) - len(done) - len(existing),
+            # read without a damaged file (segmented if the model did not need it): named in the CSV
+            "with_damaged_files": sum(1 for r in results if r.get("skipped_files")),
             "ranks": ranks.world,
             "device": done[0]["device"] if done else None,
             "seconds": round(time.perf_counter() - start, 3),

@@ -132,6 +132,9 @@ class CaseRecord:
     error: str | None = None  # why the folder cannot be opened; None when it looks fine
     stem_name: str = ""  # the name output files start from (the case id, made unique)
     review: Review = field(default_factory=Review)
+    # Files found unreadable when the case was read (it opens without them): key ("flair" … or "seg")
+    # -> "<file name>: <problem>". Known only once something read the case (open, Segment All).
+    damaged: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -139,11 +142,25 @@ class CaseRecord:
 
     @property
     def modalities(self) -> tuple[str, ...]:
-        return tuple(self.files.images) if self.files is not None else ()
+        """The readable modalities (a damaged file, once found, is not listed)."""
+        if self.files is None:
+            return ()
+        return tuple(m for m in self.files.images if m not in self.damaged)
 
     @property
     def has_ground_truth(self) -> bool:
-        return self.files is not None and self.files.segmentation is not None
+        return self.files is not None and self.files.segmentation is not None and "seg" not in self.damaged
+
+    @property
+    def problem(self) -> str:
+        """What the worklist's Problem column and the summary say: why it cannot open, or which files it lacks."""
+        if self.error is not None:
+            return self.error
+        return "; ".join(self.damaged.values())
+
+    def note_damaged(self, damaged: dict[str, str]) -> None:
+        """Remember which files a read of this case had to leave out (replaces what an earlier read found)."""
+        self.damaged = dict(damaged)
 
     @property
     def convention(self) -> LabelConvention:
@@ -348,7 +365,11 @@ class Cohort:
         by_key = {r.key: r for r in self.cases}
         for result in results:
             record = by_key.get(result.get("case", ""))
-            if record is None or "error" in result or "volumes_ml" not in result:
+            if record is None:
+                continue
+            if "skipped_files" in result:  # what the read found damaged, whether or not it then segmented
+                record.note_damaged(damaged_from_records(result["skipped_files"]))
+            if "error" in result or "volumes_ml" not in result:
                 continue
             record.review.ai_volumes_ml = result["volumes_ml"]
             record.review.dice_ai_vs_gt = result.get("dice_regions")
@@ -377,7 +398,7 @@ class Cohort:
             ):
                 for k in REGION_KEYS:
                     row[f"{prefix}_{k}"] = "" if values is None or k not in values else values[k]
-            row["problem"] = record.error or ""
+            row["problem"] = record.problem
             rows.append(row)
         return rows
 
@@ -426,9 +447,28 @@ def read_label_file(path: Path, patient: Patient) -> np.ndarray:
     return to_internal(values, patient.convention)
 
 
+def skipped_file_records(patient: Patient) -> list[dict[str, str]]:
+    """The files a read left out, as JSON-ready records (``key``, ``file``, ``problem``) for results and CSVs."""
+    records = []
+    for key in [*(patient.files.images if patient.files is not None else ()), "seg"]:
+        problem = patient.skipped(key)
+        if problem is not None:
+            records.append({"key": key, "file": str(problem.path), "problem": problem.problem})
+    return records
+
+
+def damaged_from_records(records: list[dict[str, str]]) -> dict[str, str]:
+    """``skipped_file_records`` as :attr:`CaseRecord.damaged` keeps them: key -> "<file name>: <problem>"."""
+    return {r["key"]: f"{Path(r['file']).name}: {r['problem']}" for r in records}
+
+
 def load_case(cohort: Cohort, record: CaseRecord, workers: int = 4) -> CaseData:
-    """Read a case's images, ground truth, prediction and correction (raises PatientLoadError)."""
-    patient = load_patient(record.folder, workers=workers)
+    """Read a case's images, ground truth, prediction and correction (raises PatientLoadError).
+
+    A damaged file is left out (``patient.problems``), as Open Patient Folder does; only a
+    case with no usable image at all fails.
+    """
+    patient = load_patient(record.folder, workers=workers, skip_unreadable=True)
     data = CaseData(record.key, patient)
     for kind, path in ((PREDICTION, cohort.prediction_path(record)), (CORRECTED, cohort.corrected_path(record))):
         if path.is_file():

@@ -74,6 +74,14 @@ class Patient:
         path = self.files.segmentation if key == "seg" else self.files.images.get(key)
         return next((p for p in self.problems if path is not None and p.path == path), None)
 
+    def unread_note(self, keys: list[str] | tuple[str, ...]) -> str:
+        """"; <file> could not be read (<problem>)" for each of ``keys`` that was left out as damaged ("" if none):
+        appended to "needs FLAIR" so a person learns the file is there but broken."""
+        return "".join(
+            f"; {p.path.name} could not be read ({p.problem})"
+            for p in (self.skipped(k) for k in keys) if p is not None and p.path is not None
+        )
+
     def missing(self, required: tuple[str, ...] | list[str]) -> list[str]:
         return [m for m in required if m not in self.images]
 

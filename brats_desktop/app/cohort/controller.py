@@ -24,7 +24,8 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu
 
 from brats_desktop.cohort_predict import jobs_for
 from brats_desktop.core.cohort import (
-    IN_PROGRESS, SUMMARY_NAME, TODO, CaseData, Cohort, CohortError, load_case, read_label_file,
+    IN_PROGRESS, SUMMARY_NAME, TODO, CaseData, Cohort, CohortError, damaged_from_records, load_case, read_label_file,
+    skipped_file_records,
 )
 from brats_desktop.core.errors import PatientLoadError
 from brats_desktop.core.label_meaning import AUTO
@@ -71,6 +72,8 @@ class CohortController(QObject):
         self._worker: SegmentAllWorker | None = None
         self._batch_started = 0.0
         self.batch_errors: dict[str, str] = {}
+        self.batch_damaged: set[str] = set()  # cases Segment All read without a damaged file
+        self._reported_damaged: set[str] = set()  # cases whose left-out files were shown in a dialog
 
         self.panel = WorklistPanel()
         self.dock: QDockWidget = window.add_dock_panel(
@@ -291,6 +294,7 @@ class CohortController(QObject):
         self._ai_labels = data.prediction
         self._current_patient = data.patient
         self.current_key = data.key
+        self._note_damaged(record, data.patient)
         self.last_open_seconds = time.perf_counter() - self._asked_at
         self.panel.model.set_current(data.key)
         self.panel.select_case(data.key)
@@ -302,6 +306,16 @@ class CohortController(QObject):
                      f" / {len(self.order())})", MESSAGE_MS)
         self._prefetch_next()
         self.case_shown.emit(data.key)
+
+    def _note_damaged(self, record: Any, patient: Any) -> None:
+        """A case opened without a damaged file: its row says so, and (once per session) the dialog Open shows."""
+        found = damaged_from_records(skipped_file_records(patient))
+        if found != record.damaged:
+            record.note_damaged(found)
+            self.panel.model.refresh_case(record.key)
+        if patient.problems and record.key not in self._reported_damaged:
+            self._reported_damaged.add(record.key)
+            QTimer.singleShot(0, lambda: self._window._report_skipped(patient))  # after the case is drawn
 
     def _prefetch_next(self, *_args: object) -> None:
         key = self._neighbour(1)
@@ -450,6 +464,7 @@ class CohortController(QObject):
         worker.failed.connect(self._on_batch_failed)
         self._worker = worker
         self.batch_errors = {}
+        self.batch_damaged = set()
         self._batch_started = time.perf_counter()
         bar = self.panel.progress
         bar.setRange(0, len(jobs))
@@ -472,11 +487,13 @@ class CohortController(QObject):
         if self.cohort is None or self._worker is None:
             return
         key = result.get("case", "")
+        self.cohort.merge_prediction_records([result])  # also notes files the read left out, error or not
         if "error" in result:
             self.batch_errors[key] = result["error"]
         else:
-            self.cohort.merge_prediction_records([result])
             self._save_review()
+        if result.get("skipped_files"):
+            self.batch_damaged.add(key)
         self.prefetcher.forget(key)
         self.panel.model.refresh_case(key)
         elapsed = time.perf_counter() - self._batch_started
@@ -513,6 +530,11 @@ class CohortController(QObject):
         self.panel.cancel_button.hide()
         self._update_actions()
         text = f"Segment All {how}: {done} case(s) segmented" + (f", {failed} failed" if failed else "")
+        damaged = self.batch_damaged
+        if damaged and self.cohort is not None:
+            text += (f", {len(damaged)} with a damaged file left out ("
+                     + "; ".join(f"{k}: {self.cohort.case(k).problem}" for k in sorted(damaged)[:3])
+                     + "; see the Problem column)")
         if how == "cancelled":
             text += "; run it again to continue where it stopped"
         if self.batch_errors:

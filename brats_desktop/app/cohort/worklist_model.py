@@ -130,6 +130,8 @@ class WorklistModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole:
             if not record.ok:
                 return QBrush(QColor("#d9534f"))
+            if record.damaged and column in (PROBLEM, MODALITIES):  # opens, but without a damaged file
+                return QBrush(QColor("#e08e0b"))
             if record.review.status == FLAGGED and column == STATUS:
                 return QBrush(QColor("#e08e0b"))
         if role == Qt.ItemDataRole.FontRole and record.key == self.current_key:
@@ -154,7 +156,7 @@ class WorklistModel(QAbstractTableModel):
         if column == COMMENT:
             return review.comment
         if column == PROBLEM:
-            return record.error or ""
+            return record.problem
         for columns, values in (
             (AI_COLUMNS, review.ai_volumes_ml), (CORRECTED_COLUMNS, review.corrected_volumes_ml),
             (DICE_COLUMNS, review.dice_ai_vs_gt),
