@@ -242,3 +242,44 @@ def test_an_idle_worker_thread_ends_and_a_new_job_starts_it_again(qtbot, monkeyp
         assert blocker.args[1] == "two"
     finally:
         worker.shutdown()
+
+
+def _corners_on_screen(view) -> np.ndarray:
+    """Normalised device coordinates (x, y) of the framed box's 8 corners, through the GL view's own matrices."""
+    from PySide6.QtGui import QVector4D
+
+    gl = view.gl
+    w, h = gl.width(), gl.height()
+    matrix = gl.projectionMatrix((0, 0, w, h), (0, 0, w, h)) * gl.viewMatrix()
+    low, high = view._frame()
+    out = []
+    for corner in np.array(np.meshgrid(*zip(low, high), indexing="ij")).reshape(3, -1).T:
+        clip = matrix.map(QVector4D(*corner, 1.0))
+        out.append((clip.x() / clip.w(), clip.y() / clip.w()))
+    return np.abs(np.array(out))
+
+
+def test_the_camera_fits_the_brain_to_a_wide_short_quadrant_and_refits_on_resize(qtbot, gl_window):
+    """The worklist makes the 3-D quadrant wide and short: Reset (and a resize) must still show the whole brain."""
+    window, view = gl_window
+    gl = view.gl
+    window.resize(1400, 520)  # a worklist dock below the views leaves this much height
+    qtbot.waitUntil(lambda: gl.width() > 2 * gl.height(), timeout=5000)
+    qtbot.mouseClick(view.reset_button, Qt.MouseButton.LeftButton)
+    ndc = _corners_on_screen(view)
+    assert ndc.max() <= 1.0, "part of the brain box is outside the 3-D view"
+    assert ndc[:, 1].max() > 0.8  # fitted by its height, not left tiny
+    window.resize(700, 1000)  # tall and narrow: the width limits now, refitted without Reset
+    qtbot.waitUntil(lambda: gl.height() > gl.width(), timeout=5000)
+    QApplication.processEvents()
+    ndc = _corners_on_screen(view)
+    assert ndc.max() <= 1.0 and ndc[:, 0].max() > 0.8
+    # A camera the user zoomed stays as it is through a resize.
+    pos = QPointF(gl.width() / 2, gl.height() / 2)
+    QApplication.sendEvent(gl, QWheelEvent(pos, QPointF(gl.mapToGlobal(pos.toPoint())), QPoint(0, 0),
+                                           QPoint(0, 360), Qt.MouseButton.NoButton,
+                                           Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False))
+    zoomed = gl.opts["distance"]
+    window.resize(1400, 520)
+    qtbot.waitUntil(lambda: gl.width() > 2 * gl.height(), timeout=5000)
+    assert gl.opts["distance"] == pytest.approx(zoomed)

@@ -109,6 +109,29 @@ CAMERA_ELEVATION = 20.0
 # patient's right (+x): the patient's right is on the screen's left, as in the radiological
 # slice views, and the face is seen a little from the side, which shows depth.
 CAMERA_AZIMUTH = 70.0
+CAMERA_FOV = 60.0  # pyqtgraph's field of view is horizontal: the vertical one shrinks in a wide widget
+FIT_MARGIN = 1.05
+
+
+def fit_distance(
+    low: np.ndarray, high: np.ndarray, elevation: float, azimuth: float, fov: float, width: int, height: int,
+) -> float:
+    """Camera distance (mm) at which every corner of the box ``low``–``high`` is inside a ``width``×``height``
+    view looking at its centre from ``elevation``/``azimuth`` (pyqtgraph's orbit camera, horizontal ``fov``).
+
+    A fixed distance cropped the brain top and bottom in the worklist's wide, short 3-D quadrant.
+    """
+    e, a = np.radians(elevation), np.radians(azimuth)
+    toward = np.array([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)])  # centre -> camera
+    right = np.array([-np.sin(a), np.cos(a), 0.0])
+    up = np.cross(toward, right)
+    tan_h = np.tan(np.radians(fov) / 2)
+    tan_v = tan_h * max(height, 1) / max(width, 1)
+    half = (np.asarray(high, float) - np.asarray(low, float)) / 2
+    corners = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]) * half  # from the centre
+    depth = corners @ toward
+    needed = np.maximum(depth + np.abs(corners @ right) / tan_h, depth + np.abs(corners @ up) / tan_v)
+    return float(needed.max()) * FIT_MARGIN
 
 
 def class_rgba(cls: int, top: bool) -> tuple[float, float, float, float]:
@@ -163,6 +186,7 @@ class VolumeView(QWidget):
         self._brain_mesh: Mesh | None = None
         self._planes_item: Any = None
         self._layers: list[LabelLayer] = []
+        self.camera_fitted = True  # the camera is Reset's: resizes re-fit it
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -190,7 +214,7 @@ class VolumeView(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
 
         if self.available:
-            self.gl = _make_gl_view(self._on_picked)
+            self.gl = _make_gl_view(self._on_picked, self._on_gl_resized, self._on_user_camera)
             layout.addWidget(self.gl, 1)
             self.message = None
         else:
@@ -220,18 +244,29 @@ class VolumeView(QWidget):
 
     # -- public -----------------------------------------------------------------------
     def reset_camera(self) -> None:
-        """Look at the whole brain from the front, a little from above and from the right."""
+        """Look at the whole brain from the front, a little from above and from the right, fitted to the
+        widget's shape; it stays fitted through resizes until the user turns or zooms the camera."""
         patient = self.state.patient
         if self.gl is None or patient is None:
             return
         from pyqtgraph import Vector
 
         low, high = self._frame()
+        self.gl.opts["fov"] = CAMERA_FOV
         self.gl.setCameraPosition(
-            pos=Vector(*((low + high) / 2)), distance=float((high - low).max()) * 1.15,
+            pos=Vector(*((low + high) / 2)),
+            distance=fit_distance(low, high, CAMERA_ELEVATION, CAMERA_AZIMUTH, CAMERA_FOV,
+                                  self.gl.width(), self.gl.height()),
             elevation=CAMERA_ELEVATION, azimuth=CAMERA_AZIMUTH,
         )
-        self.gl.opts["fov"] = 60
+        self.camera_fitted = True
+
+    def _on_gl_resized(self) -> None:
+        if self.camera_fitted:
+            self.reset_camera()
+
+    def _on_user_camera(self) -> None:
+        self.camera_fitted = False  # the user's own view: a resize keeps it
 
     def build_now(self) -> None:
         """Build and draw every surface before returning (``--screenshot``, scripts)."""
@@ -402,8 +437,9 @@ class VolumeView(QWidget):
         self.state.set_cursor(voxel_of_point(point, patient.spacing, patient.shape))
 
 
-def _make_gl_view(on_pick) -> Any:
-    """A GLViewWidget that reports a click (press and release without a drag) as a ray."""
+def _make_gl_view(on_pick, on_resized, on_user_camera) -> Any:
+    """A GLViewWidget that reports a click (press and release without a drag) as a ray, its resizes,
+    and camera moves by the user (drag, wheel)."""
     import pyqtgraph.opengl as gl
 
     class _GLView(gl.GLViewWidget):
@@ -412,9 +448,22 @@ def _make_gl_view(on_pick) -> Any:
             self.setBackgroundColor("k")
             self._press: QPointF | None = None
 
+        def resizeEvent(self, ev) -> None:  # noqa: N802
+            super().resizeEvent(ev)
+            on_resized()
+
         def mousePressEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
             self._press = ev.position()
             super().mousePressEvent(ev)
+
+        def mouseMoveEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
+            super().mouseMoveEvent(ev)
+            if ev.buttons() != Qt.MouseButton.NoButton:
+                on_user_camera()
+
+        def wheelEvent(self, ev) -> None:  # noqa: N802
+            super().wheelEvent(ev)
+            on_user_camera()
 
         def mouseReleaseEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
             press, self._press = self._press, None
