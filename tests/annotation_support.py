@@ -38,6 +38,12 @@ class ScriptedDialogs(Dialogs):
         self.asked.append(("confirm", text))
         return self.confirm_answers.pop(0) if self.confirm_answers else False
 
+    def confirm_or_stop_asking(self, parent, title, text):
+        """Like confirm; ``stop_asking`` is what the "Don't ask again" box would say."""
+        self.asked.append(("confirm_or_stop_asking", text))
+        answer = self.confirm_answers.pop(0) if self.confirm_answers else False
+        return answer, getattr(self, "stop_asking", False)
+
     def save_path(self, parent, title, suggested):
         self.asked.append(("save_path", str(suggested)))
         return self.save_paths.pop(0) if self.save_paths else None

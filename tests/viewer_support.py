@@ -30,6 +30,10 @@ class ScriptedDialogs(Dialogs):
         self.questions.append(text)
         return self.confirm_answer
 
+    def confirm_or_stop_asking(self, parent, title: str, text: str) -> tuple[bool, bool]:
+        """Answered like ``confirm``; ``stop_asking`` is what the "Don't ask again" box would say."""
+        return self.confirm(parent, title, text), getattr(self, "stop_asking", False)
+
     def unsaved_changes(self, parent, text: str) -> str:
         """Save / Discard / Cancel, answered like the yes/no question before it: yes = Discard."""
         return "discard" if self.confirm(parent, "Unsaved changes", text) else "cancel"

@@ -25,6 +25,18 @@ class Dialogs:
         )
         return answer == QMessageBox.StandardButton.Yes
 
+    def confirm_or_stop_asking(self, parent: QWidget | None, title: str, text: str) -> tuple[bool, bool]:
+        """Yes / No with a "Don't ask again" box: (the answer, whether the box was ticked)."""
+        from PySide6.QtWidgets import QCheckBox
+
+        box = QMessageBox(QMessageBox.Icon.Question, title, text,
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        dont_ask = QCheckBox("Don't ask again")
+        box.setCheckBox(dont_ask)
+        answer = box.exec() == QMessageBox.StandardButton.Yes
+        return answer, dont_ask.isChecked()
+
     def open_folder(self, parent: QWidget | None, start: Path | None) -> Path | None:
         folder = QFileDialog.getExistingDirectory(parent, "Open Patient Folder", str(start or ""))
         return Path(folder) if folder else None

@@ -27,6 +27,7 @@ from brats_desktop.core.components import CLASS, LESION
 from brats_desktop.core.coordinates import slice_range_text
 
 from brats_desktop.app.annotation.editor import COMPONENT, LabelEditor
+from brats_desktop.app.annotation.region_preview import ASK_KEY, LARGE_REGION_ML, RegionPreview
 
 PLANE_NAMES = {0: "sagittal", 1: "coronal", 2: "axial"}
 SCOPE_CHOICES: tuple[tuple[str, str], ...] = (
@@ -101,8 +102,37 @@ class CorrectionActions(QObject):
         at = panel_layout.indexOf(annotation.panel.metrics_label)
         panel_layout.insertWidget(at if at >= 0 else panel_layout.count(), self.widget)
 
+        # What a click of the 3-D region tool would change: highlighted while hovering, asked about when large.
+        layouts = getattr(w, "layouts", None)
+        self.preview = RegionPreview(self.editor, list(w.views), getattr(layouts, "views_added", None), self)
+        annotation.paint_tool.confirm_region = self.confirm_region
+
         self.editor.active_layer_changed.connect(self._update_actions)
         self._update_actions()
+
+    def hover_text(self, voxel) -> str | None:
+        """The status bar's part for the voxel under the mouse: the region a click would change, and its volume."""
+        return self.preview.text_at(voxel) if self.preview.active else None
+
+    def confirm_region(self, voxel) -> bool:
+        """Before a click changes more than LARGE_REGION_ML at once: ask (unless told not to ask again)."""
+        region = self.preview.region_at(voxel)
+        settings = self.window.settings
+        if region is None or region.volume_ml <= LARGE_REGION_ML:
+            return True
+        if str(settings.value(ASK_KEY, True)).lower() in ("false", "0"):
+            return True
+        self.preview.update(voxel)  # the user sees what is meant while the question is open
+        verb = "remove" if region.label == 0 else "relabel"
+        answer, stop_asking = self.window.dialogs.confirm_or_stop_asking(
+            self.window, "Change a large region?",
+            f"This click would {verb} {region.volume_ml:.1f} mL in 3-D (highlighted), more than "
+            f"{LARGE_REGION_ML:g} mL: a piece that looks separate on this slice may be joined to the "
+            "lesion on another. Go ahead? (Ctrl+Z undoes it.)",
+        )
+        if answer and stop_asking:
+            settings.setValue(ASK_KEY, False)
+        return answer
 
     def interpolate(self) -> None:
         """Fill between the painted slices of the latest stroke's plane; say what happened."""

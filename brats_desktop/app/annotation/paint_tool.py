@@ -12,6 +12,8 @@ user can change slices without leaving the tool; the wheel steps slices as alway
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QMouseEvent, QPen
 from PySide6.QtWidgets import QGraphicsEllipseItem
@@ -46,6 +48,8 @@ class PaintTool(ViewTool):
         self._outlines: dict[SliceView, QGraphicsEllipseItem] = {}
         self._hover: dict[SliceView, Voxel | None] = {}
         self._slots: dict[SliceView, object] = {}
+        # Asked before a one-click 3-D region edit (voxel -> go ahead?): the window asks about large ones.
+        self.confirm_region: Callable[[Voxel], bool] | None = None
         editor.radius_changed.connect(self._on_brush_changed)
         editor.label_changed.connect(self._on_brush_changed)
         editor.tool_changed.connect(self._on_brush_changed)
@@ -97,6 +101,8 @@ class PaintTool(ViewTool):
             self._navigate.press(view, voxel, event)
             return
         if voxel is not None:
+            if self.editor.tool == COMPONENT and self.confirm_region is not None and not self.confirm_region(voxel):
+                return
             self.editor.begin_stroke(view.plane.axis, voxel)
 
     def move(self, view: SliceView, voxel: Voxel | None, event: QMouseEvent) -> None:
