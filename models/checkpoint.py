@@ -29,12 +29,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from .catalog import BUNDLED_DIR, DEFAULT_MODEL_NAME
 from .unet import build_network, fuse_batch_norm
 
 FORMAT = "brats-desktop-model"
 VERSION = 1
-BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
-DEFAULT_MODEL_NAME = "unet2d-flair-t1ce.pt"
 
 REQUIRED_METADATA = ("name", "modalities", "classes", "label_convention", "preprocessing", "architecture")
 

@@ -30,9 +30,11 @@ def import_for_cli(root: Path, output: Path | None = None, quiet: bool = False) 
     scan = discover_series(root)
     for s in scan.problems():
         print(f"brats-predict: warning: {s.source}: {s.problem} (left out)", file=sys.stderr)
+    for path, why in scan.unreadable:
+        print(f"brats-predict: warning: {path}: {why} (left out)", file=sys.stderr)
     chosen = scan.chosen()
     if not chosen:
-        raise PreprocessError(f"{root}: no T1, T1CE, T2 or FLAIR series recognised")
+        raise PreprocessError(scan.no_mr_message() or f"{root}: no T1, T1CE, T2 or FLAIR series recognised")
     if not quiet:
         for role, s in chosen.items():
             print(f"brats-predict: {ROLE_LABELS[role]:5s} <- {s.description} ({s.reason})", file=sys.stderr)

@@ -61,12 +61,32 @@ class Series:
         return self.problem is None
 
 
+# DICOM Modality (0008,0060) values a person may not know by their code.
+MODALITY_NAMES = {"MR": "MR", "CT": "CT", "PT": "PET", "RTSTRUCT": "RT structure set", "RTPLAN": "RT plan",
+                  "RTDOSE": "RT dose", "REG": "registration", "SEG": "segmentation", "SR": "structured report",
+                  "OT": "other", "SC": "secondary capture", "PR": "presentation state", "KO": "key object"}
+# Files that should be DICOM in a scanner export: these extensions, or none at all (IM0001).
+_DICOM_SUFFIXES = {"", ".dcm", ".dicom", ".ima", ".img"}
+
+
 @dataclass
 class ScanFolder:
-    """Every series under ``root``; ``problems`` lists files that were no series at all."""
+    """Every series under ``root``; ``unreadable`` names files that should be DICOM but are no usable slice."""
 
     root: Path
     series: list[Series]
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)
+    dicom_modalities: dict[str, int] = field(default_factory=dict)  # DICOM files by Modality tag, all read
+
+    def no_mr_message(self) -> str | None:
+        """"DICOM found, but no MR series: …" when the folder holds DICOM but no MR image (nor NIfTI) to import."""
+        if any(s.kind == "nifti" or s.tags.get("Modality", "MR") == "MR" for s in self.series):
+            return None
+        if not self.dicom_modalities:
+            return None
+        found = ", ".join(f"{n} {MODALITY_NAMES.get(m, m)}" for m, n in sorted(self.dicom_modalities.items()))
+        return (f"{self.root}: DICOM found, but no MR series ({found} file(s)). Import needs MRI sequences "
+                "(T1, T1CE, T2, FLAIR); CT, RT and secondary-capture objects cannot be segmented.")
 
     def chosen(self) -> dict[str, Series]:
         """role -> series for the series that have a role and no problem."""
@@ -88,6 +108,8 @@ def discover_series(root: Path | str) -> ScanFolder:
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: not a folder")
     series: list[Series] = []
+    unreadable: list[tuple[Path, str]] = []
+    modalities: dict[str, int] = {}
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         folder = Path(dirpath)
@@ -98,9 +120,46 @@ def discover_series(root: Path | str) -> ScanFolder:
             series.append(_nifti_series(root, folder / name))
         others = [f for f in filenames if f not in nifti and not f.startswith(".")]
         if others:
-            series.extend(_dicom_series(root, folder))
+            found = _dicom_series(root, folder)
+            series.extend(found)
+            claimed = {p for one in found for p in one.paths}
+            for name in sorted(others):
+                if folder / name not in claimed:
+                    _unclaimed_file(folder / name, found, unreadable, modalities)
+            for one in found:
+                modality = one.tags.get("Modality")
+                if modality:
+                    modalities[modality] = modalities.get(modality, 0) + len(one.paths)
     _propose_roles(series)
-    return ScanFolder(root, series)
+    return ScanFolder(root, series, unreadable, modalities)
+
+
+def _unclaimed_file(path: Path, found: list[Series], unreadable: list[tuple[Path, str]],
+                    modalities: dict[str, int]) -> None:
+    """A file GDCM put in no series: a damaged slice of one (named in that series' problem), a non-image
+    DICOM object (counted by modality), or a file that should be DICOM and is not (named)."""
+    import pydicom
+
+    if path.suffix.lower() not in _DICOM_SUFFIXES or path.name.upper() == "DICOMDIR":
+        return  # README.txt, sidecars, viewers shipped on a CD: not meant to be slices
+    try:
+        ds = pydicom.dcmread(str(path), stop_before_pixels=True)
+    except pydicom.errors.InvalidDicomError:
+        unreadable.append((path, "not a DICOM file (no DICOM header)"))
+        return
+    except Exception as exc:  # noqa: BLE001 - whatever the reader says, the file is unusable
+        unreadable.append((path, f"damaged DICOM file ({_short(exc)})"))
+        return
+    modality = str(ds.get("Modality", "") or "")
+    if modality:
+        modalities[modality] = modalities.get(modality, 0) + 1
+    uid = str(ds.get("SeriesInstanceUID", "") or "")
+    owner = next((s for s in found if s.key == uid), None)
+    if owner is None:
+        return  # a DICOM object that is not an image slice (RT structure set, report ...)
+    why = _truncation(ds, path) or "its image data could not be read"
+    note = f"damaged slice file {path.name} ({why})"
+    owner.problem = f"{note}; {owner.problem}" if owner.problem else note
 
 
 def _nifti_series(root: Path, path: Path) -> Series:
@@ -168,10 +227,28 @@ def _dicom_series(root: Path, folder: Path) -> list[Series]:
             number = s.tags.get("SeriesNumber", "")
             s.description = f"{number + ': ' if number else ''}{text or '(no description)'} — {rel}, {len(files)} slices"
             _check_slices(s, pydicom)
+            modality = s.tags.get("Modality", "MR")
+            if modality != "MR" and not s.problem:
+                s.problem = f"a {MODALITY_NAMES.get(modality, modality)} series, not MR: the model needs MRI"
         except Exception as exc:  # noqa: BLE001
             s.problem = f"cannot be read ({_short(exc)})"
         found.append(s)
     return found
+
+
+def _truncation(ds, path: Path) -> str | None:
+    """"truncated: N of M bytes" when an uncompressed slice file is shorter than its pixel data alone."""
+    try:
+        syntax = ds.file_meta.TransferSyntaxUID
+        if syntax.is_compressed:
+            return None
+        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+        samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
+        expected = int(ds.Rows) * int(ds.Columns) * samples * frames * int(ds.BitsAllocated) // 8
+    except (AttributeError, TypeError, ValueError):
+        return None
+    size = path.stat().st_size
+    return f"truncated: {size} bytes, its image alone needs {expected}" if size < expected else None
 
 
 def _tags(ds) -> dict[str, str]:
@@ -189,6 +266,7 @@ def _tags(ds) -> dict[str, str]:
 def _check_slices(s: Series, pydicom) -> None:
     """Refuse a series whose slices are not a regular stack: a gap means a missing file."""
     positions = []
+    damaged: list[str] = []
     normal = None
     for path in s.paths:
         ds = pydicom.dcmread(str(path), stop_before_pixels=True)
@@ -200,6 +278,12 @@ def _check_slices(s: Series, pydicom) -> None:
             spacing = [float(v) for v in ds.PixelSpacing]
             s.spacing = (round(spacing[1], 3), round(spacing[0], 3))
         positions.append(float(np.dot(normal, [float(v) for v in ds.ImagePositionPatient])))
+        cut = _truncation(ds, path)
+        if cut is not None:  # a slice GDCM kept although its data stops short
+            damaged.append(f"{path.name} ({cut})")
+    if damaged:
+        s.problem = "damaged slice file(s): " + "; ".join(damaged)
+        return
     if len(positions) < 2:
         return
     steps = np.diff(np.sort(positions))

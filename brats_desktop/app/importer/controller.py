@@ -143,17 +143,32 @@ class ImportController(QObject):
         except (OSError, RuntimeError, ValueError) as exc:
             w.dialogs.error(w, "Import Scans", f"{folder}: cannot be read ({exc})")
             return False
-        if not scan.series:
-            w.dialogs.error(w, "Import Scans", f"{folder}: no DICOM series or NIfTI volume found in this folder")
+        refusal = scan.no_mr_message() or (
+            None if scan.series else f"{folder}: no DICOM series or NIfTI volume found in this folder")
+        if refusal is not None:
+            if scan.unreadable:
+                refusal += "\n\nFiles that could not be read:\n" + "\n".join(
+                    f"• {p.relative_to(folder)}: {why}" for p, why in scan.unreadable)
+            w.dialogs.error(w, "Import Scans", refusal)
             return False
         self.scan = scan
         from brats_desktop.app.importer.role_dialog import RoleDialog
 
-        self.role_dialog = RoleDialog(scan, default_output(folder), w)
+        self.role_dialog = RoleDialog(scan, default_output(folder), w, needs=self.segmentation_needs())
         self.role_dialog.accepted.connect(self._on_roles_confirmed)
         self.role_dialog.browse_requested.connect(self._on_browse)
         self.role_dialog.open()
         return True
+
+    def segmentation_needs(self) -> list[tuple[str, tuple[str, ...]]]:
+        """(model name, sequences it needs) for each model a Run could use: the one loaded, else the bundled ones."""
+        segment = getattr(self.window, "segment", None)
+        user = getattr(segment, "user_model", None)
+        if user is not None:
+            return [(str(getattr(user, "name", "loaded model")), tuple(user.modalities))]
+        from models.catalog import bundled_inputs
+
+        return bundled_inputs()
 
     def _on_browse(self) -> None:
         dialog = self.role_dialog

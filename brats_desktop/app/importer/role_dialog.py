@@ -40,10 +40,12 @@ class RoleDialog(QDialog):
     roles_changed = Signal()
     browse_requested = Signal()  # the controller asks window.dialogs for a folder
 
-    def __init__(self, scan: ScanFolder, output: Path, parent: QWidget | None = None) -> None:
+    def __init__(self, scan: ScanFolder, output: Path, parent: QWidget | None = None,
+                 needs: list[tuple[str, tuple[str, ...]]] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Import Scans — Confirm Sequence Roles")
         self.scan = scan
+        self.needs = list(needs or [])  # (model, sequences) a segmentation could use after the import
         self.series: list[Series] = list(scan.series)
         self.combos: list[QComboBox] = []
         box = QVBoxLayout(self)
@@ -92,6 +94,10 @@ class RoleDialog(QDialog):
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         box.addWidget(self.summary)
+        self.segment_note = QLabel()  # what a segmentation needs, and whether this study has it
+        self.segment_note.setWordWrap(True)
+        self.segment_note.setObjectName("segment_note")
+        box.addWidget(self.segment_note)
         out_row = QHBoxLayout()
         out_row.addWidget(QLabel("Write the BraTS folder to:"))
         self.output_edit = QLineEdit(str(output))
@@ -142,17 +148,39 @@ class RoleDialog(QDialog):
         roles = self.roles()
         chosen = [ROLE_LABELS[r] for r in ROLES if r in roles]
         missing = [ROLE_LABELS[r] for r in ROLES if r not in roles]
-        problems = [s for s in self.series if s.problem]
+        left_out = [f"{s.source.name}: {s.problem}" for s in self.series if s.problem]
+        left_out += [f"{path.name}: {why}" for path, why in self.scan.unreadable]
         parts = [f"Will import: {', '.join(chosen) if chosen else 'nothing'}."]
         if missing:
-            parts.append(f"Missing: {', '.join(missing)} (the model uses the sequences it gets).")
+            parts.append(f"Missing: {', '.join(missing)}.")
         if "t1ce" not in roles and roles:
             parts.append("<b>No T1CE</b>: the sequences are registered to the next one instead.")
-        if problems:
-            parts.append(f"<span style='color:#c81e1e'>Left out: "
-                         f"{'; '.join(f'{s.source.name}: {s.problem}' for s in problems)}</span>")
+        if left_out:
+            parts.append(f"<span style='color:#c81e1e'>Left out: {'; '.join(left_out)}</span>")
         self.summary.setText(" ".join(parts))
+        self.segment_note.setText(self._segment_text(set(roles)))
         self.import_button.setEnabled(bool(roles))
+
+    def can_segment(self, roles: set[str] | None = None) -> bool | None:
+        """Whether a model a Run could use gets every sequence it needs from ``roles`` (None: no model known)."""
+        roles = set(self.roles()) if roles is None else roles
+        if not self.needs:
+            return None
+        return any(set(needed) <= roles for _, needed in self.needs)
+
+    def _segment_text(self, roles: set[str]) -> str:
+        """Say before Import which sequences segmentation needs, and when this study will not have them."""
+        if not self.needs:
+            return ""
+        name, needed = self.needs[0]
+        wanted = " + ".join(ROLE_LABELS[m] for m in ROLES if m in needed)
+        text = f"Segmentation needs {wanted} (model {name})."
+        if self.can_segment(roles):
+            return text
+        lacking = ", ".join(ROLE_LABELS[m] for m in ROLES if m in needed and m not in roles)
+        return (f"{text} <span style='color:#c81e1e'><b>This study will import but cannot be segmented</b>: "
+                f"no {lacking}. It can be viewed and annotated; Segment → Run works once a model for the "
+                "sequences it has is loaded.</span>")
 
     def accept(self) -> None:  # noqa: D401 - Qt override
         if not self.roles() or not self.output_edit.text().strip():
