@@ -16,6 +16,13 @@ if [ ! -f "$stamp" ]; then
         "$venv/bin/python" -m pip install --quiet "torch==${BRATS_TORCH_VERSION:-2.13.0}"
     fi
     # [preprocess]: File → Import Scans (SimpleITK, pydicom, HD-BET weights); torch above is kept.
-    "$venv/bin/python" -m pip install --quiet -e "$root[test,preprocess]"
+    # [dicom]: DICOM SEG/SR export (highdicom).
+    "$venv/bin/python" -m pip install --quiet -e "$root[test,preprocess,dicom]"
     touch "$stamp"
+fi
+# dciodvfy (Debian dicom3tools) validates the exported DICOM SEG/SR in the tests. Only where we are root with
+# apt (CI's fresh machine); anywhere else, or if apt fails, the validation tests skip.
+if ! command -v dciodvfy >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && apt-get install -y -qq dicom3tools) >/dev/null 2>&1 \
+        || echo "setup-env: dicom3tools not installed (apt failed); the dciodvfy checks will skip" >&2
 fi

@@ -131,6 +131,9 @@ def write_dicom_series(image, folder: Path, description: str, number: int = 1, t
         "0008|0008": "ORIGINAL\\PRIMARY\\AXIAL",
         "0020|000d": study_uid,
         "0020|000e": series_uid,
+        "0020|0052": f"{study_uid}.9",  # Frame of Reference: one per session, as a scanner writes it
+        "0010|0020": "PHANTOM01",
+        "0010|0010": "Phantom^Head",
         "0020|0011": str(number),
         "0008|103e": description,
         "0018|1030": description,

@@ -216,6 +216,22 @@ def _write(array: np.ndarray, grid: reg.Grid, path: Path, integer: bool) -> str:
     return path.name
 
 
+def _instances(series: Series, rel: Callable[[Path], str]) -> list[dict]:
+    """Every file of a DICOM series with its SOPInstanceUID and size, in slice order.
+
+    A DICOM SEG of the result must reference the source instances and lie on their grid;
+    recording them here lets the export find them again and notice when they moved or changed.
+    """
+    out = []
+    for path, uid in zip(series.paths, series.instances or [""] * len(series.paths)):
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = -1
+        out.append({"file": rel(path), "sop_instance_uid": uid, "bytes": size})
+    return out
+
+
 def _record(scan, roles, images, ref_role, fixed, grid, transforms, files, method, brain_ml, warnings,
             timings) -> dict:
     def rel(p: Path) -> str:
@@ -238,7 +254,8 @@ def _record(scan, roles, images, ref_role, fixed, grid, transforms, files, metho
                           "files": [rel(p) for p in s.paths[:1]] + ([f"... {len(s.paths)} files"]
                                                                    if len(s.paths) > 1 else []),
                           "tags": s.tags, "native_grid": reg.Grid.of(images[role]).as_dict()
-                          if role in images else None}
+                          if role in images else None,
+                          **({"instances": _instances(s, rel)} if s.kind == "dicom" else {})}
                    for role, s in roles.items()},
         "skipped": [{"source": str(s.source), "problem": s.problem} for s in scan.problems()],
         "transforms": {role: reg.transform_record(t) for role, t in transforms.items()},

@@ -50,6 +50,9 @@ class Series:
     size: tuple[int, ...] = ()
     spacing: tuple[float, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
+    # DICOM only: each file's SOPInstanceUID, in ``paths`` order. A DICOM SEG made later must
+    # reference these exact instances, and they tell whether the files changed since.
+    instances: list[str] = field(default_factory=list)
 
     @property
     def source(self) -> Path:
@@ -253,7 +256,8 @@ def _truncation(ds, path: Path) -> str | None:
 
 def _tags(ds) -> dict[str, str]:
     names = ("SeriesDescription", "ProtocolName", "SeriesNumber", "RepetitionTime", "EchoTime",
-             "InversionTime", "ContrastBolusAgent", "ImageType", "Modality", "SeriesInstanceUID")
+             "InversionTime", "ContrastBolusAgent", "ImageType", "Modality", "SeriesInstanceUID",
+             "StudyInstanceUID", "SOPClassUID")
     out: dict[str, str] = {}
     for name in names:
         value = ds.get(name)
@@ -268,8 +272,10 @@ def _check_slices(s: Series, pydicom) -> None:
     positions = []
     damaged: list[str] = []
     normal = None
+    s.instances = []
     for path in s.paths:
         ds = pydicom.dcmread(str(path), stop_before_pixels=True)
+        s.instances.append(str(ds.get("SOPInstanceUID", "")))
         if normal is None:
             iop = np.array([float(v) for v in ds.ImageOrientationPatient])
             normal = np.cross(iop[:3], iop[3:])
