@@ -2,6 +2,7 @@
 
     brats-predict PATIENT_DIR [--out FILE.nii.gz] [--model CKPT] [--device cpu|cuda|auto]
     brats-predict COHORT_DIR  [--out DIR] [--csv FILE.csv] ...
+    brats-predict RAW_DIR --preprocess [--dicom-seg] [--report]
 
 One patient folder: writes the prediction (by default ``<folder>/<case id>_prediction.nii.gz``,
 ``-prediction`` for BraTS 2023 names, the app's Export/Save name from :mod:`brats_desktop.core.naming`;
@@ -83,6 +84,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tta", choices=("auto", "none", "flip"), default="auto",
                    help="test-time augmentation: flip averages the image with its left-right mirror (about "
                    "twice the time, the app's Accurate option); auto: none on CPU, flip on a GPU")
+    p.add_argument("--dicom-seg", action="store_true",
+                   help="also write the prediction as DICOM SEG on the original T1CE series' grid and a TID 1500 SR "
+                   "with the volumes and RANO measurements (<case>_prediction.seg.dcm / .sr.dcm); for patients "
+                   "imported from DICOM (--preprocess, or a folder made by File → Import Scans; needs "
+                   "brats-desktop[dicom])")
+    p.add_argument("--report", action="store_true",
+                   help="also write the one-page patient report PDF (<case>_report.pdf); a folder of patients gets "
+                   "one per case plus review-summary.pdf")
     p.add_argument("--ncr-definition", choices=(AUTO, *NCR_DEFINITIONS), default=AUTO,
                    help="meaning of label 1: auto (default: each folder's own convention, from its BraTS case ID "
                    "year, 2023 names or labels, as the app and brats-evaluate decide; brats2021 where nothing "
@@ -146,9 +155,18 @@ def predict_folder(
     ncr_definition: str = AUTO,
     tta: str = "auto",
     uncertainty: Path | None = None,
+    dicom_seg: bool = False,
+    report: bool = False,
 ) -> dict[str, Any]:
-    """Segment one patient folder and write the result (and the uncertainty map); returns the JSON-ready record."""
+    """Segment one patient folder and write the result (and the uncertainty map, SEG/SR, report); returns the record."""
     from models.runtime import MissingModalityError, predict_patient
+
+    from .results import ResultsError, check_dicom_source, write_dicom, write_patient_report
+
+    try:
+        import_record = check_dicom_source(folder) if dicom_seg else None  # refuse before the long part
+    except ResultsError as exc:
+        raise CliError(str(exc)) from exc
 
     start = time.perf_counter()
     try:
@@ -190,6 +208,14 @@ def predict_folder(
     except (ExportError, PermissionError) as exc:
         raise CliError(f"{target}: cannot write the prediction ({exc}); choose another place with --out") from exc
     uncertainty_written = _write_uncertainty(run, patient, uncertainty, overwrite) if uncertainty is not None else None
+    extra: dict[str, Any] = {}
+    try:
+        if import_record is not None:
+            extra["dicom"] = write_dicom(patient, run.labels, import_record, written.parent, used, definition)
+        if report:
+            extra["report"] = str(write_patient_report(patient, run.labels, written.parent, used, definition))
+    except ResultsError as exc:
+        raise CliError(str(exc)) from exc
     record: dict[str, Any] = {
         "patient": patient.name,
         "input": str(folder),
@@ -206,6 +232,7 @@ def predict_folder(
     }
     if uncertainty_written is not None:
         record["uncertainty"] = str(uncertainty_written)
+    record.update(extra)
     if run.notes or notes:
         record["notes"] = list(dict.fromkeys(run.notes + notes))
     if patient.ground_truth is not None:
@@ -349,6 +376,10 @@ def predict_cohort(
         if mixed is not None:
             print(f"brats-predict: warning: {mixed}", file=sys.stderr)
             summary["warnings"] = [mixed]
+        if args.report:
+            from .results import cohort_reports
+
+            summary["reports"] = cohort_reports(cohort, model_for, args.ncr_definition)
         return summary
     finally:
         barrier(ranks)
@@ -395,10 +426,12 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
         return predict_folder(
             root, model, out=args.out, device=args.device,
             batch_size=args.batch_size, overwrite=args.overwrite, ncr_definition=args.ncr_definition,
-            tta=args.tta, uncertainty=args.uncertainty,
+            tta=args.tta, uncertainty=args.uncertainty, dicom_seg=args.dicom_seg, report=args.report,
         )
     if args.uncertainty is not None:
         raise CliError("--uncertainty takes one patient folder; this is a folder of patients")
+    if args.dicom_seg:
+        raise CliError("--dicom-seg takes one patient folder (imported from DICOM); this is a folder of patients")
     if args.tta == "flip":  # cohort_predict.segment_cases does not take tta yet: say so rather than ignore it
         print("brats-predict: --tta flip applies to a single patient for now; the cohort runs without it",
               file=sys.stderr)
@@ -416,6 +449,7 @@ def _predict_raw(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     record = predict_folder(
         imported.folder, _load_model(args.model), out=args.out, device=args.device, batch_size=args.batch_size,
         overwrite=args.overwrite, ncr_definition=args.ncr_definition, tta=args.tta, uncertainty=args.uncertainty,
+        dicom_seg=args.dicom_seg, report=args.report,
     )
     try:
         record["output_native"] = str(write_native_prediction(Path(record["output"]), imported.folder,
