@@ -18,6 +18,7 @@ from importlib import metadata
 import highdicom as hd
 import numpy as np
 from pydicom.sr.codedict import codes
+from pydicom.valuerep import format_number_as_ds
 from pydicom.sr.coding import Code
 
 from brats_desktop.core.labels import CLASS_SHORT, EDEMA, ENHANCING, NCR, TUMOUR_CLASSES
@@ -129,4 +130,9 @@ def build_seg(
         content_description=(description or f"Brain tumour segmentation ({provenance.value})")[:64],
         series_description=(description or f"Tumour segmentation ({provenance.value})")[:64],
     )
+    # The spacing between slices from the slice positions (the import checked them), not the source's
+    # SpacingBetweenSlices tag that highdicom copies: some writers fill it wrongly (GDCM writes 1)
+    # and readers such as dcmqi stack the frames by it.
+    measures = seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    measures.SpacingBetweenSlices = format_number_as_ds(float(source.grid["spacing"][2]))
     return seg, segments
