@@ -34,11 +34,17 @@ REGION_WORDS = {"WT": "Whole tumour (WT = NCR + ED + ET)", "TC": "Tumour core (T
 
 
 def ensure_gui_application() -> QGuiApplication:
-    """The running Qt application, or an offscreen one (the CLI has no display)."""
+    """The running Qt application, or an offscreen one (the CLI has no display).
+
+    A QApplication rather than a bare QGuiApplication: Qt allows one application object per
+    process, and a caller that later needs widgets (a script, the test suite) could not make one.
+    """
     app = QGuiApplication.instance()
     if app is None:
+        from PySide6.QtWidgets import QApplication
+
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        app = QGuiApplication([])
+        app = QApplication([])
     return app
 
 
