@@ -14,6 +14,7 @@ from typing import Any
 from brats_desktop.app.ai_correct.controller import AiCorrectController
 from brats_desktop.app.feature import AppContext
 from brats_desktop.app.help.controller import HelpController
+from brats_desktop.app.results.controller import ResultsController
 
 
 def _on_window(name: str, build: Callable[[Any], Any]) -> Callable[[AppContext], Any]:
@@ -86,6 +87,7 @@ FEATURES: tuple[Any, ...] = (
     AiCorrectController,  # AI Correct tool (A): click model corrections, one undo step each
     _on_window("compare", _compare),  # error map, Next Error / Lesion
     _on_window("importer", _importer),  # Import Scans, QC outline, native-grid export
+    ResultsController,  # File → Export → DICOM Segmentation (SEG + SR), File → Export Report
     HelpController,  # Keyboard and Mouse Reference (generated from the actions), About
 )
 

@@ -62,16 +62,18 @@ def export_dicom(
     algorithm: Algorithm | None,
     ncr_definition: str | None = "brats2013",
     report: MeasurementReport | None = None,
+    overwrite: bool = False,
 ) -> DicomExport:
     """Write the SEG (on the source series' grid) and the SR of ``internal`` (canonical, on ``grid``).
 
     ``report`` is what the Measurements table shows (computed here from ``internal`` when not
     given). Raises :class:`SourceSeriesError` (source moved/changed), :class:`ExportError`
-    (empty layer, unwritable target); nothing is left behind in either case.
+    (empty layer, unwritable target); nothing is left behind in either case. ``overwrite``
+    replaces existing files (each atomically, after everything was built).
     """
     seg_target, sr_target = Path(seg_target), Path(sr_target)
     for target in (seg_target, sr_target):
-        if target.exists():
+        if target.exists() and not overwrite:
             raise ExportError(f"{target}: already exists; nothing is written over")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from brats_desktop.core.coordinates import file_axis, file_voxel
 from brats_desktop.core.discovery import MODALITY_LABELS
 from brats_desktop.core.labels import CLASS_COLOURS, TUMOUR_CLASSES
 from brats_desktop.core.measurements import Lesion, MeasurementReport, measure
@@ -64,6 +65,7 @@ class ReportData:
     volume_rgb: np.ndarray | None = None  # the 3-D view, when the app could draw one
     volume_note: str = "3-D view not included (no OpenGL here)"
     notes: list[str] = field(default_factory=list)
+    slice_of: object = None  # (canonical axis, index) -> the file's slice index, for the RANO table
 
     @property
     def measurable(self) -> list[Lesion]:
@@ -165,7 +167,6 @@ def report_data(
     model_inputs: list[str] | None = None,
     ncr_meaning: str = "",
     record: dict | None = None,
-    slice_label=lambda axis, index: index,
 ) -> ReportData:
     """Everything the page shows for ``labels`` (internal, canonical) of ``patient`` (a core ``Patient``).
 
@@ -174,6 +175,13 @@ def report_data(
     """
     labels = np.asarray(labels)
     spacing = tuple(float(s) for s in patient.grid.spacing)
+
+    def slice_label(axis: int, index: int) -> int:
+        """The file's own slice index (what the Measurements table, nibabel and ITK-SNAP count)."""
+        voxel = [0, 0, 0]
+        voxel[axis] = index
+        return file_voxel(patient.grid, voxel)[file_axis(patient.grid, axis)]
+
     measurement = measurement or measure(labels, spacing)
     sequences = []
     for key in ("t1", "t1ce", "t2", "flair"):
@@ -201,5 +209,5 @@ def report_data(
         sequences=sequences, model_inputs=[MODALITY_LABELS.get(m, m) for m in (model_inputs or [])],
         measurement=measurement, dice=dice, key_images=images,
         created=_dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        ncr_meaning=ncr_meaning, key_reason=reason, source=source,
+        ncr_meaning=ncr_meaning, key_reason=reason, source=source, slice_of=slice_label,
     )

@@ -119,7 +119,8 @@ def report_html(data: ReportData) -> str:
         rano.append(_row(["Lesion", "Slice", "Long (mm)", "Perp. (mm)", "Product (mm²)", "Vol. (mL)", "Measurable"],
                          header=True))
         for lesion in m.lesions[:8]:
-            rano.append(_row([f"ET {lesion.number}", str(lesion.z), f"{lesion.long_mm:.1f}", f"{lesion.short_mm:.1f}",
+            z = data.slice_of(2, lesion.z) if data.slice_of else lesion.z
+            rano.append(_row([f"ET {lesion.number}", str(z), f"{lesion.long_mm:.1f}", f"{lesion.short_mm:.1f}",
                               f"{lesion.product_mm2:.1f}", f"{lesion.volume_ml:.2f}",
                               "yes" if lesion.measurable else "no"]))
         rano.append("</table>")

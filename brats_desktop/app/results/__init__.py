@@ -1,0 +1,1 @@
+"""File → Export → DICOM Segmentation… and File → Export Report… (``ResultsController``)."""

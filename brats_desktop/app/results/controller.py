@@ -1,0 +1,232 @@
+"""``window.results``: File → Export → DICOM Segmentation… and File → Export Report….
+
+The Qt side of the results that go back to the clinic; the work is the Qt-free
+``dicom_export`` (SEG + TID 1500 SR on the source series) and ``report`` (the one-page
+PDF) that ``brats-predict`` shares. The DICOM entry is disabled for a patient without a
+source DICOM series, and its tooltip and status tip say why (a NIfTI-only patient has no
+instances a SEG could reference); the report works for every patient.
+
+Who made the layer is decided here (``provenance_of``): an annotation or a ground truth
+is MANUAL; a prediction equal to the last AI run is AUTOMATIC, one that differs from it
+(or was edited, or loaded from a ``corrected`` file) is CORRECTED (SEMIAUTOMATIC in DICOM).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu
+
+from brats_desktop.app.feature import AppContext, Feature
+from brats_desktop.app.state import ANNOTATION, GROUND_TRUTH, LabelLayer
+from brats_desktop.core.naming import kind_slug, output_stem
+from brats_desktop.core.nifti_io import unused_path
+from brats_desktop.core.provenance import Provenance, algorithm_of
+from brats_desktop.dicom_export import INSTALL_HINT, missing_dependencies, source_status
+from brats_desktop.preprocess.record import read_record
+
+DICOM_TITLE = "Export DICOM Segmentation"
+REPORT_TITLE = "Export Report"
+
+
+def provenance_of(layer: LabelLayer, ai_labels: np.ndarray | None) -> Provenance:
+    """Who made ``layer``: see the module docstring."""
+    if layer.kind in (ANNOTATION, GROUND_TRUTH):
+        return Provenance.MANUAL
+    if ai_labels is not None and ai_labels.shape == layer.data.shape:
+        return Provenance.AUTOMATIC if np.array_equal(ai_labels, layer.data) else Provenance.CORRECTED
+    name = Path(layer.source_path).name.lower() if layer.source_path else ""
+    return Provenance.CORRECTED if layer.modified or "corrected" in name else Provenance.AUTOMATIC
+
+
+class ResultsController(Feature):
+    name = "results"
+
+    def __init__(self, app: AppContext) -> None:
+        super().__init__(app)
+        w = self.app.window
+        self.record: dict | None = None  # import record of the open patient
+        self.unavailable = ""  # why the DICOM export is off, for the tooltip/status
+        # Beside the other exports, above Quit (the context appends at the end).
+        file_menu = self.app.menu("File")
+        quit_action = next((a for a in file_menu.actions() if a.text().replace("&", "") == "Quit"), None)
+        export_menu = QMenu("E&xport", w)
+        export_menu.setToolTipsVisible(True)  # a disabled entry's tooltip says why
+        self.dicom_action = QAction("DICOM &Segmentation (SEG + SR)…", w)
+        self.dicom_action.triggered.connect(lambda: self.export_dicom())
+        export_menu.addAction(self.dicom_action)
+        self.report_action = QAction("Export &Report…", w)
+        self.report_action.setStatusTip("A one-page PDF: volumes, RANO, key images (research use, not diagnosis)")
+        self.report_action.triggered.connect(lambda: self.export_report())
+        file_menu.insertMenu(quit_action, export_menu)
+        file_menu.insertAction(quit_action, self.report_action)
+        file_menu.insertSeparator(quit_action)
+        self.export_menu = export_menu
+        self.last_written: list[Path] = []
+        state = self.app.state
+        state.patient_changed.connect(self._on_patient_changed)
+        state.layers_changed.connect(self._update_actions)
+        self._update_actions()
+
+    # -- state ------------------------------------------------------------------
+    def _on_patient_changed(self, patient: Any) -> None:
+        self.record = read_record(getattr(patient, "folder", None)) if patient is not None else None
+        self._update_actions()
+
+    def _update_actions(self, *_args: object) -> None:
+        patient, layers = self.app.state.patient, self.app.state.layers
+        ok, why = source_status(self.record)
+        if patient is None:
+            ok, why = False, "open a patient first"
+        elif ok and missing_dependencies():
+            ok, why = False, f"{', '.join(missing_dependencies())} not installed (pip install 'brats-desktop[dicom]')"
+        elif ok and not layers:
+            ok, why = False, "no label layer to export"
+        self.unavailable = "" if ok else why
+        tip = ("Segments + TID 1500 measurement report on the original T1CE series, for PACS / OHIF / Slicer"
+               if ok else f"Unavailable: {why}")
+        self.dicom_action.setEnabled(ok)
+        self.dicom_action.setToolTip(tip)
+        self.dicom_action.setStatusTip(tip)
+        self.report_action.setEnabled(patient is not None and bool(layers))
+
+    def _choose_layer(self, title: str, name: str | None) -> LabelLayer | None:
+        layers = self.app.state.layers
+        if name is None:
+            preferred = [layer for layer in layers if layer.kind != GROUND_TRUTH] or layers
+            name = preferred[0].name if len(layers) == 1 else self.app.dialogs.choose(
+                self.app.window, title, "Layer:", [layer.name for layer in preferred])
+        return self.app.state.layer(name) if name else None
+
+    def _ai_labels(self) -> np.ndarray | None:
+        segment = self.app.feature("segment")
+        run = getattr(segment, "last_run", None) if segment is not None else None
+        return getattr(run, "labels", None)
+
+    def _model(self) -> Any:
+        segment = self.app.feature("segment")
+        try:
+            return segment.model if segment is not None else None
+        except Exception:  # noqa: BLE001 - no bundled model: the export names none
+            return None
+
+    def _ncr_definition(self) -> str | None:
+        run = getattr(self.app.feature("segment"), "last_run", None)
+        return getattr(run, "ncr_definition", None) or "brats2013"
+
+    def _stem(self, layer: LabelLayer) -> tuple[Path, str]:
+        patient = self.app.state.patient
+        return Path(patient.folder or Path.home()), output_stem(patient.name, patient.files, patient.convention,
+                                                                kind_slug(layer.name))
+
+    # -- DICOM ------------------------------------------------------------------
+    def export_dicom(self, name: str | None = None) -> tuple[Path, Path] | None:
+        """Write the chosen layer as SEG + SR beside the patient (the user picks the SEG's name)."""
+        w, dialogs = self.app.window, self.app.dialogs
+        if self.unavailable:
+            dialogs.error(w, DICOM_TITLE, f"DICOM export is unavailable: {self.unavailable}.")
+            return None
+        if missing_dependencies():
+            dialogs.error(w, DICOM_TITLE, INSTALL_HINT)
+            return None
+        layer = self._choose_layer(DICOM_TITLE, name)
+        if layer is None:
+            return None
+        from brats_desktop.dicom_export.export import SEG_SUFFIX, SR_SUFFIX, dicom_targets
+
+        folder, stem = self._stem(layer)
+        seg_path = dialogs.save_file(w, DICOM_TITLE, dicom_targets(folder, stem)[0], "DICOM SEG (*.seg.dcm *.dcm)")
+        if seg_path is None:
+            return None
+        base = seg_path.name[: -len(SEG_SUFFIX)] if seg_path.name.lower().endswith(SEG_SUFFIX) else seg_path.stem
+        seg_path, sr_path = seg_path.with_name(base + SEG_SUFFIX), seg_path.with_name(base + SR_SUFFIX)
+        existing = [p.name for p in (seg_path, sr_path) if p.exists()]
+        if existing and not dialogs.confirm(w, "Replace files?", f"{' and '.join(existing)} already exist. Replace?"):
+            return None
+        return self._write_dicom(layer, seg_path, sr_path, overwrite=bool(existing))
+
+    def _write_dicom(self, layer: LabelLayer, seg_path: Path, sr_path: Path, overwrite: bool) -> tuple[Path, Path] | None:
+        from brats_desktop.core.errors import ExportError
+        from brats_desktop.dicom_export.export import export_dicom
+        from brats_desktop.dicom_export.source import SourceSeriesError
+
+        patient = self.app.state.patient
+        provenance = provenance_of(layer, self._ai_labels())
+        algorithm = None if provenance is Provenance.MANUAL else algorithm_of(self._model())
+        self.app.show_message("Writing DICOM SEG and SR…")
+        try:
+            done = export_dicom(layer.data.copy(), patient.grid, self.record, seg_path, sr_path, provenance, algorithm,
+                                self._ncr_definition(), overwrite=overwrite)
+        except (SourceSeriesError, ExportError, ValueError, OSError) as exc:
+            self.app.dialogs.error(self.app.window, "DICOM export failed", str(exc))
+            self.app.show_message("DICOM export failed; nothing was written", 8000)
+            return None
+        self.last_written = [done.seg_path, done.sr_path]
+        self.app.show_message(f"Wrote {done.seg_path.name} and {done.sr_path.name} ({provenance.value}; "
+                              f"{len(done.segments)} segment(s) on the {done.source})", 10000)
+        return done.seg_path, done.sr_path
+
+    # -- report -----------------------------------------------------------------
+    def export_report(self, name: str | None = None) -> Path | None:
+        """Write the one-page PDF of the chosen layer (any patient)."""
+        w, dialogs, patient = self.app.window, self.app.dialogs, self.app.state.patient
+        if patient is None or not self.app.state.layers:
+            dialogs.error(w, REPORT_TITLE, "There is no label layer to report on.")
+            return None
+        layer = self._choose_layer(REPORT_TITLE, name)
+        if layer is None:
+            return None
+        folder, _ = self._stem(layer)
+        stem = output_stem(patient.name, patient.files, patient.convention, "report")
+        target = dialogs.save_file(w, REPORT_TITLE, unused_path(folder, stem, ".pdf"), "PDF (*.pdf)")
+        if target is None:
+            return None
+        if target.exists() and not dialogs.confirm(w, "Replace file?", f"{target.name} already exists. Replace it?"):
+            return None
+        from brats_desktop.core.errors import ExportError
+        from brats_desktop.report.pdf import write_report
+
+        try:
+            written = write_report(self._report_data(layer), target)
+        except (ExportError, OSError, ValueError) as exc:
+            dialogs.error(w, "Report failed", str(exc))
+            return None
+        self.last_written = [written]
+        self.app.show_message(f"Wrote {written.name}", 10000)
+        return written
+
+    def _report_data(self, layer: LabelLayer) -> Any:
+        from brats_desktop.core.postprocessing import NCR_DEFINITIONS
+        from brats_desktop.report.data import report_data
+
+        patient = self.app.state.patient
+        provenance = provenance_of(layer, self._ai_labels())
+        model = None if provenance is Provenance.MANUAL else self._model()
+        data = report_data(
+            patient, layer.data, layer.name, provenance, algorithm_of(model) if model is not None else None,
+            ground_truth=patient.ground_truth if layer.kind != GROUND_TRUTH else None,
+            model_inputs=list(getattr(model, "modalities", []) or []),
+            ncr_meaning=NCR_DEFINITIONS.get(self._ncr_definition() or "", ""), record=self.record)
+        data.volume_rgb, data.volume_note = self._volume_snapshot()
+        return data
+
+    def _volume_snapshot(self) -> tuple[np.ndarray | None, str]:
+        """The 3-D view as RGB when OpenGL draws it here, else None and why."""
+        layouts = getattr(self.app, "layouts", None)
+        view = getattr(layouts, "volume_view", None)
+        gl = getattr(view, "gl", None)
+        if gl is None:
+            return None, "3-D view not included (no OpenGL on this display)"
+        if not view.isVisible():
+            return None, "3-D view not included (open the 3-D layout to add it)"
+        from PySide6.QtGui import QImage
+
+        image = gl.grabFramebuffer().convertToFormat(QImage.Format.Format_RGB888)
+        if image.isNull() or image.width() == 0:
+            return None, "3-D view not included (it could not be captured)"
+        buf = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+        return buf[:, : 3 * image.width()].reshape(image.height(), image.width(), 3).copy(), ""
+
