@@ -8,6 +8,7 @@ identifiable. Small grids keep registration to a second or two.
 
 from __future__ import annotations
 
+import locale
 import math
 from pathlib import Path
 
@@ -142,6 +143,9 @@ def write_dicom_series(image, folder: Path, description: str, number: int = 1, t
     }
     common.update(tags or {})
     paths = []
+    # GDCM's writer leaves the C library's LC_CTYPE at "C", which turns Python's default text
+    # encoding into ASCII for every later test (read_text of a non-ASCII file then fails): restore it.
+    saved = locale.setlocale(locale.LC_CTYPE)
     for k in range(image.GetDepth()):
         sl = image[:, :, k]
         for tag, value in common.items():
@@ -154,6 +158,7 @@ def write_dicom_series(image, folder: Path, description: str, number: int = 1, t
         writer.SetFileName(str(path))
         writer.Execute(sl)
         paths.append(path)
+    locale.setlocale(locale.LC_CTYPE, saved)
     return paths
 
 
