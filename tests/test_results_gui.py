@@ -46,6 +46,7 @@ def _window(qtbot, tmp_path, patient_folder: Path, labels=None):
 
 
 def _close(win) -> None:
+    win.results.app.workers.wait()
     win.segment.shutdown()
     win.state.set_patient(None)
     win.close()
@@ -70,7 +71,10 @@ def test_dicom_export_matches_the_measurements_dock_and_an_edit_makes_it_semiaut
         action = _export_menu_action(win, "DICOM Segmentation")
         assert action.isEnabled() and "Unavailable" not in action.toolTip()
         dialogs.save_to = tmp_path / "out" / "mine.seg.dcm"
-        action.trigger()
+        with qtbot.waitSignal(win.results.dicom_written, timeout=30000):
+            action.trigger()  # written in the background; the entry is off meanwhile
+            assert not action.isEnabled() and "being written" in action.toolTip()
+        assert action.isEnabled()
         assert dialogs.errors == []
         assert dialogs.suggested.name == "raw_prediction.seg.dcm"  # the naming scheme, beside the patient
         seg_path, sr_path = tmp_path / "out" / "mine.seg.dcm", tmp_path / "out" / "mine.sr.dcm"
@@ -91,7 +95,8 @@ def test_dicom_export_matches_the_measurements_dock_and_an_edit_makes_it_semiaut
         layer.data[tuple(np.argwhere(layer.data == 2)[0])] = 0
         layer.notify_changed(None)
         dialogs.confirm_answer = True
-        action.trigger()  # same name: asked to replace, and replaced
+        with qtbot.waitSignal(win.results.dicom_written, timeout=30000):
+            action.trigger()  # same name: asked to replace, and replaced
         assert any("already exist" in q for q in dialogs.questions)
         assert hd.seg.segread(seg_path).SegmentSequence[0].SegmentAlgorithmType == "SEMIAUTOMATIC"
     finally:
@@ -130,7 +135,8 @@ def test_a_moved_source_series_is_named_and_nothing_is_written(qtbot, tmp_path, 
     raw.rename(moved)
     try:
         dialogs.save_to = tmp_path / "out" / "x.seg.dcm"
-        _export_menu_action(win, "DICOM Segmentation").trigger()
+        with qtbot.waitSignal(win.results.export_failed, timeout=30000):
+            _export_menu_action(win, "DICOM Segmentation").trigger()
         assert [t for t, _ in dialogs.errors] == ["DICOM export failed"]
         assert "AX T1 POST" in dialogs.errors[0][1] and "no longer there" in dialogs.errors[0][1]
         assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []

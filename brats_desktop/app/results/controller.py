@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
 
@@ -44,11 +45,14 @@ def provenance_of(layer: LabelLayer, ai_labels: np.ndarray | None) -> Provenance
 
 class ResultsController(Feature):
     name = "results"
+    dicom_written = Signal(object, object)  # (seg path, sr path), after a background export
+    export_failed = Signal(str)
 
     def __init__(self, app: AppContext) -> None:
         super().__init__(app)
         w = self.app.window
         self.record: dict | None = None  # import record of the open patient
+        self.busy = False  # a DICOM export is being written
         self.unavailable = ""  # why the DICOM export is off, for the tooltip/status
         # Beside the other exports, above Quit (the context appends at the end).
         file_menu = self.app.menu("File")
@@ -85,6 +89,8 @@ class ResultsController(Feature):
             ok, why = False, f"{', '.join(missing_dependencies())} not installed (pip install 'brats-desktop[dicom]')"
         elif ok and not layers:
             ok, why = False, "no label layer to export"
+        if ok and self.busy:
+            ok, why = False, "a DICOM export is being written"
         self.unavailable = "" if ok else why
         tip = ("Segments + TID 1500 measurement report on the original T1CE series, for PACS / OHIF / Slicer"
                if ok else f"Unavailable: {why}")
@@ -124,7 +130,11 @@ class ResultsController(Feature):
 
     # -- DICOM ------------------------------------------------------------------
     def export_dicom(self, name: str | None = None) -> tuple[Path, Path] | None:
-        """Write the chosen layer as SEG + SR beside the patient (the user picks the SEG's name)."""
+        """Write the chosen layer as SEG + SR beside the patient (the user picks the SEG's name).
+
+        Returns the two targets once the background write started (``dicom_written`` /
+        ``export_failed`` tell the end), None when nothing was started.
+        """
         w, dialogs = self.app.window, self.app.dialogs
         if self.unavailable:
             dialogs.error(w, DICOM_TITLE, f"DICOM export is unavailable: {self.unavailable}.")
@@ -149,25 +159,43 @@ class ResultsController(Feature):
         return self._write_dicom(layer, seg_path, sr_path, overwrite=bool(existing))
 
     def _write_dicom(self, layer: LabelLayer, seg_path: Path, sr_path: Path, overwrite: bool) -> tuple[Path, Path] | None:
+        """Build and write in a pool thread (1-2 s for a full series); the window stays usable."""
         from brats_desktop.core.errors import ExportError
         from brats_desktop.dicom_export.export import export_dicom
         from brats_desktop.dicom_export.source import SourceSeriesError
 
-        patient = self.app.state.patient
+        patient, record = self.app.state.patient, self.record
         provenance = provenance_of(layer, self._ai_labels())
         algorithm = None if provenance is Provenance.MANUAL else algorithm_of(self._model())
-        self.app.show_message("Writing DICOM SEG and SR…")
-        try:
-            done = export_dicom(layer.data.copy(), patient.grid, self.record, seg_path, sr_path, provenance, algorithm,
-                                self._ncr_definition(), overwrite=overwrite)
-        except (SourceSeriesError, ExportError, ValueError, OSError) as exc:
-            self.app.dialogs.error(self.app.window, "DICOM export failed", str(exc))
+        labels, definition = layer.data.copy(), self._ncr_definition()  # later edits do not leak in
+
+        def job() -> Any:
+            return export_dicom(labels, patient.grid, record, seg_path, sr_path, provenance, algorithm, definition,
+                                overwrite=overwrite)
+
+        def done(result: Any) -> None:
+            self._set_busy(False)
+            self.last_written = [result.seg_path, result.sr_path]
+            self.app.show_message(f"Wrote {result.seg_path.name} and {result.sr_path.name} ({provenance.value}; "
+                                  f"{len(result.segments)} segment(s) on the {result.source})", 10000)
+            self.dicom_written.emit(result.seg_path, result.sr_path)
+
+        def failed(exc: Exception) -> None:
+            self._set_busy(False)
+            known = isinstance(exc, (SourceSeriesError, ExportError, ValueError, OSError))
+            text = str(exc) if known else f"{type(exc).__name__}: {exc}"
+            self.app.dialogs.error(self.app.window, "DICOM export failed", text)
             self.app.show_message("DICOM export failed; nothing was written", 8000)
-            return None
-        self.last_written = [done.seg_path, done.sr_path]
-        self.app.show_message(f"Wrote {done.seg_path.name} and {done.sr_path.name} ({provenance.value}; "
-                              f"{len(done.segments)} segment(s) on the {done.source})", 10000)
-        return done.seg_path, done.sr_path
+            self.export_failed.emit(text)
+
+        self._set_busy(True)
+        self.app.show_message(f"Writing DICOM SEG and SR of {layer.name}…")
+        self.app.workers.submit(job, done, failed)
+        return seg_path, sr_path
+
+    def _set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self._update_actions()
 
     # -- report -----------------------------------------------------------------
     def export_report(self, name: str | None = None) -> Path | None:
