@@ -120,8 +120,13 @@ class ResultsController(Feature):
             return None
 
     def _ncr_definition(self) -> str | None:
+        """Meaning of label 1: the last run's, else what the patient's names and labels imply (as brats-predict)."""
         run = getattr(self.app.feature("segment"), "last_run", None)
-        return getattr(run, "ncr_definition", None) or "brats2013"
+        if getattr(run, "ncr_definition", None):
+            return run.ncr_definition
+        from brats_desktop.core.label_meaning import AUTO, resolve_ncr_definition
+
+        return resolve_ncr_definition(AUTO, self.app.state.patient)[0] or "brats2013"
 
     def _stem(self, layer: LabelLayer) -> tuple[Path, str]:
         patient = self.app.state.patient
