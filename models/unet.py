@@ -76,6 +76,7 @@ class UNet(nn.Module):
         dropout: float = 0.2,
         batch_norm: bool = True,
         up_mode: str = "transpose",
+        prior_channels: tuple[int, int] | list[int] | None = None,
     ) -> None:
         super().__init__()
         if depth < 2:
@@ -96,6 +97,16 @@ class UNet(nn.Module):
         )
         self.head = nn.Conv2d(widths[0], num_classes, 1)
         self.apply(_init_he_normal)
+        # Optional shortcut from input channels [start, stop) straight to the logits (1x1, no
+        # bias, zero at first): the click model's current labels and guidance, which should
+        # sway the answer voxel by voxel without first travelling through the whole U-Net.
+        self.prior_channels = tuple(int(c) for c in prior_channels) if prior_channels is not None else None
+        if self.prior_channels is not None:
+            start, stop = self.prior_channels
+            if not 0 <= start < stop <= in_channels:
+                raise ValueError(f"prior_channels must lie within the {in_channels} inputs, got {prior_channels}")
+            self.prior = nn.Conv2d(stop - start, num_classes, 1, bias=False)
+            nn.init.zeros_(self.prior.weight)
 
     @property
     def size_multiple(self) -> int:
@@ -104,6 +115,7 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
+        inputs = x
         for i, block in enumerate(self.down):
             if i:
                 x = self.pool(x)
@@ -112,10 +124,15 @@ class UNet(nn.Module):
         x = self.dropout(skips.pop())
         for block in self.up:
             x = block(x, skips.pop())
-        return self.head(x)
+        if self.prior_channels is None:
+            return self.head(x)
+        start, stop = self.prior_channels
+        return self.head(x) + self.prior(inputs[:, start:stop])
 
 
-ARCHITECTURE_KEYS = ("in_channels", "num_classes", "base_width", "depth", "dropout", "batch_norm", "up_mode")
+ARCHITECTURE_KEYS = (
+    "in_channels", "num_classes", "base_width", "depth", "dropout", "batch_norm", "up_mode", "prior_channels",
+)
 
 
 def build_network(architecture: dict[str, Any]) -> nn.Module:
