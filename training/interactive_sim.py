@@ -158,13 +158,14 @@ def scribble_through(mask: np.ndarray, point: tuple[int, int, int], label: int, 
 
 
 def corrective_click(pred: np.ndarray, gt: np.ndarray, rng: np.random.Generator, used: set[tuple[int, int, int]],
-                     allowed: np.ndarray | None = None, p_robot: float = 0.6, p_scribble: float = 0.2) -> Guidance | None:
+                     allowed: np.ndarray | None = None, p_robot: float = 0.6, p_scribble: float = 0.2,
+                     p_exact: float = 0.5) -> Guidance | None:
     """One more piece of guidance where ``pred`` is wrong (None when it is right everywhere allowed)."""
     found = largest_error(pred, gt, allowed) if rng.random() < p_robot else random_error(pred, gt, rng, allowed)
     if found is None:
         return None
     mask, label = found
-    point = deepest_point(mask, rng, spread=0.0 if rng.random() < 0.5 else 0.5, used=used)
+    point = deepest_point(mask, rng, spread=0.0 if rng.random() < p_exact else 0.5, used=used)
     if point is None:
         return None
     used.add(point)

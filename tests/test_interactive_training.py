@@ -1,0 +1,70 @@
+"""The click model's training: simulated clicks go where the result is most wrong; a step runs on a tiny net (seconds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from brats_desktop.interactive import Click
+from tests.interactive_support import tiny_auto
+from training import interactive_sim as sim
+from training.interactive_train import ClickCase, FirstLayerGuard, robot_window, train_step
+from brats_desktop.interactive.network import warm_start
+
+torch.set_num_threads(1)
+
+
+def test_corrective_click_hits_the_deepest_point_of_the_largest_error() -> None:
+    gt = np.zeros((30, 30, 9), np.uint8)
+    gt[9:16, 9:16, 1:8] = 2  # a big missed edema block ...
+    gt[25:28, 25:28, 3:6] = 3  # ... and a small missed enhancing one
+    pred = np.zeros_like(gt)
+    item = sim.corrective_click(pred, gt, np.random.default_rng(0), set(), p_robot=1.0, p_scribble=0.0, p_exact=1.0)
+    assert isinstance(item, Click) and item.label == 2
+    assert item.voxel == (12, 12, 4)  # the block's centre
+    pred[:] = gt
+    assert sim.corrective_click(pred, gt, np.random.default_rng(0), set()) is None  # nothing wrong, no click
+
+
+def test_perturbed_reference_differs_but_stays_a_label_map() -> None:
+    gt = np.zeros((30, 30, 9), np.uint8)
+    gt[8:20, 8:20, 2:7] = 2
+    gt[11:17, 11:17, 3:6] = 3
+    outs = [sim.perturbed_reference(gt, np.random.default_rng(i)) for i in range(8)]
+    assert any((o != gt).any() for o in outs)
+    assert all(o.dtype == np.uint8 and o.max() <= 3 for o in outs)
+
+
+def _case() -> ClickCase:
+    rng = np.random.default_rng(0)
+    shape = (32, 32, 11)
+    gt = np.zeros(shape, np.uint8)
+    gt[8:24, 8:24, 2:9] = 2
+    gt[12:20, 12:20, 3:8] = 3
+    images = rng.normal(0, 1, (2, *shape)).astype(np.float16)
+    images[0][gt > 0] += 2
+    auto = gt.copy()
+    auto[8:12] = 0  # the automatic result misses a slab
+    return ClickCase("tiny", images, gt, auto)
+
+
+def test_a_training_step_updates_new_channels_fast_and_pretrained_ones_gently() -> None:
+    net, _ = warm_start(tiny_auto(0))
+    first = net.down[0][0]
+    before = first.weight.detach().clone()
+    opt = torch.optim.AdamW([{"params": [p for n, p in net.named_parameters() if not n.startswith("down.0.0")]},
+                             {"params": [first.weight, first.bias]}], lr=1e-3)
+    guard = FirstLayerGuard(net, n_auto=6, scale=0.01)
+    out = train_step(net, opt, _case(), np.random.default_rng(1), 32, 1.0, guard)
+    assert np.isfinite(out["loss"])
+    moved = (first.weight.detach() - before).abs()
+    assert moved[:, 6:].max() > 10 * moved[:, :6].max() > 0
+
+
+def test_robot_window_clicks_fix_what_they_force() -> None:
+    net, _ = warm_start(tiny_auto(0))
+    case = _case()
+    img = case.images[:, :, :, 1:10].astype(np.float32)
+    gt, auto = case.gt[:, :, 1:10], case.auto[:, :, 1:10]
+    out = robot_window(net, img, gt, auto, clicks=2, local=True)
+    assert (out != auto).any()  # at least the clicked voxels changed towards the reference
