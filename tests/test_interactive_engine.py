@@ -182,3 +182,18 @@ def test_bundled_click_model_loads_weights_only_and_is_small() -> None:
     engine = ClickEngine.bundled()
     assert engine.modalities == ["flair", "t1ce"]
     assert load_model(path).metadata["interactive"]["format"] == 1
+
+
+def test_clicks_merged_while_busy_are_all_refined() -> None:
+    """The second call adds two clicks at once: the window covers both, not only the last."""
+    imgs = images(9)
+    imgs["flair"][2:6, 2:6, 2:7] = 400.0
+    imgs["flair"][14:18, 14:18, 2:7] = 400.0
+    labels = np.zeros(SHAPE, np.uint8)
+    engine = threshold_engine()
+    first = Click((10, 10, 4), 0)
+    engine.refine(imgs, labels, [first])
+    result = engine.refine(imgs, labels, [first, Click((3, 3, 4), 3), Click((15, 15, 4), 3)])
+    assert (result.labels[2:6, 2:6, 2:7] == 3).all() and (result.labels[14:18, 14:18, 2:7] == 3).all()
+    only_last = threshold_engine().refine(imgs, labels, [first, Click((3, 3, 4), 3), Click((15, 15, 4), 3)])
+    assert (only_last.labels[2:6, 2:6, 3] == 0).any()  # a fresh engine re-runs around the last click only

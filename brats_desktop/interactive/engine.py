@@ -79,6 +79,7 @@ class ClickEngine:
         self._cache_key: tuple | None = None
         self._cache: tuple[Any, np.ndarray] | None = None
         self._network = None
+        self._last_guidance: tuple[G.Guidance, ...] = ()
 
     # ------------------------------------------------------------------ construction
 
@@ -190,13 +191,14 @@ class ClickEngine:
         guidance: Sequence[G.Guidance],
         locked: np.ndarray | None = None,
         *,
-        new: int = 1,
+        new: int | None = None,
     ) -> RefineResult:
-        """Apply all ``guidance`` (cumulative, oldest first) to ``labels``; the network re-runs around the last ``new`` items.
+        """Apply all ``guidance`` (cumulative, oldest first) to ``labels``; the network re-runs around the new items.
 
         ``labels`` is not modified. ``new`` is how many of the last items arrived since the
-        previous call (a GUI that merged clicks passes their number): the window covers
-        them all. Raises ``MissingModalityError`` when ``images`` lack the model's inputs.
+        previous call; by default, when the previous call's guidance is a prefix of this
+        one (clicks merged while a run was busy), every item after it is new, otherwise
+        the last one is. Raises ``MissingModalityError`` when ``images`` lack the model's inputs.
         """
         t0 = time.perf_counter()
         guidance = list(guidance)
@@ -208,9 +210,14 @@ class ClickEngine:
         out = labels.copy()
         if not guidance:
             return RefineResult(out, EMPTY_BOX, time.perf_counter() - t0)
-        focus = [g for g in guidance[-max(int(new), 1):] if _inside_any(g, labels.shape)]
         bbox: tuple[slice, slice, slice] | None = None
         with self._lock:
+            if new is None:
+                prev = self._last_guidance
+                grown = 0 < len(prev) < len(guidance) and tuple(guidance[: len(prev)]) == prev
+                new = len(guidance) - len(prev) if grown else 1
+            self._last_guidance = tuple(guidance)
+            focus = [g for g in guidance[-max(int(new), 1):] if _inside_any(g, labels.shape)]
             if focus:
                 norm = self._normalised(images)
                 if norm.shape[1:] != labels.shape:
