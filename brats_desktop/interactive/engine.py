@@ -143,6 +143,16 @@ class ClickEngine:
         box.append(slice(max(int(lo[2]) - k, 0), min(int(hi[2]) + k + 1, shape[2])))
         return tuple(box)  # type: ignore[return-value]
 
+    def _windows(self, shape: Sequence[int], focus: Sequence[G.Guidance]) -> list[tuple[slice, slice, slice]]:
+        """One window per new item, except items already inside an earlier window (merged clicks close together)."""
+        boxes: list[tuple[slice, slice, slice]] = []
+        for item in focus:
+            pts = G.exact_voxels(item)
+            if any(all(((pts[:, a] >= b[a].start) & (pts[:, a] < b[a].stop)).all() for a in range(3)) for b in boxes):
+                continue
+            boxes.append(self._window(shape, [item]))
+        return boxes
+
     def _predict(self, norm: np.ndarray, labels: np.ndarray, guidance: Sequence[G.Guidance],
                  box: tuple[slice, slice, slice]) -> np.ndarray:
         """Network labels (uint8) on ``box``: context slices from the volume, in-plane padded to the U-Net's multiple."""
@@ -222,25 +232,25 @@ class ClickEngine:
                 norm = self._normalised(images)
                 if norm.shape[1:] != labels.shape:
                     raise ValueError(f"labels shape {labels.shape} != image shape {norm.shape[1:]}")
-                box = self._window(labels.shape, focus)
-                predicted = self._predict(norm, labels, guidance, box)
-                old = labels[box]
-                if self.local:
-                    origin = [s.start for s in box]
-                    seeds = G.rasterise(focus, origin, old.shape).sum(axis=0) > 0
-                    keep = connected_changes(old, predicted, seeds)
-                else:
-                    keep = old != predicted
-                if locked is not None:
-                    keep &= ~locked[box]
-                block = out[box]
-                block[keep] = predicted[keep]
-                bbox = box
+                for box in self._windows(labels.shape, focus):
+                    predicted = self._predict(norm, out, guidance, box)
+                    old = out[box]
+                    if self.local:
+                        origin = [s.start for s in box]
+                        seeds = G.rasterise(focus, origin, old.shape).sum(axis=0) > 0
+                        keep = connected_changes(old, predicted, seeds)
+                    else:
+                        keep = old != predicted
+                    if locked is not None:
+                        keep &= ~locked[box]
+                    old[keep] = predicted[keep]  # a view: writes into out
+                    lo, hi = np.array([s.start for s in box]), np.array([s.stop - 1 for s in box])
+                    bbox = _union(bbox, lo, hi)
         for item in guidance:  # pointed-at voxels get their label, locked or not
             pts = G.exact_voxels(item)
             ok = np.all((pts >= 0) & (pts < np.asarray(labels.shape)), axis=1)
             pts = pts[ok]
-            pts = pts[labels[pts[:, 0], pts[:, 1], pts[:, 2]] != item.label]
+            pts = pts[out[pts[:, 0], pts[:, 1], pts[:, 2]] != item.label]
             if len(pts):
                 out[pts[:, 0], pts[:, 1], pts[:, 2]] = item.label
                 bbox = _union(bbox, pts.min(axis=0), pts.max(axis=0))
