@@ -197,3 +197,20 @@ def test_clicks_merged_while_busy_are_all_refined() -> None:
     assert (result.labels[2:6, 2:6, 2:7] == 3).all() and (result.labels[14:18, 14:18, 2:7] == 3).all()
     only_last = threshold_engine().refine(imgs, labels, [first, Click((3, 3, 4), 3), Click((15, 15, 4), 3)])
     assert (only_last.labels[2:6, 2:6, 3] == 0).any()  # a fresh engine re-runs around the last click only
+
+
+def test_a_keep_prior_never_changes_the_automatic_models_own_answer() -> None:
+    """Trained click models start with a shortcut favouring the shown labels: on the automatic answer itself
+    (and no guidance) the argmax is the automatic model's."""
+    auto = tiny_auto(2)
+    net, _ = warm_start(auto, keep=4.0, follow=4.0)
+    rng = np.random.default_rng(3)
+    img = rng.normal(size=(2, 16, 16, 7)).astype(np.float32)
+    guid = np.zeros((4, 16, 16, 7), np.float32)
+    zeros = np.zeros((16, 16, 7), np.uint8)
+    x0 = torch.from_numpy(assemble_inputs(img, zeros, guid, np.arange(7)))
+    with torch.no_grad():
+        auto_labels = auto.network(x0[:, :6]).argmax(1).numpy().transpose(1, 2, 0).astype(np.uint8)
+        x = torch.from_numpy(assemble_inputs(img, auto_labels, guid, np.arange(7)))
+        kept = net(x).argmax(1).numpy().transpose(1, 2, 0)
+    assert auto_labels.any() and (kept == auto_labels).all()

@@ -218,9 +218,10 @@ def validate(net, cases: list[ClickCase], window: int, n_windows: int = 16, clic
 
 
 def train_step(net, opt, case: ClickCase, rng: np.random.Generator, window: int, click_weight: float,
-               guard: "FirstLayerGuard | None" = None) -> dict[str, float]:
+               guard: "FirstLayerGuard | None" = None, p_auto: float = 0.85,
+               p_perturbed: float = 0.1) -> dict[str, float]:
     img, gt, auto = augment(*cut_window(case, rng, window), rng)
-    start, kind = sim.starting_mask(gt, auto, rng)
+    start, kind = sim.starting_mask(gt, auto, rng, p_auto, p_perturbed)
     guidance: list = []
     used: set = set()
     net.eval()  # dropout off while the simulated user looks at the network's answers
@@ -338,9 +339,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", type=Path, default=Path("runs/click-cache"))
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--window", type=int, default=96)
-    p.add_argument("--lr", type=float, default=5e-5, help="learning rate of the pretrained layers")
-    p.add_argument("--first-lr", type=float, default=1e-3, help="learning rate of the new channels' first-layer weights")
-    p.add_argument("--prior-lr", type=float, default=5e-3, help="learning rate of the labels/guidance shortcut")
+    p.add_argument("--lr", type=float, default=2e-5, help="learning rate of the pretrained layers")
+    p.add_argument("--first-lr", type=float, default=5e-4, help="learning rate of the new channels' first-layer weights")
+    p.add_argument("--keep", type=float, default=4.0, help="initial shortcut weight: current label -> its logit")
+    p.add_argument("--follow", type=float, default=4.0, help="initial shortcut weight: guidance -> its label's logit")
+    p.add_argument("--p-auto", type=float, default=0.85, help="share of samples starting from the automatic prediction")
+    p.add_argument("--p-perturbed", type=float, default=0.1, help="share starting from a perturbed reference")
+    p.add_argument("--prior-lr", type=float, default=1e-2, help="learning rate of the labels/guidance shortcut")
     p.add_argument("--click-weight", type=float, default=1.0)
     p.add_argument("--save-every", type=float, default=3.0, help="minutes between saved states")
     p.add_argument("--threads", type=int, default=1)
@@ -373,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.prepare_only:
         return 0
 
-    net, arch = warm_start(auto)
+    net, arch = warm_start(auto, keep=args.keep, follow=args.follow)
     # The shortcut's 52 weights (prev labels and guidance -> logits) learn fast and are
     # what makes the model keep the current map and follow clicks from the first minutes.
     # The first layer learns at --first-lr, but its automatic-model channels move only
@@ -433,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
             group["lr"] = group["base_lr"] * factor
         rng = np.random.default_rng([args.seed, step])
         case = cases[int(rng.integers(len(cases)))]
-        out = train_step(net, opt, case, rng, args.window, args.click_weight, guard)
+        out = train_step(net, opt, case, rng, args.window, args.click_weight, guard, args.p_auto, args.p_perturbed)
         losses.append(out["loss"])
         clicks.append(out["clicks"])
         step += 1

@@ -81,9 +81,14 @@ def plain_architecture(auto_architecture: dict[str, Any], context: int = 1) -> d
     return arch
 
 
-def warm_start(auto: LoadedModel) -> tuple[nn.Module, dict[str, Any]]:
-    """A click network answering exactly like ``auto`` while prev-seg and guidance channels are ignored.
+def warm_start(auto: LoadedModel, keep: float = 0.0, follow: float = 0.0) -> tuple[nn.Module, dict[str, Any]]:
+    """A click network built from ``auto``: zero weights for the new channels in the first layer.
 
+    With ``keep`` = ``follow`` = 0 it answers exactly like ``auto`` whatever the labels and
+    guidance. ``keep`` > 0 starts the shortcut adding ``keep`` to the logit of the class the
+    current map shows on the slice (so a map equal to ``auto``'s own answer is kept: the
+    argmax cannot change), ``follow`` > 0 adds ``follow`` to the class the guidance names:
+    training then starts from "keep the map, obey the clicks" instead of learning it.
     ``auto`` must be loaded with ``fuse=True`` (batch norm folded): its modules then
     match a U-Net without batch norm key for key. Returns (network in eval mode, architecture).
     """
@@ -102,6 +107,13 @@ def warm_start(auto: LoadedModel) -> tuple[nn.Module, dict[str, Any]]:
             target[key] = w
         else:
             target[key] = value.clone()
-    net.load_state_dict(target)  # "prior.weight" stays zero
+    n_slices = 2 * context + 1
+    prior = torch.zeros_like(target["prior.weight"])  # (classes, prev + guidance, 1, 1)
+    for i, c in enumerate(PREV_CLASSES):
+        prior[c, i * n_slices + context] = keep
+    for c in range(G.NUM_LABELS):
+        prior[c, len(PREV_CLASSES) * n_slices + c] = follow
+    target["prior.weight"] = prior
+    net.load_state_dict(target)
     net.eval()
     return net, arch
