@@ -23,6 +23,6 @@ fi
 # dciodvfy (Debian dicom3tools) validates the exported DICOM SEG/SR in the tests. Only where we are root with
 # apt (CI's fresh machine); anywhere else, or if apt fails, the validation tests skip.
 if ! command -v dciodvfy >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    (apt-get update -qq && apt-get install -y -qq dicom3tools) >/dev/null 2>&1 \
+    (timeout 300 apt-get update -qq && timeout 300 apt-get install -y -qq dicom3tools) >/dev/null 2>&1 \
         || echo "setup-env: dicom3tools not installed (apt failed); the dciodvfy checks will skip" >&2
 fi
