@@ -15,6 +15,7 @@ page looks like the screen.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,7 +66,7 @@ class ReportData:
     volume_rgb: np.ndarray | None = None  # the 3-D view, when the app could draw one
     volume_note: str = "3-D view not included (no OpenGL here)"
     notes: list[str] = field(default_factory=list)
-    slice_of: object = None  # (canonical axis, index) -> the file's slice index, for the RANO table
+    slice_of: Callable[[int, int], int] | None = None  # (canonical axis, index) -> the file's slice index
 
     @property
     def measurable(self) -> list[Lesion]:

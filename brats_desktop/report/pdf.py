@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QMarginsF, QPointF, QSizeF, Qt, QUrl
+from PySide6.QtCore import QMarginsF, QPointF, Qt, QUrl
 from PySide6.QtGui import (
     QGuiApplication, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QPen, QColor, QTextDocument,
 )
