@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from brats_desktop.core.labels import REGIONS
 from brats_desktop.core.preprocessing import brain_mask, normalise
 from brats_desktop.interactive import guidance as G
-from brats_desktop.interactive.local import connected_changes
+from brats_desktop.interactive.local import connected_changes, near
 from brats_desktop.interactive.network import assemble_inputs, interactive_spec, warm_start
 
 from . import interactive_sim as sim
@@ -167,7 +167,8 @@ def window_dice(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     return out
 
 
-def robot_window(net, img: np.ndarray, gt: np.ndarray, start: np.ndarray, clicks: int, local: bool) -> np.ndarray:
+def robot_window(net, img: np.ndarray, gt: np.ndarray, start: np.ndarray, clicks: int, local: bool,
+                 reach: float | None = None) -> np.ndarray:
     """The evaluation's robot on one window: ``clicks`` times, click the deepest point of the largest error,
     re-run the window; with ``local`` keep only changes connected to that click, as the engine does."""
     pred = start.copy()
@@ -189,7 +190,8 @@ def robot_window(net, img: np.ndarray, gt: np.ndarray, start: np.ndarray, clicks
         new = pred.copy()
         new[:, :, 1:-1] = logits.argmax(1).numpy().astype(np.uint8).transpose(1, 2, 0)
         if local:
-            keep = connected_changes(pred, new, G.rasterise(guidance[-1:], (0, 0, 0), gt.shape).sum(0) > 0)
+            within = None if reach is None else near(G.exact_voxels(guidance[-1]), gt.shape, reach)
+            keep = connected_changes(pred, new, G.rasterise(guidance[-1:], (0, 0, 0), gt.shape).sum(0) > 0, within)
             pred[keep] = new[keep]
         else:
             pred = new
