@@ -5,7 +5,9 @@ point, never the same voxel twice) clicks ``--clicks`` times on each ``--case`` 
 :class:`brats_desktop.interactive.InteractiveSession` (the public headless API: file voxel
 order and file label values). Reported per case: Dice WT/TC/ET after 0..N clicks, and over
 all clicks the p50/p95 seconds of ``ClickEngine.refine`` (the label map updated) and of the
-whole ``session.click`` call (plus the conversion to the file's voxel order and label values).
+whole ``session.click`` call (plus the conversion to the file's voxel order and label values),
+wall time and process CPU time (the latter is what an unshared machine would need, up to
+thread parallelism), with the load average: on a shared machine wall times are inflated.
 The automatic segmentation that starts each session is not timed here (``bench_inference.py``).
 
 Usage::
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -87,6 +90,7 @@ def main() -> int:
               else ClickEngine.bundled(local=args.local))
     refine_s: list[float] = []
     click_s: list[float] = []
+    cpu_s: list[float] = []  # process CPU seconds per click (all threads): what a machine to itself would need
     cases = {}
     for folder in args.case:
         s = InteractiveSession.from_folder(folder, device="cpu", ncr_definition=args.ncr_definition, engine=engine)
@@ -110,9 +114,10 @@ def main() -> int:
             used.add(voxel)
             ijk = file_voxel(s.patient.grid, voxel)
             value = int(to_file(np.array([label], np.uint8), s.convention)[0])
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             s.click(ijk, value)
             click_s.append(time.perf_counter() - t0)
+            cpu_s.append(time.process_time() - c0)
             refine_s.append(float(s.last_seconds))
             if ref is not None:
                 curve.append(region_dice(s.internal_labels, ref))
@@ -131,6 +136,8 @@ def main() -> int:
         "clicks": len(refine_s),
         "refine_p50_s": pct(refine_s, 50), "refine_p95_s": pct(refine_s, 95),
         "click_p50_s": pct(click_s, 50), "click_p95_s": pct(click_s, 95),
+        "click_cpu_p50_s": pct(cpu_s, 50), "click_cpu_p95_s": pct(cpu_s, 95),
+        "load_average_1min": round(os.getloadavg()[0], 1),
         "dice": cases,
     }
     print(json.dumps({k: v for k, v in out.items() if k != "dice"}))

@@ -214,3 +214,14 @@ def test_a_keep_prior_never_changes_the_automatic_models_own_answer() -> None:
         x = torch.from_numpy(assemble_inputs(img, auto_labels, guid, np.arange(7)))
         kept = net(x).argmax(1).numpy().transpose(1, 2, 0)
     assert auto_labels.any() and (kept == auto_labels).all()
+
+
+def test_changes_stay_within_reach_of_the_click() -> None:
+    imgs = images(10)
+    imgs["flair"][1:19, 1:19, 2:7] = 400.0  # one big bright lesion
+    labels = np.zeros(SHAPE, np.uint8)
+    reach = ClickEngine(threshold_engine().model, reach=5.0).refine(imgs, labels, [Click((2, 2, 4), 3)])
+    assert reach.labels[4, 4, 4] == 3 and reach.labels[2, 2, 2] == 3  # 2.8 and 2 voxels away
+    assert (reach.labels[10:, 10:] == 0).all()  # beyond 5 voxels nothing moved
+    unlimited = ClickEngine(threshold_engine().model, reach=None).refine(imgs, labels, [Click((2, 2, 4), 3)])
+    assert (unlimited.labels[10:16, 10:16, 2:7] == 3).all()

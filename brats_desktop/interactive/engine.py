@@ -5,8 +5,8 @@ Per call the network runs only on a window around the newest guidance: in-plane
 :attr:`ClickEngine.window` voxels (or more for a long scribble) and the clicked slices
 ± ``slices_each_side``, so a click is answered in a fraction of a second on a CPU and
 its effect stays local. Of the window's changes only those 26-connected to the newest
-guidance are kept (:func:`.local.connected_changes`): a click in one lesion does not
-move another. Then every pointed-at voxel gets its label and ``locked`` voxels (hand
+guidance and within :data:`REACH` voxels of it are kept (:func:`.local.connected_changes`):
+a click in one lesion does not move another. Then every pointed-at voxel gets its label and ``locked`` voxels (hand
 painted) keep theirs unless the guidance points at them.
 """
 
@@ -24,11 +24,15 @@ import numpy as np
 from brats_desktop.core.preprocessing import PreprocessingSpec, brain_mask, normalise
 
 from . import guidance as G
-from .local import connected_changes
+from .local import connected_changes, near
 
 CLICK_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "bundled" / "interactive"
 CLICK_MODEL_NAME = "click-unet2d-flair-t1ce.pt"
 EMPTY_BOX: tuple[slice, slice, slice] = (slice(0, 0), slice(0, 0), slice(0, 0))
+# Voxels (Euclidean) from the newest guidance within which an answer may change the map: in the
+# held-out training windows a reach of 12 kept TC from falling after 3 clicks (0.899 -> 0.904
+# instead of 0.899 -> 0.899 unlimited, untrained model; 0.880 -> 0.899 for a 4-minute model).
+REACH = 12.0
 
 
 @dataclass
@@ -54,7 +58,7 @@ class ClickEngine:
     """Refines label maps with a click model file (see :mod:`.network` for its inputs)."""
 
     def __init__(self, model: Any, device: str = "cpu", window: int | None = None,
-                 slices_each_side: int | None = None, local: bool = True) -> None:
+                 slices_each_side: int | None = None, local: bool = True, reach: float | None = REACH) -> None:
         from .network import interactive_spec
 
         meta = model.metadata
@@ -73,6 +77,7 @@ class ClickEngine:
         self.window = int(window or spec.get("window", 96))
         self.slices_each_side = int(slices_each_side if slices_each_side is not None else spec.get("slices_each_side", 3))
         self.local = local
+        self.reach = reach
         arch = meta["architecture"]
         self.size_multiple = 1 << (int(arch.get("depth", 5)) - 1)
         self._lock = threading.Lock()
@@ -238,7 +243,11 @@ class ClickEngine:
                     if self.local:
                         origin = [s.start for s in box]
                         seeds = G.rasterise(focus, origin, old.shape).sum(axis=0) > 0
-                        keep = connected_changes(old, predicted, seeds)
+                        within = None
+                        if self.reach is not None:
+                            points = np.concatenate([G.exact_voxels(g) for g in focus])
+                            within = near(points, old.shape, self.reach, origin)
+                        keep = connected_changes(old, predicted, seeds, within)
                     else:
                         keep = old != predicted
                     if locked is not None:
