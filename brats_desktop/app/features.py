@@ -13,6 +13,11 @@ from typing import Any
 
 from brats_desktop.app.ai_correct.controller import AiCorrectController
 from brats_desktop.app.feature import AppContext
+from brats_desktop.app.uncertainty.controller import UncertaintyController
+from brats_desktop.app.measure.controller import MeasureController
+from brats_desktop.app.compare.actions import CompareController
+from brats_desktop.app.annotation.correction import CorrectionActions
+from brats_desktop.app.importer.controller import ImportController
 from brats_desktop.app.help.controller import HelpController
 from brats_desktop.app.results.controller import ResultsController
 
@@ -41,52 +46,22 @@ def _annotation(window: Any) -> Any:
     return annotation
 
 
-def _uncertainty(window: Any) -> Any:
-    from brats_desktop.app.uncertainty.controller import UncertaintyController
-
-    return UncertaintyController(window)
-
-
-def _measure(window: Any) -> Any:
-    from brats_desktop.app.measure.controller import MeasureController
-
-    return MeasureController(window)
-
-
 def _cohort(window: Any) -> Any:
     from brats_desktop.app.cohort.controller import CohortController
 
     return CohortController(window)
 
 
-def _correction(window: Any) -> Any:
-    from brats_desktop.app.annotation.correction import CorrectionActions
-
-    return CorrectionActions(window.annotation)
-
-
-def _compare(window: Any) -> Any:
-    from brats_desktop.app.compare.actions import CompareController
-
-    return CompareController(window)
-
-
-def _importer(window: Any) -> Any:
-    from brats_desktop.app.importer.controller import ImportController
-
-    return ImportController(window)
-
-
 FEATURES: tuple[Any, ...] = (
     _on_window("segment", _segment),  # Segment menu, toolbar, progress/device, Metrics dock
     _on_window("annotation", _annotation),  # Annotate dock, Undo/Redo, Save Annotation, autosave
-    _on_window("uncertainty", _uncertainty),  # heat map, Next Uncertain Region
-    _on_window("measure", _measure),  # rulers, RANO, Measurements dock, Go To
+    UncertaintyController,  # heat map, Next Uncertain Region
+    MeasureController,  # rulers, RANO, Measurements dock, Go To
     _on_window("cohort", _cohort),  # Worklist dock, Open Cohort Folder, N / P, Segment All
-    _on_window("correction", _correction),  # 3-D region tool, Fill Between Slices
+    CorrectionActions,  # 3-D region tool, Fill Between Slices
     AiCorrectController,  # AI Correct tool (A): click model corrections, one undo step each
-    _on_window("compare", _compare),  # error map, Next Error / Lesion
-    _on_window("importer", _importer),  # Import Scans, QC outline, native-grid export
+    CompareController,  # error map, Next Error / Lesion
+    ImportController,  # Import Scans, QC outline, native-grid export
     ResultsController,  # File → Export → DICOM Segmentation (SEG + SR), File → Export Report
     HelpController,  # Keyboard and Mouse Reference (generated from the actions), About
 )

@@ -1,4 +1,4 @@
-"""Faster correction (issue 11): the 3-D region tool and Fill Between Slices, wired into the window.
+"""Faster correction: the 3-D region tool and Fill Between Slices, wired into the window.
 
 - **3-D region tool** (key ``C``, or the tool button): a click gives the whole
   connected piece under the mouse the chosen class in one undo step; with the
@@ -19,15 +19,17 @@ the controls under the Annotate dock's tools.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QFormLayout, QLabel, QMainWindow, QPushButton, QVBoxLayout, QWidget,
+)
 
 from brats_desktop.core.components import CLASS, LESION
 from brats_desktop.core.coordinates import slice_range_text
 
 from brats_desktop.app.annotation.editor import COMPONENT, LabelEditor
 from brats_desktop.app.annotation.region_preview import ASK_KEY, LARGE_REGION_ML, RegionPreview
+from brats_desktop.app.feature import AppContext, Feature
 
 PLANE_NAMES = {0: "sagittal", 1: "coronal", 2: "axial"}
 SCOPE_CHOICES: tuple[tuple[str, str], ...] = (
@@ -74,15 +76,16 @@ class CorrectionWidget(QWidget):
         layout.addWidget(self.result_label)
 
 
-class CorrectionActions(QObject):
-    """Adds the 3-D region tool and Fill Between Slices to the window (``window.correction``)."""
+class CorrectionActions(Feature):
+    """Adds the 3-D region tool and Fill Between Slices to the annotation feature (``window.correction``)."""
 
-    def __init__(self, annotation) -> None:  # AnnotationController
-        super().__init__(annotation)
-        self.annotation = annotation
-        self.window = annotation.window
+    name = "correction"
+
+    def __init__(self, app: AppContext | QMainWindow) -> None:
+        super().__init__(app)
+        annotation = self.annotation = self.app.feature("annotation")  # built before this one
         self.editor: LabelEditor = annotation.editor
-        w = self.window
+        w = self.app.window  # parent of the actions
 
         self.component_action = QAction("3-D &Region Tool (relabel or remove a blob)", w)
         self.component_action.setShortcut(QKeySequence("C"))
@@ -90,21 +93,17 @@ class CorrectionActions(QObject):
         self.interpolate_action = QAction("Fill &Between Slices", w)
         self.interpolate_action.setShortcut(QKeySequence("Ctrl+I"))
         self.interpolate_action.triggered.connect(self.interpolate)
-        edit = w.menu("Edit")
+        edit = self.app.menu("Edit")
         edit.addSeparator()
         edit.addAction(self.component_action)
         edit.addAction(self.interpolate_action)
 
         self.widget = CorrectionWidget(self.editor)
         self.widget.interpolate_button.clicked.connect(self.interpolate_action.trigger)
-        panel_layout = annotation.panel.layout()
-        # Under the tool controls, above the agreement readout.
-        at = panel_layout.indexOf(annotation.panel.metrics_label)
-        panel_layout.insertWidget(at if at >= 0 else panel_layout.count(), self.widget)
+        annotation.panel.add_tool_section(self.widget)
 
         # What a click of the 3-D region tool would change: highlighted while hovering, asked about when large.
-        layouts = getattr(w, "layouts", None)
-        self.preview = RegionPreview(self.editor, list(w.views), getattr(layouts, "views_added", None), self)
+        self.preview = RegionPreview(self.editor, list(self.app.views), self.app.views_added, self)
         annotation.paint_tool.confirm_region = self.confirm_region
 
         self.editor.active_layer_changed.connect(self._update_actions)
@@ -117,15 +116,15 @@ class CorrectionActions(QObject):
     def confirm_region(self, voxel) -> bool:
         """Before a click changes more than LARGE_REGION_ML at once: ask (unless told not to ask again)."""
         region = self.preview.region_at(voxel)
-        settings = self.window.settings
+        settings = self.app.settings
         if region is None or region.volume_ml <= LARGE_REGION_ML:
             return True
         if str(settings.value(ASK_KEY, True)).lower() in ("false", "0"):
             return True
         self.preview.update(voxel)  # the user sees what is meant while the question is open
         verb = "remove" if region.label == 0 else "relabel"
-        answer, stop_asking = self.window.dialogs.confirm_or_stop_asking(
-            self.window, "Change a large region?",
+        answer, stop_asking = self.app.dialogs.confirm_or_stop_asking(
+            self.app.window, "Change a large region?",
             f"This click would {verb} {region.volume_ml:.1f} mL in 3-D (highlighted), more than "
             f"{LARGE_REGION_ML:g} mL: a piece that looks separate on this slice may be joined to the "
             "lesion on another. Go ahead? (Ctrl+Z undoes it.)",
@@ -149,7 +148,7 @@ class CorrectionActions(QObject):
             )
         else:
             # Counted as the view titles count (the file's own 0-based index), not 1-based.
-            patient = self.window.state.patient
+            patient = self.app.state.patient
             where = (slice_range_text(patient.grid, axis, result.slices) if patient is not None
                      else f"{result.slices[0]}–{result.slices[-1]}")
             text = (
@@ -157,7 +156,7 @@ class CorrectionActions(QObject):
                 f"{result.voxels} voxels. Ctrl+Z undoes."
             )
         self.widget.result_label.setText(text)
-        self.window.statusBar().showMessage(text, MESSAGE_MS)
+        self.app.show_message(text, MESSAGE_MS)
 
     def _update_actions(self, *_args: object) -> None:
         has_layer = self.editor.layer is not None

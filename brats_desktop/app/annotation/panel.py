@@ -165,6 +165,12 @@ class AnnotationPanel(QWidget):
         self._sync_all()
 
     # ------------------------------------------------------------------- sync
+    def add_tool_section(self, widget: QWidget) -> None:
+        """Controls of another editing tool, under the tool controls and above the agreement readout."""
+        layout = self.layout()
+        at = layout.indexOf(self.metrics_label)
+        layout.insertWidget(at if at >= 0 else layout.count(), widget)
+
     def _sync(self, *_args: object) -> None:
         """Show the editor's settings (and the current layer list) without feeding back."""
         self._syncing = True

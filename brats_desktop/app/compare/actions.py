@@ -8,10 +8,10 @@ region's kind and size in mL in the status bar and the dock.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFrame, QScrollArea
+from PySide6.QtWidgets import QFrame, QMainWindow, QScrollArea
 
+from brats_desktop.app.feature import AppContext, Feature
 from brats_desktop.app.compare.model import ErrorMapModel
 from brats_desktop.app.compare.overlay import ErrorOverlay
 from brats_desktop.app.compare.panel import ComparePanel
@@ -19,25 +19,25 @@ from brats_desktop.app.compare.panel import ComparePanel
 MESSAGE_MS = 10000
 
 
-class CompareController(QObject):
+class CompareController(Feature):
     """Owns the error map of the window (``window.compare``)."""
 
-    def __init__(self, window) -> None:  # MainWindow (not imported: the window imports this module)
-        super().__init__(window)
-        self.window = window
-        self.model = ErrorMapModel(window.state, self)
-        self.overlays = [ErrorOverlay(view, self.model) for view in window.views]
+    name = "compare"
+
+    def __init__(self, app: AppContext | QMainWindow) -> None:
+        super().__init__(app)
+        app = self.app
+        self.model = ErrorMapModel(app.state, self)
+        self.overlays = [ErrorOverlay(view, self.model) for view in app.views]
         # Views made later (View → Layout → modality grid) get the map too.
-        layouts = getattr(window, "layouts", None)
-        if layouts is not None and hasattr(layouts, "views_added"):
-            layouts.views_added.connect(self._on_views_added)
+        app.views_added.connect(self._on_views_added)
         self.panel = ComparePanel(self.model)
         scroll = QScrollArea()  # stacked docks on a small screen scroll instead of squeezing
         scroll.setWidget(self.panel)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         # A tab in the group of Annotate and Metrics (the right-hand docks are many).
-        self.dock = window.add_dock_panel(scroll, "Compare", task_tab=True)
+        self.dock = app.add_dock(scroll, "Compare", task_tab=True)
         self._was_shown = False
         self._build_actions()
         self.panel.prev_error_button.clicked.connect(self.previous_error_action.trigger)
@@ -45,12 +45,12 @@ class CompareController(QObject):
         self.panel.prev_lesion_button.clicked.connect(self.previous_lesion_action.trigger)
         self.panel.next_lesion_button.clicked.connect(self.next_lesion_action.trigger)
         self.model.settings_changed.connect(self._update_actions)
-        window.state.layers_changed.connect(self._update_actions)
+        app.state.layers_changed.connect(self._update_actions)
         self._update_actions()
 
     def _build_actions(self) -> None:
-        w = self.window
-        menu = w.menu("View")
+        w = self.app.window  # parent of the actions
+        menu = self.app.menu("View")
         menu.addSeparator()
         self.show_action = QAction("Show &Error Map", w)
         self.show_action.setCheckable(True)
@@ -69,7 +69,7 @@ class CompareController(QObject):
             menu.addAction(action)
 
     def _action(self, text: str, key: str, slot) -> QAction:
-        action = QAction(text, self.window)
+        action = QAction(text, self.app.window)
         action.setShortcut(QKeySequence(key))
         action.triggered.connect(slot)
         return action
@@ -80,15 +80,16 @@ class CompareController(QObject):
 
     def _jump(self, step, delta: int) -> None:
         """Step, then keep the target on screen: a zoomed-in camera re-centres on the new crosshair."""
-        before = self.window.state.cursor
+        state = self.app.state
+        before = state.cursor
         self._say(step(delta))
-        cursor, patient = self.window.state.cursor, self.window.state.patient
-        camera = next((v.camera for v in self.window.views if getattr(v, "camera", None) is not None), None)
+        cursor, patient = state.cursor, state.patient
+        camera = next((v.camera for v in self.app.views if getattr(v, "camera", None) is not None), None)
         if camera is not None and patient is not None and cursor != before and not camera.fitted:
             camera.set_view(centre=tuple((c + 0.5) * s for c, s in zip(cursor, patient.spacing)))
 
     def _say(self, text: str) -> None:
-        self.window.statusBar().showMessage(text, MESSAGE_MS)
+        self.app.show_message(text, MESSAGE_MS)
         self.panel.show_message(text)
 
     def _update_actions(self, *_args: object) -> None:

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel, QMainWindow, QProgressBar, QPushButton
 
+from brats_desktop.app.feature import AppContext, Feature
 from brats_desktop.app.importer.qc_layer import BrainOutlineLayer
 from brats_desktop.app.uncertainty.overlay import HeatmapOverlay
 from brats_desktop.core.naming import kind_slug, output_path
@@ -32,7 +33,7 @@ NATIVE_SUFFIX = "native"  # kind suffix of files on the original grid: <case>_pr
 QC_LAYOUT = "grid-axial"
 
 
-class ImportController(QObject):
+class ImportController(Feature):
     """Owns the import actions, the running worker, the QC outline layer and its overlays."""
 
     import_started = Signal(object)  # output folder
@@ -41,10 +42,12 @@ class ImportController(QObject):
     import_cancelled = Signal()
     qc_shown = Signal(object)  # the opened imported patient's folder (outline set)
 
-    def __init__(self, window: QMainWindow) -> None:
-        super().__init__(window)
-        self.window = window
-        self.state = window.state
+    name = "importer"
+
+    def __init__(self, app: AppContext | QMainWindow) -> None:
+        super().__init__(app)
+        app = self.app
+        self.state = app.state
         self.worker: Any = None
         self.role_dialog: Any = None
         self.scan: Any = None
@@ -53,21 +56,18 @@ class ImportController(QObject):
         self.last_result: Any = None
         self._open_for_qc: Path | None = None
         self.outline = BrainOutlineLayer(parent=self)
-        self.overlays = [HeatmapOverlay(view, self.outline) for view in window.views]
-        layouts = getattr(window, "layouts", None)
-        if layouts is not None and hasattr(layouts, "views_added"):
-            layouts.views_added.connect(
-                lambda views: self.overlays.extend(HeatmapOverlay(v, self.outline) for v in views))
+        self.overlays = [HeatmapOverlay(view, self.outline) for view in app.views]
+        app.views_added.connect(lambda views: self.overlays.extend(HeatmapOverlay(v, self.outline) for v in views))
         self._build_actions()
         self._build_progress()
-        window.patient_loaded.connect(self._on_patient_loaded)
+        app.patients.patient_loaded.connect(self._on_patient_loaded)
         self.state.patient_changed.connect(self._on_patient_changed)
         self.state.layers_changed.connect(self._update_actions)
 
     # -- actions ----------------------------------------------------------------------
     def _build_actions(self) -> None:
-        w = self.window
-        file_menu = w.menu("File")
+        w = self.app.window  # parent of actions and dialogs
+        file_menu = self.app.menu("File")
         missing = missing_dependencies()
         text = "&Import Scans (DICOM / Raw NIfTI)…"
         if missing:
@@ -105,10 +105,10 @@ class ImportController(QObject):
         self.outline_action.setChecked(True)
         self.outline_action.setEnabled(False)
         self.outline_action.toggled.connect(self.outline.set_visible)
-        w.menu("View").addAction(self.outline_action)
+        self.app.menu("View").addAction(self.outline_action)
 
     def _build_progress(self) -> None:
-        bar = self.window.statusBar()
+        bar = self.app.status_bar()
         self.progress_label = QLabel()
         self.progress_bar = QProgressBar()
         self.progress_bar.setMaximumWidth(180)
@@ -121,17 +121,17 @@ class ImportController(QObject):
     # -- import -----------------------------------------------------------------------
     def import_scans(self, folder: Path | str | None = None) -> bool:
         """Ask for the folder (unless given), find its series and open the role dialog."""
-        w = self.window
+        w = self.app.window  # parent of actions and dialogs
         missing = missing_dependencies()
         if missing:
-            w.dialogs.error(w, "Import Scans", f"{', '.join(missing)} not installed.\n\n{INSTALL_HINT}")
+            self.app.dialogs.error(w, "Import Scans", f"{', '.join(missing)} not installed.\n\n{INSTALL_HINT}")
             return False
         if self.worker is not None:
-            w.dialogs.error(w, "Import Scans", "An import is already running; cancel it or wait for it.")
+            self.app.dialogs.error(w, "Import Scans", "An import is already running; cancel it or wait for it.")
             return False
         if folder is None:
             start = self.state.patient.folder if self.state.patient is not None else None
-            folder = w.dialogs.choose_folder(w, "Import Scans — Folder of DICOM or NIfTI Files", start)
+            folder = self.app.dialogs.choose_folder(w, "Import Scans — Folder of DICOM or NIfTI Files", start)
             if folder is None:
                 return False
         from brats_desktop.preprocess.pipeline import default_output
@@ -141,7 +141,7 @@ class ImportController(QObject):
         try:
             scan = discover_series(folder)
         except (OSError, RuntimeError, ValueError) as exc:
-            w.dialogs.error(w, "Import Scans", f"{folder}: cannot be read ({exc})")
+            self.app.dialogs.error(w, "Import Scans", f"{folder}: cannot be read ({exc})")
             return False
         refusal = scan.no_mr_message() or (
             None if scan.series else f"{folder}: no DICOM series or NIfTI volume found in this folder")
@@ -149,7 +149,7 @@ class ImportController(QObject):
             if scan.unreadable:
                 refusal += "\n\nFiles that could not be read:\n" + "\n".join(
                     f"• {p.relative_to(folder)}: {why}" for p, why in scan.unreadable)
-            w.dialogs.error(w, "Import Scans", refusal)
+            self.app.dialogs.error(w, "Import Scans", refusal)
             return False
         self.scan = scan
         from brats_desktop.app.importer.role_dialog import RoleDialog
@@ -162,7 +162,7 @@ class ImportController(QObject):
 
     def segmentation_needs(self) -> list[tuple[str, tuple[str, ...]]]:
         """(model name, sequences it needs) for each model a Run could use: the one loaded, else the bundled ones."""
-        segment = getattr(self.window, "segment", None)
+        segment = self.app.feature("segment")
         user = getattr(segment, "user_model", None)
         if user is not None:
             return [(str(getattr(user, "name", "loaded model")), tuple(user.modalities))]
@@ -172,7 +172,7 @@ class ImportController(QObject):
 
     def _on_browse(self) -> None:
         dialog = self.role_dialog
-        parent = self.window.dialogs.choose_folder(
+        parent = self.app.dialogs.choose_folder(
             dialog, "Import Scans — Where to Write the BraTS Folder", dialog.output().parent)
         if parent is not None:
             dialog.set_output(Path(parent) / dialog.output().name)
@@ -183,10 +183,10 @@ class ImportController(QObject):
 
     def start(self, roles: dict, output: Path) -> bool:
         """Preprocess ``roles`` of the scanned folder into ``output`` in the background."""
-        w = self.window
+        w = self.app.window  # parent of actions and dialogs
         output = Path(output)
         if output.exists():
-            w.dialogs.error(w, "Import Scans", f"{output}: already exists; nothing is written over. "
+            self.app.dialogs.error(w, "Import Scans", f"{output}: already exists; nothing is written over. "
                             "Choose a new folder name.")
             return False
         from brats_desktop.app.importer.worker import ImportWorker
@@ -233,21 +233,21 @@ class ImportController(QObject):
     def _on_finished(self, result: Any) -> None:
         self.last_result = result
         self._open_for_qc = Path(result.folder).resolve()
-        self.window.statusBar().showMessage(f"Imported into {result.folder}", 8000)
+        self.app.show_message(f"Imported into {result.folder}", 8000)
         notes = list(result.warnings) + [f"{s['source']}: {s['problem']} (left out)"
                                          for s in result.record.get("skipped", [])]
         if notes:
-            self.window.dialogs.error(self.window, "Import Scans — Check These",
+            self.app.dialogs.error(self.app.window, "Import Scans — Check These",
                                       f"{result.folder} was written, but:\n\n" + "\n".join(notes))
         self.import_finished.emit(result)
-        self.window.open_patient(result.folder)
+        self.app.patients.open_patient(result.folder)
 
     def _on_failed(self, message: str) -> None:
-        self.window.dialogs.error(self.window, "Import failed", message)
+        self.app.dialogs.error(self.app.window, "Import failed", message)
         self.import_failed.emit(message)
 
     def _on_cancelled(self) -> None:
-        self.window.statusBar().showMessage("Import cancelled; nothing was written", 8000)
+        self.app.show_message("Import cancelled; nothing was written", 8000)
         self.import_cancelled.emit()
 
     def _on_ended(self) -> None:
@@ -271,9 +271,7 @@ class ImportController(QObject):
         if self.record is not None:
             if folder is not None and self._open_for_qc == Path(folder).resolve():
                 self._open_for_qc = None
-                layouts = getattr(self.window, "layouts", None)
-                if layouts is not None:
-                    layouts.set_layout(QC_LAYOUT, remember=False)
+                self.app.set_layout(QC_LAYOUT, remember=False)
             self.qc_shown.emit(folder)
 
     def _brain_mask(self, patient: Any) -> np.ndarray | None:
@@ -295,21 +293,21 @@ class ImportController(QObject):
     # -- export on the original grid -------------------------------------------------
     def export_native(self, name: str | None = None) -> Path | None:
         """Write a label layer on the imported T1CE's own grid (nearest neighbour), atomically."""
-        w, patient = self.window, self.state.patient
+        w, patient = self.app.window, self.state.patient
         if patient is None or self.record is None:
-            w.dialogs.error(w, "Export on Original Scan Grid",
+            self.app.dialogs.error(w, "Export on Original Scan Grid",
                             f"This patient did not come from File → Import Scans (no {RECORD_NAME} in its folder).")
             return None
         missing = missing_dependencies()
         if missing:
-            w.dialogs.error(w, "Export on Original Scan Grid", INSTALL_HINT)
+            self.app.dialogs.error(w, "Export on Original Scan Grid", INSTALL_HINT)
             return None
         layers = self.state.layers
         if not layers:
-            w.dialogs.error(w, "Export on Original Scan Grid", "There is no label layer to export.")
+            self.app.dialogs.error(w, "Export on Original Scan Grid", "There is no label layer to export.")
             return None
         if name is None:
-            name = layers[0].name if len(layers) == 1 else w.dialogs.choose(
+            name = layers[0].name if len(layers) == 1 else self.app.dialogs.choose(
                 w, "Export on Original Scan Grid", "Layer:", [layer.name for layer in layers])
             if name is None:
                 return None
@@ -318,17 +316,17 @@ class ImportController(QObject):
             return None
         kind = f"{kind_slug(layer.name)}-{NATIVE_SUFFIX}"
         suggested = output_path(patient.folder, patient.name, patient.files, patient.convention, kind)
-        target = w.dialogs.save_path(w, f"Export {layer.name} on the Original T1CE Grid", suggested)
+        target = self.app.dialogs.save_path(w, f"Export {layer.name} on the Original T1CE Grid", suggested)
         if target is None:
             return None
         if not target.name.lower().endswith((".nii", ".nii.gz")):
             target = target.with_name(target.name + ".nii.gz")
         overwrite = False
         if target.resolve() in patient.input_paths:
-            w.dialogs.error(w, "Export", f"{target.name} is an input file of this patient; it is never overwritten.")
+            self.app.dialogs.error(w, "Export", f"{target.name} is an input file of this patient; it is never overwritten.")
             return None
         if target.exists():
-            if not w.dialogs.confirm(w, "Replace file?", f"{target.name} already exists. Replace it?"):
+            if not self.app.dialogs.confirm(w, "Replace file?", f"{target.name} already exists. Replace it?"):
                 return None
             overwrite = True
         from brats_desktop.core.errors import ExportError
@@ -338,9 +336,9 @@ class ImportController(QObject):
             written = write_native_labels(layer.data, patient.grid, self.record, target, patient.convention,
                                           protected=patient.input_paths, overwrite=overwrite)
         except (ExportError, OSError, ValueError, KeyError) as exc:
-            w.dialogs.error(w, "Export failed", str(exc))
+            self.app.dialogs.error(w, "Export failed", str(exc))
             return None
-        w.statusBar().showMessage(f"Exported {layer.name} on the original grid to {written}", 8000)
+        self.app.show_message(f"Exported {layer.name} on the original grid to {written}", 8000)
         return written
 
     # -- scripts ----------------------------------------------------------------------

@@ -13,45 +13,50 @@ import os
 import uuid
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QObject
+from PySide6.QtCore import QCoreApplication
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QMainWindow
 
-from brats_desktop.core.coordinates import file_axis, file_slice_index, file_voxel
 from brats_desktop.core.measurements import CSV_HEADER, rows_to_text
 from brats_desktop.core.naming import output_stem
 from brats_desktop.core.nifti_io import unused_path
 
+from brats_desktop.app.feature import AppContext, Feature
+from brats_desktop.app.measure import texts
 from brats_desktop.app.measure.goto import GoToDialog
 from brats_desktop.app.measure.panel import MeasurementsPanel
 from brats_desktop.app.measure.rano_overlay import RanoOverlay
 from brats_desktop.app.measure.ruler import Ruler, RulerOverlay, RulerStore, RulerTool
-from brats_desktop.app.views.slice_view import PLANES, NavigateTool, ViewTool
+from brats_desktop.app.views.slice_view import NavigateTool, ViewTool
 
 MEASUREMENTS_KIND = "measurements"  # file kind in core.naming: <case id>_measurements.csv
 
 
-class MeasureController(QObject):
-    """Everything of issue 12 item 5, plugged into the window through its extension points."""
+class MeasureController(Feature):
+    """Rulers, RANO diameters, the Measurements dock and Go To, plugged in through the app context."""
 
-    def __init__(self, window: QMainWindow) -> None:
-        super().__init__(window)
-        self.window = window
-        self.state = window.state
+    name = "measure"
+
+    def __init__(self, app: AppContext | QMainWindow) -> None:
+        super().__init__(app)
+        app = self.app
+        self.state = app.state
         self.store = RulerStore(self.state, self)
         self.ruler_tool = RulerTool(self.store)
-        self.ruler_overlays = [RulerOverlay(view, self.store) for view in window.views]
-        self.rano_overlay = RanoOverlay(window.axial_view)
+        self.ruler_overlays = [RulerOverlay(view, self.store) for view in app.views]
+        self.rano_overlay = RanoOverlay(app.axial_view)
         self.rano_overlays = [self.rano_overlay]  # + axial views the layouts add later (modality grid)
         self._previous_tools: dict[object, ViewTool] = {}
         self.goto_dialog: GoToDialog | None = None
 
-        self.panel = MeasurementsPanel(self)
-        self.dock = window.add_dock_panel(self.panel, "Measurements", scroll=True, task_tab=True)
+        self.panel = MeasurementsPanel(self.state, self.store)
+        self.dock = app.add_dock(self.panel, "Measurements", scroll=True, task_tab=True)
         self.panel.measured.connect(self._on_measured)
-        layouts = getattr(window, "layouts", None)
-        if layouts is not None and hasattr(layouts, "views_added"):
-            layouts.views_added.connect(self._on_views_added)
+        self.panel.copy_requested.connect(self.copy_table)
+        self.panel.save_requested.connect(self.save_csv)
+        self.panel.lines_toggled.connect(lambda _on: self.update_lines_visible())
+        self.panel.lesion_chosen.connect(self.select_lesion)
+        app.views_added.connect(self._on_views_added)
         self._dock_shown = False  # visibilityChanged: the dock (its tab) is on screen
         self.dock.visibilityChanged.connect(self._on_dock_visibility)
         self.update_lines_visible()
@@ -59,8 +64,8 @@ class MeasureController(QObject):
 
     # ------------------------------------------------------------------ actions
     def _build_actions(self) -> None:
-        w = self.window
-        menu = w.menu("Measure")
+        w = self.app.window  # parent of the actions
+        menu = self.app.menu("Measure")
         self.ruler_action = QAction("&Ruler", w)
         self.ruler_action.setCheckable(True)
         self.ruler_action.setShortcut(QKeySequence("M"))
@@ -85,12 +90,12 @@ class MeasureController(QObject):
     def set_ruler_active(self, active: bool) -> None:
         """Ruler on every view, or give each view back the tool it had before."""
         if active:
-            for view in self.window.views:
+            for view in self.app.views:
                 if view.tool is not self.ruler_tool:
                     self._previous_tools[view] = view.tool
                 view.set_tool(self.ruler_tool)
         else:
-            for view in self.window.views:
+            for view in self.app.views:
                 if view.tool is self.ruler_tool:
                     view.set_tool(self._previous_tools.get(view) or NavigateTool(self.state))
             self._previous_tools.clear()
@@ -99,7 +104,7 @@ class MeasureController(QObject):
 
     def clear_rulers(self) -> None:
         n = self.store.clear()
-        self.window.statusBar().showMessage(f"Cleared {n} ruler{'s' if n != 1 else ''}", 4000)
+        self.app.show_message(f"Cleared {n} ruler{'s' if n != 1 else ''}", 4000)
 
     # ------------------------------------------------------------------ measurements
     def show_measurements(self) -> None:
@@ -151,19 +156,13 @@ class MeasureController(QObject):
 
     def slice_label(self, z: int) -> int:
         """The file's own index of canonical axial slice ``z`` (what nibabel, ITK-SNAP, FSLeyes count)."""
-        if self.state.patient is None:
-            return z
-        return file_slice_index(self.state.patient.grid, 2, z)
+        return texts.slice_label(self.state.patient, z)
 
     def plane_name(self, axis: int) -> str:
-        return next(p.name for p in PLANES if p.axis == axis).lower()
+        return texts.plane_name(axis)
 
     def slice_text(self, ruler: Ruler) -> str:
-        grid = self.state.patient.grid
-        axis = file_axis(grid, ruler.axis)
-        index = [0, 0, 0]
-        index[ruler.axis] = ruler.slice_index
-        return f"{'ijk'[axis]}={file_voxel(grid, index)[axis]}"
+        return texts.slice_text(self.state.patient, ruler)
 
     def table_text(self, delimiter: str = ",") -> str:
         if self.panel.report is None or self.panel._stale:
@@ -174,26 +173,26 @@ class MeasureController(QObject):
         """Put the table on the clipboard as tab-separated text; returns it."""
         text = self.table_text("\t")
         QGuiApplication.clipboard().setText(text)
-        self.window.statusBar().showMessage("Measurements copied to the clipboard", 4000)
+        self.app.show_message("Measurements copied to the clipboard", 4000)
         return text
 
     def save_csv(self) -> Path | None:
         """Ask where (default beside the patient, by the naming scheme), then write the table atomically."""
         patient = self.state.patient
         if patient is None:
-            self.window.dialogs.error(self.window, "Save Measurements", "No patient is open.")
+            self.app.dialogs.error(self.app.window, "Save Measurements", "No patient is open.")
             return None
         folder = patient.folder or Path.home()
         stem = output_stem(patient.name, patient.files, patient.convention, MEASUREMENTS_KIND)
-        target = self.window.dialogs.save_file(
-            self.window, "Save Measurements", unused_path(folder, stem, ".csv"), "CSV (*.csv)"
+        target = self.app.dialogs.save_file(
+            self.app.window, "Save Measurements", unused_path(folder, stem, ".csv"), "CSV (*.csv)"
         )
         if target is None:
             return None
         if target.suffix.lower() != ".csv":
             target = target.with_name(target.name + ".csv")
-        if target.exists() and not self.window.dialogs.confirm(
-            self.window, "Replace file?", f"{target.name} already exists. Replace it?"
+        if target.exists() and not self.app.dialogs.confirm(
+            self.app.window, "Replace file?", f"{target.name} already exists. Replace it?"
         ):
             return None
         text = self.table_text(",")
@@ -203,11 +202,11 @@ class MeasureController(QObject):
             os.replace(tmp, target)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            self.window.dialogs.error(
-                self.window, "Save Measurements", f"{target}: could not be written ({exc.strerror or exc})"
+            self.app.dialogs.error(
+                self.app.window, "Save Measurements", f"{target}: could not be written ({exc.strerror or exc})"
             )
             return None
-        self.window.statusBar().showMessage(f"Saved measurements to {target}", 6000)
+        self.app.show_message(f"Saved measurements to {target}", 6000)
         return target
 
     # ------------------------------------------------------------------ go to
@@ -216,7 +215,7 @@ class MeasureController(QObject):
         if self.state.patient is None:
             return None
         if self.goto_dialog is None:
-            self.goto_dialog = GoToDialog(self.state, self.window)
+            self.goto_dialog = GoToDialog(self.state, self.app.window)
         self.goto_dialog.fill_current()
         self.goto_dialog.open()
         self.goto_dialog.edit.setFocus()

@@ -30,8 +30,11 @@ from brats_desktop.core.measurements import MeasurementReport, measure, report_r
 
 from brats_desktop.app.state import GROUND_TRUTH, PREDICTION, LabelLayer
 
+from brats_desktop.app.measure.texts import ruler_caption, slice_label
+
 if TYPE_CHECKING:
-    from brats_desktop.app.measure.controller import MeasureController
+    from brats_desktop.app.measure.ruler import RulerStore
+    from brats_desktop.app.state import ViewerState
 
 # Short headers keep the dock narrow; the tooltips (and the CSV header) spell them out.
 COLUMNS: tuple[str, ...] = ("Item", "mL", "Slice", "Long", "Perp.", "mm²", "Meas.")
@@ -51,12 +54,16 @@ class MeasurementsPanel(QWidget):
     """Table of volumes, lesions and rulers of the measured layer, with Copy and Save CSV."""
 
     measured = Signal(object)  # MeasurementReport (or None without a layer)
+    copy_requested = Signal()
+    save_requested = Signal()
+    lines_toggled = Signal(bool)  # "Show RANO diameters" ticked or not
+    lesion_chosen = Signal(int)  # the lesion number of a clicked row (the cursor moved there too)
 
-    def __init__(self, controller: "MeasureController", parent: QWidget | None = None) -> None:
+    def __init__(self, state: "ViewerState", store: "RulerStore", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("MeasurementsPanel")
-        self.controller = controller
-        self.state = controller.state
+        self.state = state
+        self.store = store
         self.report: MeasurementReport | None = None
         self._layer: LabelLayer | None = None
         self._stale = True
@@ -110,12 +117,12 @@ class MeasurementsPanel(QWidget):
         self._timer.timeout.connect(self.refresh)
         self.layer_combo.currentTextChanged.connect(self._on_layer_chosen)
         self.table.cellClicked.connect(self._on_row_clicked)
-        self.copy_button.clicked.connect(controller.copy_table)
-        self.save_button.clicked.connect(controller.save_csv)
-        self.show_lines.toggled.connect(lambda _on: controller.update_lines_visible())
+        self.copy_button.clicked.connect(self.copy_requested)
+        self.save_button.clicked.connect(self.save_requested)
+        self.show_lines.toggled.connect(self.lines_toggled)
         self.state.layers_changed.connect(self._on_layers_changed)
         self.state.patient_changed.connect(self._on_patient_changed)
-        controller.store.rulers_changed.connect(self._on_rulers_changed)
+        store.rulers_changed.connect(self._on_rulers_changed)
         self._on_layers_changed()
 
     # -- which layer ---------------------------------------------------------------------
@@ -214,7 +221,7 @@ class MeasurementsPanel(QWidget):
         return self.report
 
     def _on_rulers_changed(self) -> None:
-        if self.controller.store.preview is None:
+        if self.store.preview is None:
             self._fill()
 
     # -- table -----------------------------------------------------------------------------
@@ -222,12 +229,10 @@ class MeasurementsPanel(QWidget):
         """What the table shows (and Copy / Save CSV write), header excluded."""
         if self.state.patient is None:
             return []
-        rows = report_rows(self.report, self.controller.slice_label) if self.report is not None else []
-        for n, ruler in enumerate(self.controller.store.rulers(), start=1):
-            rows.append([
-                f"Ruler {n} ({self.controller.plane_name(ruler.axis)} {self.controller.slice_text(ruler)})",
-                "", "", f"{ruler.length_mm:.1f}", "", "", "",
-            ])
+        patient = self.state.patient
+        rows = report_rows(self.report, lambda z: slice_label(patient, z)) if self.report is not None else []
+        for n, ruler in enumerate(self.store.rulers(), start=1):
+            rows.append([ruler_caption(patient, n, ruler), "", "", f"{ruler.length_mm:.1f}", "", "", ""])
         return rows
 
     def _fill(self) -> None:
@@ -251,5 +256,5 @@ class MeasurementsPanel(QWidget):
         index = row - first_lesion
         if 0 <= index < len(self.report.lesions):
             lesion = self.report.lesions[index]
-            self.controller.select_lesion(lesion.number)
+            self.lesion_chosen.emit(lesion.number)
             self.state.set_cursor(lesion.centre)

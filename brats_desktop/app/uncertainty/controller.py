@@ -28,6 +28,7 @@ from brats_desktop.core.uncertainty import (
     DEFAULT_THRESHOLD, UncertainRegion, argmax_labels, entropy_map, uncertain_regions, uncertain_volumes_ml,
 )
 
+from brats_desktop.app.feature import AppContext, Feature
 from brats_desktop.app.uncertainty.layer import HeatmapLayer
 from brats_desktop.app.uncertainty.overlay import HeatmapOverlay
 from brats_desktop.app.uncertainty.panel import UncertainVolumesWidget, UncertaintyPanel
@@ -65,17 +66,19 @@ class _EntropyJob(QRunnable):
         self.signals.done.emit(self.token, entropy, labels)
 
 
-class UncertaintyController(QObject):
+class UncertaintyController(Feature):
     """Owns the heat-map layer, its overlays in the views, the dock and the actions."""
 
     updated = Signal()  # map, volumes, region or message changed
     map_ready = Signal()  # a new entropy map is on screen
 
-    def __init__(self, window: QMainWindow) -> None:
-        super().__init__(window)
-        self.window = window
-        self.state = window.state
-        settings = getattr(window, "settings", None)
+    name = "uncertainty"
+
+    def __init__(self, app: AppContext | QMainWindow) -> None:
+        super().__init__(app)
+        app = self.app
+        self.state = app.state
+        settings = app.settings
         self._settings = settings
         threshold = _float(settings.value(THRESHOLD_KEY, DEFAULT_THRESHOLD), DEFAULT_THRESHOLD) if settings else DEFAULT_THRESHOLD
         opacity = _float(settings.value(OPACITY_KEY, 0.6), 0.6) if settings else 0.6
@@ -88,12 +91,10 @@ class UncertaintyController(QObject):
         self._regions: list[UncertainRegion] | None = None
         self._region_index = -1
         self._token = 0
-        self.overlays = [HeatmapOverlay(view, self.layer) for view in window.views]
-        layouts = getattr(window, "layouts", None)
-        if layouts is not None and hasattr(layouts, "views_added"):  # the modality grid's views, made later
-            layouts.views_added.connect(
-                lambda views: self.overlays.extend(HeatmapOverlay(view, self.layer) for view in views)
-            )
+        self.overlays = [HeatmapOverlay(view, self.layer) for view in app.views]
+        app.views_added.connect(  # the modality grid's views, made later
+            lambda views: self.overlays.extend(HeatmapOverlay(view, self.layer) for view in views)
+        )
 
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
@@ -105,10 +106,13 @@ class UncertaintyController(QObject):
         self._recount_timer.setInterval(RECOUNT_DELAY_MS)
         self._recount_timer.timeout.connect(self._recount)
 
-        self.panel = UncertaintyPanel(self)
-        self.dock = window.add_dock_panel(self.panel, "Uncertainty", scroll=True, task_tab=True)
-        segment = getattr(window, "segment", None)
-        self.volumes_widget = UncertainVolumesWidget(self)
+        self.panel = UncertaintyPanel(self.layer)
+        self.panel.next_requested.connect(self.next_region)
+        self.dock = app.add_dock(self.panel, "Uncertainty", scroll=True, task_tab=True)
+        segment = app.feature("segment")
+        self.volumes_widget = UncertainVolumesWidget()
+        self.updated.connect(self._show)
+        self._show()
         metrics_panel = getattr(segment, "metrics_panel", None)
         if metrics_panel is not None:  # below the overlap and volume tables, above the stretch
             box = metrics_panel.layout()
@@ -120,10 +124,15 @@ class UncertaintyController(QObject):
         if segment is not None and hasattr(segment, "prediction_applied"):
             segment.prediction_applied.connect(self._on_prediction_applied)
 
+    def _show(self) -> None:
+        """Put the map's numbers and texts on the panels (they show, the controller decides)."""
+        self.panel.show_result(self.message, self.region_text, self.volumes)
+        self.volumes_widget.show_volumes(self.volumes, self.computed_threshold)
+
     # ------------------------------------------------------------------ actions
     def _build_actions(self) -> None:
-        w = self.window
-        menu = w.menu("Segment")
+        w = self.app.window  # parent of the actions
+        menu = self.app.menu("Segment")
         menu.addSeparator()
         self.show_action = QAction("Show &Uncertainty Map", w)
         self.show_action.setCheckable(True)
@@ -143,7 +152,7 @@ class UncertaintyController(QObject):
 
     # ------------------------------------------------------------------ input
     def _on_prediction_applied(self, _layer: object) -> None:
-        run = getattr(self.window.segment, "last_run", None)
+        run = getattr(self.app.feature("segment"), "last_run", None)
         self.set_probabilities(getattr(run, "probabilities", None))
 
     def set_probabilities(self, probabilities: np.ndarray | None) -> None:
@@ -270,7 +279,7 @@ class UncertaintyController(QObject):
             f"Region {self._region_index + 1} of {of}: {region.volume_ml:.2f} mL "
             f"({region.voxels} voxels), mean {region.mean:.2f}, peak {region.peak:.2f}."
         )
-        self.window.statusBar().showMessage(f"Uncertain {self.region_text[0].lower()}{self.region_text[1:]}", 8000)
+        self.app.show_message(f"Uncertain {self.region_text[0].lower()}{self.region_text[1:]}", 8000)
         self.updated.emit()
         return region
 

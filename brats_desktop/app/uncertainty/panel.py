@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from brats_desktop.app.uncertainty.colour_bar import UncertaintyColourBar
 
 if TYPE_CHECKING:
-    from brats_desktop.app.uncertainty.controller import UncertaintyController
+    from brats_desktop.app.uncertainty.layer import HeatmapLayer
 
 VOLUME_ROWS: tuple[tuple[str, str], ...] = (
     ("BG", "Background by argmax: possibly missed tumour"),
@@ -45,13 +45,18 @@ def _slider(maximum: int = 100) -> QSlider:
 
 
 class UncertaintyPanel(QWidget):
-    """Display controls of the heat-map layer and the jump to uncertain regions."""
+    """Display controls of the heat-map layer and the jump to uncertain regions.
 
-    def __init__(self, controller: "UncertaintyController", parent: QWidget | None = None) -> None:
+    It shows what :meth:`show_result` is given and emits ``next_requested``; the controller decides.
+    """
+
+    next_requested = Signal()
+
+    def __init__(self, layer: "HeatmapLayer", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("UncertaintyPanel")
-        self.controller = controller
-        layer = controller.layer
+        self.layer = layer
+        self._message, self._region_text, self._volumes = "", "", None
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.show_box = QCheckBox("Show uncertainty map")
@@ -89,13 +94,17 @@ class UncertaintyPanel(QWidget):
         self.show_box.toggled.connect(layer.set_visible)
         self.opacity_slider.valueChanged.connect(lambda v: layer.set_opacity(v / 100))
         self.threshold_slider.valueChanged.connect(lambda v: layer.set_threshold(v / 100))
-        self.next_button.clicked.connect(controller.next_region)
+        self.next_button.clicked.connect(self.next_requested)
         layer.display_changed.connect(self._sync)
-        controller.updated.connect(self._sync)
+        self._sync()
+
+    def show_result(self, message: str, region_text: str, volumes: dict[str, float] | None) -> None:
+        """The map's summary, the current region's description and the uncertain volumes (mL)."""
+        self._message, self._region_text, self._volumes = message, region_text, volumes
         self._sync()
 
     def _sync(self) -> None:
-        c, layer = self.controller, self.controller.layer
+        layer = self.layer
         for widget, value in (
             (self.show_box, layer.visible),
             (self.opacity_slider, round(layer.opacity * 100)),
@@ -105,12 +114,12 @@ class UncertaintyPanel(QWidget):
             widget.setChecked(value) if isinstance(widget, QCheckBox) else widget.setValue(value)
             widget.blockSignals(False)
         self.threshold_label.setText(f"Threshold {layer.threshold:.2f}")
-        self.summary.setText(c.message)
+        self.summary.setText(self._message)
         has_map = layer.data is not None
         for widget in (self.show_box, self.opacity_slider, self.threshold_slider, self.next_button):
             widget.setEnabled(has_map)
-        self.region_label.setText(c.region_text)
-        vols = c.volumes
+        self.region_label.setText(self._region_text)
+        vols = self._volumes
         self.volume_label.setVisible(vols is not None)
         if vols is not None:
             self.volume_label.setText(
@@ -122,10 +131,9 @@ class UncertaintyPanel(QWidget):
 class UncertainVolumesWidget(QWidget):
     """Uncertain volume per argmax class (mL) at the current threshold: lives in the Metrics dock."""
 
-    def __init__(self, controller: "UncertaintyController", parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("UncertainVolumes")
-        self.controller = controller
         self.title = QLabel()
         self.table = QTableWidget(len(VOLUME_ROWS), 1)
         self.table.setVerticalHeaderLabels([r for r, _ in VOLUME_ROWS])
@@ -146,15 +154,14 @@ class UncertainVolumesWidget(QWidget):
         layout.setContentsMargins(0, 4, 0, 0)
         layout.addWidget(self.title)
         layout.addWidget(self.table)
-        controller.updated.connect(self._sync)
-        self._sync()
+        self.show_volumes(None, 0.0)
 
-    def _sync(self) -> None:
-        vols = self.controller.volumes
+    def show_volumes(self, vols: dict[str, float] | None, threshold: float) -> None:
+        """Uncertain volume per class at ``threshold`` (the one they were counted at); None hides the table."""
         self.setVisible(vols is not None)
         if vols is None:
             return
-        self.title.setText(f"Uncertainty ≥ {self.controller.computed_threshold:.2f} by predicted class:")
+        self.title.setText(f"Uncertainty ≥ {threshold:.2f} by predicted class:")
         for r, (key, _) in enumerate(VOLUME_ROWS):
             self.table.item(r, 0).setText(f"{vols[key]:.2f}")
 
