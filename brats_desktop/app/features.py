@@ -18,6 +18,8 @@ from brats_desktop.app.measure.controller import MeasureController
 from brats_desktop.app.compare.actions import CompareController
 from brats_desktop.app.annotation.correction import CorrectionActions
 from brats_desktop.app.importer.controller import ImportController
+from brats_desktop.app.annotation.actions import AnnotationController
+from brats_desktop.app.cohort.controller import CohortController
 from brats_desktop.app.help.controller import HelpController
 from brats_desktop.app.results.controller import ResultsController
 
@@ -38,26 +40,12 @@ def _segment(window: Any) -> Any:
     return SegmentController(window, window.state)
 
 
-def _annotation(window: Any) -> Any:
-    from brats_desktop.app.annotation.actions import AnnotationController
-
-    annotation = AnnotationController(window)
-    window.segment.replace_labels = annotation.editor.replace_labels  # re-runs are undoable
-    return annotation
-
-
-def _cohort(window: Any) -> Any:
-    from brats_desktop.app.cohort.controller import CohortController
-
-    return CohortController(window)
-
-
 FEATURES: tuple[Any, ...] = (
     _on_window("segment", _segment),  # Segment menu, toolbar, progress/device, Metrics dock
-    _on_window("annotation", _annotation),  # Annotate dock, Undo/Redo, Save Annotation, autosave
+    AnnotationController,  # Annotate dock, Undo/Redo, Save Annotation, autosave
     UncertaintyController,  # heat map, Next Uncertain Region
     MeasureController,  # rulers, RANO, Measurements dock, Go To
-    _on_window("cohort", _cohort),  # Worklist dock, Open Cohort Folder, N / P, Segment All
+    CohortController,  # Worklist dock, Open Cohort Folder, N / P, Segment All
     CorrectionActions,  # 3-D region tool, Fill Between Slices
     AiCorrectController,  # AI Correct tool (A): click model corrections, one undo step each
     CompareController,  # error map, Next Error / Lesion

@@ -1,9 +1,8 @@
-"""Annotation wired into the main window: dock, menus, shortcuts, paint tool, autosave, restore.
+"""Annotation as a window feature: dock, menus, shortcuts, paint tool, autosave, restore.
 
-Everything goes through the window's extension points (``menu``, ``add_dock_panel``,
-``views``, ``dialogs``, ``state``), so the window only has to create an
-:class:`AnnotationController` and ask it before edits would be lost
-(:meth:`AnnotationController.resolve_unsaved`).
+Everything goes through the app context (``menu``, ``add_dock``, ``views``, ``dialogs``,
+``state``); the window asks it, like every feature, before edits would be lost
+(:meth:`AnnotationController.may_discard`).
 
 Recovery rule: a recovery file exists while (and only while) the open patient has
 unsaved changes; it lags the edits by at most one autosave interval. A save, a
@@ -16,8 +15,8 @@ import time
 from concurrent.futures import Future
 from pathlib import Path
 
-from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMainWindow
 
 from brats_desktop.core.errors import PatientLoadError
 from brats_desktop.core.labels import CLASS_SHORT
@@ -28,6 +27,7 @@ from brats_desktop.app.annotation.saver import AnnotationSaver
 from brats_desktop.app.annotation.panel import AnnotationPanel
 from brats_desktop.app.annotation.paint_tool import PaintTool
 from brats_desktop.app.annotation.recovery import AUTOSAVE_INTERVAL_MS, AutosaveTimer, RecoveredLayer, Recovery, RecoveryStore
+from brats_desktop.app.feature import AppContext, Feature
 from brats_desktop.app.state import GROUND_TRUTH, LAYER_KINDS, LabelLayer
 
 
@@ -46,23 +46,25 @@ KEY_TEXT: dict[str, str] = {
 }
 
 
-class AnnotationController(QObject):
+class AnnotationController(Feature):
     """Owns the label editor and everything the user touches to annotate."""
+
+    name = "annotation"
 
     def __init__(
         self,
-        window,  # MainWindow (not imported: the window imports this module)
+        app: AppContext | QMainWindow,
         recovery: RecoveryStore | None = None,
         autosave_interval_ms: int = AUTOSAVE_INTERVAL_MS,
     ) -> None:
-        super().__init__(window)
-        self.window = window
-        self.state = window.state
+        super().__init__(app)
+        app = self.app
+        self.state = app.state
         self.editor = LabelEditor(self.state, self)
         self.paint_tool = PaintTool(self.editor)
         self.panel = AnnotationPanel(self.editor)
-        self.dock = window.add_dock_panel(self.panel, "Annotate", scroll=True, task_tab=True)
-        self.saver = AnnotationSaver(self.state, window.dialogs, window)
+        self.dock = app.add_dock(self.panel, "Annotate", scroll=True, task_tab=True)
+        self.saver = AnnotationSaver(self.state, app.dialogs, app.window)
         self.recovery = recovery if recovery is not None else RecoveryStore()
         self.autosave = AutosaveTimer(
             lambda: self.write_recovery(background=True), autosave_interval_ms, self
@@ -77,11 +79,14 @@ class AnnotationController(QObject):
         self.state.modified_changed.connect(self._on_modified_changed)
         self.saver.discarded.connect(self._on_discarded)
         self._on_patient_changed(self.state.patient)
+        segment = app.feature("segment")
+        if segment is not None:  # a re-run's prediction replaces the labels as one undoable step
+            segment.replace_labels = self.editor.replace_labels
 
     # ------------------------------------------------------------------ actions
     def _build_actions(self) -> None:
-        w = self.window
-        edit = w.menu("Edit")
+        w = self.app.window  # parent of the actions
+        edit = self.app.menu("Edit")
         self.undo_action = QAction("&Undo Stroke", w)
         self.undo_action.setShortcuts([QKeySequence("Ctrl+Z")])
         self.undo_action.triggered.connect(self.editor.undo)
@@ -95,7 +100,7 @@ class AnnotationController(QObject):
         self.new_layer_action.triggered.connect(self._on_new_layer)
         edit.addAction(self.new_layer_action)
 
-        file_menu = w.menu("File")
+        file_menu = self.app.menu("File")
         self.save_action = QAction("&Save Annotation", w)
         self.save_action.setShortcut(QKeySequence("Ctrl+S"))
         self.save_action.triggered.connect(self.save)
@@ -126,9 +131,8 @@ class AnnotationController(QObject):
             # The text is what Help → Keyboard and Mouse Reference lists for the key.
             action = QAction(KEY_TEXT.get(key, f"Annotation key {key}"), w)
             action.setShortcut(QKeySequence(key))
-            action.setProperty("help_section", "Annotate (keys)")
             action.triggered.connect(slot)
-            w.addAction(action)
+            self.app.add_shortcut(action, section="Annotate (keys)")
             self.key_actions[key] = action
         self._update_actions()
 
@@ -194,7 +198,7 @@ class AnnotationController(QObject):
         try:
             return self.recovery.write(rec)
         except OSError as exc:  # never let a failing autosave interrupt the user's work
-            self.window.statusBar().showMessage(f"Autosave failed: {exc}", 8000)
+            self.app.show_message(f"Autosave failed: {exc}", 8000)
             return None
 
     def offer_restore(self) -> bool:
@@ -208,11 +212,11 @@ class AnnotationController(QObject):
             try:
                 rec = self.recovery.read(path)
             except ValueError as exc:
-                self.window.dialogs.error(self.window, "Recovery file unreadable", str(exc))
+                self.app.dialogs.error(self.app.window, "Recovery file unreadable", str(exc))
                 self.recovery.remove_file(path)
                 continue
-            if restored or not self.window.dialogs.confirm(
-                self.window, "Restore unsaved work?",
+            if restored or not self.app.dialogs.confirm(
+                self.app.window, "Restore unsaved work?",
                 "BraTS Desktop did not close normally last time.\n"
                 f"Restore the unsaved labels of {rec.describe()}?",
             ):
@@ -229,15 +233,15 @@ class AnnotationController(QObject):
             try:
                 patient = load_patient(rec.patient_folder)
             except PatientLoadError as exc:
-                self.window.dialogs.error(self.window, "Cannot restore", f"{exc.path}: {exc.problem}")
+                self.app.dialogs.error(self.app.window, "Cannot restore", f"{exc.path}: {exc.problem}")
                 return False
-            self.window.show_patient(patient)
+            self.app.patients.show_patient(patient)
         patient = self.state.patient
         if patient is None or patient.shape != rec.shape or (
             rec.patient_folder is None and patient.name != rec.patient_name
         ):
-            self.window.dialogs.error(
-                self.window, "Cannot restore",
+            self.app.dialogs.error(
+                self.app.window, "Cannot restore",
                 f"{rec.path}: the recovered labels belong to {rec.patient_name}, which is not open.",
             )
             return False
@@ -255,7 +259,7 @@ class AnnotationController(QObject):
                 last = layer
         if last is not None:
             self.editor.set_layer(last)
-        self.window.statusBar().showMessage(f"Restored unsaved labels of {rec.patient_name}", 8000)
+        self.app.show_message(f"Restored unsaved labels of {rec.patient_name}", 8000)
         return True
 
     # ------------------------------------------------------------------- events
@@ -263,7 +267,7 @@ class AnnotationController(QObject):
         if layer is None:
             self.paint_tool.uninstall()
         else:
-            self.paint_tool.install(self.window.views)
+            self.paint_tool.install(self.app.views)
         self._update_actions()
 
     def _on_new_layer(self) -> None:
@@ -298,7 +302,4 @@ class AnnotationController(QObject):
         self._update_actions()
 
 
-def install_annotation(window, recovery: RecoveryStore | None = None) -> AnnotationController:
-    """Add annotation to ``window`` (the main window calls this once)."""
-    return AnnotationController(window, recovery)
 

@@ -18,17 +18,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu
 
-from brats_desktop.cohort_predict import jobs_for
 from brats_desktop.core.cohort import (
     IN_PROGRESS, SUMMARY_NAME, TODO, CaseData, Cohort, CohortError, damaged_from_records, load_case, read_label_file,
     skipped_file_records,
 )
 from brats_desktop.core.errors import PatientLoadError
 from brats_desktop.core.label_meaning import AUTO
+from brats_desktop.app.feature import AppContext, Feature
 from brats_desktop.app.state import PREDICTION
 
 from .case_view import initial_cursor
@@ -49,7 +49,7 @@ def format_eta(seconds: float) -> str:
     return f"{minutes} min" if minutes < 90 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
-class CohortController(QObject):
+class CohortController(Feature):
     """File → Open Cohort Folder…, Next / Previous Case (N / P), Segment All, Export Review Summary…."""
 
     cohort_opened = Signal(object)  # Cohort
@@ -59,9 +59,12 @@ class CohortController(QObject):
     segment_all_progress = Signal(int, int)  # cases done, total
     segment_all_ended = Signal(str)  # "finished" | "cancelled" | "failed"
 
-    def __init__(self, window: QMainWindow) -> None:
-        super().__init__(window)
-        self._window = window
+    name = "cohort"
+
+    def __init__(self, app: AppContext | QMainWindow) -> None:
+        super().__init__(app)
+        app = self.app
+        self._window = app.window  # parent of actions and dialogs
         self.cohort: Cohort | None = None
         self.current_key: str | None = None
         self._current_patient: Any = None
@@ -76,7 +79,7 @@ class CohortController(QObject):
         self._reported_damaged: set[str] = set()  # cases whose left-out files were shown in a dialog
 
         self.panel = WorklistPanel()
-        self.dock: QDockWidget = window.add_dock_panel(
+        self.dock: QDockWidget = app.add_dock(
             self.panel, "Worklist", Qt.DockWidgetArea.BottomDockWidgetArea
         )
         self.dock.hide()
@@ -89,9 +92,11 @@ class CohortController(QObject):
         self.panel.segment_all_requested.connect(self.segment_all)
         self.panel.cancel_requested.connect(self.cancel_segment_all)
         self.panel.proxy.layoutChanged.connect(self._prefetch_next)  # a new sort changes what "next" is
-        window.state.patient_changed.connect(self._on_patient_changed)
-        window.annotation.saver.saved.connect(self._on_layer_saved)
-        window.segment.prediction_applied.connect(self._on_prediction_applied)
+        app.state.patient_changed.connect(self._on_patient_changed)
+        self._annotation = app.feature("annotation")  # saves corrections; edits the open case's layer
+        self._segment = app.feature("segment")  # model, device and batch size of Segment All
+        self._annotation.saver.saved.connect(self._on_layer_saved)
+        self._segment.prediction_applied.connect(self._on_prediction_applied)
         self._build_actions()
         app = QApplication.instance()
         if app is not None:
@@ -117,11 +122,11 @@ class CohortController(QObject):
         self.segment_all_action.setToolTip("Segment every case of the cohort without a prediction (background)")
         self.segment_all_action.triggered.connect(self.segment_all)
 
-        file_menu = w.menu("File")
+        file_menu = self.app.menu("File")
         anchor = _first_separator(file_menu)
         for action in (self.open_action, self.next_action, self.previous_action, self.export_action):
             file_menu.insertAction(anchor, action)
-        segment_menu = w.menu("Segment")
+        segment_menu = self.app.menu("Segment")
         segment_menu.addSeparator()
         segment_menu.addAction(self.segment_all_action)
         self._update_actions()
@@ -137,7 +142,7 @@ class CohortController(QObject):
     # ------------------------------------------------------------------ opening a cohort
     def _remembered_outputs(self) -> dict[str, str]:
         try:
-            value = json.loads(str(self._window.settings.value(OUTPUTS_KEY, "{}") or "{}"))
+            value = json.loads(str(self.app.settings.value(OUTPUTS_KEY, "{}") or "{}"))
         except ValueError:
             return {}
         return value if isinstance(value, dict) else {}
@@ -148,13 +153,13 @@ class CohortController(QObject):
         A read-only cohort needs somewhere else for predictions and the review: the
         folder chosen last time for it, else the user is asked (Cancel: nothing opens).
         """
-        dialogs = self._window.dialogs
+        dialogs = self.app.dialogs
         if root is None:
             root = dialogs.open_folder(self._window, None)
             if root is None:
                 return None
         root = Path(root)
-        if self.current_key is not None and not self._window._may_discard("open another cohort"):
+        if self.current_key is not None and not self.app.may_discard("open another cohort"):
             return None
         remembered = self._remembered_outputs()
         if output_dir is None and str(root.resolve()) in remembered:
@@ -170,8 +175,8 @@ class CohortController(QObject):
                     return None
                 cohort = Cohort(root, chosen)
                 remembered[str(cohort.root)] = str(cohort.output_dir)
-                self._window.settings.setValue(OUTPUTS_KEY, json.dumps(remembered))
-                self._window.settings.sync()
+                self.app.settings.setValue(OUTPUTS_KEY, json.dumps(remembered))
+                self.app.settings.sync()
         except CohortError as exc:
             dialogs.error(self._window, "Cannot open cohort", str(exc))
             return None
@@ -228,11 +233,11 @@ class CohortController(QObject):
             return False
         record = self.cohort.case(key)
         if not record.ok:
-            self._window.dialogs.error(self._window, "Cannot open case", f"{record.folder}: {record.error}")
+            self.app.dialogs.error(self._window, "Cannot open case", f"{record.folder}: {record.error}")
             return False
         if key == self.current_key and self._waiting is None:
             return True
-        if not self._window._may_discard("open another case"):
+        if not self.app.may_discard("open another case"):
             return False
         self._asked_at = time.perf_counter()
         self.panel.select_case(key)
@@ -279,17 +284,17 @@ class CohortController(QObject):
         if key == self._waiting:
             self._waiting = None
             self._status(f"Could not open {record.name}")
-            self._window.dialogs.error(self._window, "Cannot open case", message)
+            self.app.dialogs.error(self._window, "Cannot open case", message)
         self.case_failed.emit(key, message)
 
     def _show(self, data: CaseData) -> None:
         assert self.cohort is not None
         record = self.cohort.case(data.key)
         self.current_key = None  # the patient change below is ours: keep nothing of the old case
-        self._window.show_patient(data.patient, data.extra.get("windows"), data.extra.get("cursor"))
+        self.app.patients.show_patient(data.patient, data.extra.get("windows"), data.extra.get("cursor"))
         labels = data.corrected if data.corrected is not None else data.prediction
         if labels is not None:
-            layer = self._window.state.replace_layer(PREDICTION_LAYER, labels.copy(), PREDICTION, modified=False)
+            layer = self.app.state.replace_layer(PREDICTION_LAYER, labels.copy(), PREDICTION, modified=False)
             self._edit(layer, record)
         self._ai_labels = data.prediction
         self._current_patient = data.patient
@@ -359,7 +364,7 @@ class CohortController(QObject):
         record = self.cohort.case(self.current_key)
         if Path(path).resolve() != self.cohort.corrected_path(record).resolve():
             return
-        self.cohort.record_correction(record, layer.data, self._window.state.patient, self._ai_labels)
+        self.cohort.record_correction(record, layer.data, self.app.state.patient, self._ai_labels)
         if record.review.status == TODO:
             self.cohort.set_status(record, IN_PROGRESS)
         self.prefetcher.forget(record.key)  # the cached copy has the old labels
@@ -375,7 +380,7 @@ class CohortController(QObject):
         if self.cohort is None or self.current_key is None:
             return
         record = self.cohort.case(self.current_key)
-        patient = self._window.state.patient
+        patient = self.app.state.patient
         target = self.cohort.prediction_path(record)
         if not target.exists():
             from brats_desktop.core.errors import ExportError
@@ -409,7 +414,7 @@ class CohortController(QObject):
         """File → Export Review Summary…: one CSV row per case."""
         if self.cohort is None:
             return None
-        dialogs = self._window.dialogs
+        dialogs = self.app.dialogs
         if path is None:
             path = dialogs.save_file(
                 self._window, "Export Review Summary", self.cohort.output_dir / SUMMARY_NAME, "CSV (*.csv)"
@@ -436,16 +441,18 @@ class CohortController(QObject):
         """Segment every case without a prediction, in the background; False when nothing started."""
         if self.cohort is None or self.running:
             return False
+        from brats_desktop.cohort_predict import jobs_for  # torch: only when Segment All runs
+
         jobs = jobs_for(self.cohort)
         if not jobs:
             self._status("Every case that opens already has a prediction.", MESSAGE_MS)
             return False
-        segment = self._window.segment
+        segment = self._segment
         if segment.user_model is None:
             from models.checkpoint import bundled_models, default_model_path
 
             if not bundled_models():  # say it once, not once per case
-                self._window.dialogs.error(
+                self.app.dialogs.error(
                     self._window, "Segment All",
                     f"{default_model_path()}: no bundled model installed.\n\n"
                     "Use File → Load Model… to choose a checkpoint.",
@@ -500,27 +507,27 @@ class CohortController(QObject):
         eta = format_eta(elapsed / done * (total - done)) if done else "…"
         self.panel.progress.setValue(done)
         self.panel.progress.setFormat(f"{done} / {total}, ETA {eta}" if done < total else f"{done} / {total}")
-        if key == self.current_key and "output" in result and self._window.state.layer(PREDICTION_LAYER) is None:
+        if key == self.current_key and "output" in result and self.app.state.layer(PREDICTION_LAYER) is None:
             self._show_new_prediction(key, Path(result["output"]))
         self.segment_all_progress.emit(done, total)
 
     def _show_new_prediction(self, key: str, path: Path) -> None:
         """The open case got its prediction: show it at once, as Open would have."""
-        patient = self._window.state.patient
+        patient = self.app.state.patient
         try:
             labels = read_label_file(path, patient)
         except PatientLoadError:
             return
         assert self.cohort is not None
         self._ai_labels = labels
-        layer = self._window.state.replace_layer(PREDICTION_LAYER, labels.copy(), PREDICTION, modified=False)
+        layer = self.app.state.replace_layer(PREDICTION_LAYER, labels.copy(), PREDICTION, modified=False)
         self._edit(layer, self.cohort.case(key))
 
     def _edit(self, layer: Any, record: Any) -> None:
         """Reviewing means correcting the AI: its layer is the one painted, and Save writes the case's corrected file."""
         assert self.cohort is not None
-        self._window.annotation.saver.remember(layer, self.cohort.corrected_path(record))
-        self._window.annotation.editor.set_layer(layer)
+        self._annotation.saver.remember(layer, self.cohort.corrected_path(record))
+        self._annotation.editor.set_layer(layer)
 
     def _end_batch(self, how: str, results: list) -> None:
         done = sum(1 for r in results if "error" not in r)
@@ -546,7 +553,7 @@ class CohortController(QObject):
 
     def _on_batch_failed(self, message: str) -> None:
         self._end_batch("failed", [])
-        self._window.dialogs.error(self._window, "Segment All failed", message)
+        self.app.dialogs.error(self._window, "Segment All failed", message)
 
     def shutdown_worker(self) -> None:
         if self._worker is not None:
@@ -562,7 +569,7 @@ class CohortController(QObject):
         self.prefetcher.wait()
 
     def _status(self, text: str, msecs: int = 0) -> None:
-        self._window.statusBar().showMessage(text, msecs)
+        self.app.show_message(text, msecs)
 
 
 def _first_separator(menu: QMenu) -> QAction | None:
