@@ -8,40 +8,22 @@ built later finds an earlier one with ``app.feature(name)``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from brats_desktop.app.ai_correct.controller import AiCorrectController
-from brats_desktop.app.feature import AppContext
-from brats_desktop.app.uncertainty.controller import UncertaintyController
-from brats_desktop.app.measure.controller import MeasureController
-from brats_desktop.app.compare.actions import CompareController
-from brats_desktop.app.annotation.correction import CorrectionActions
-from brats_desktop.app.importer.controller import ImportController
 from brats_desktop.app.annotation.actions import AnnotationController
+from brats_desktop.app.annotation.correction import CorrectionActions
 from brats_desktop.app.cohort.controller import CohortController
+from brats_desktop.app.compare.actions import CompareController
+from brats_desktop.app.feature import Feature
 from brats_desktop.app.help.controller import HelpController
+from brats_desktop.app.importer.controller import ImportController
+from brats_desktop.app.inference.controller import SegmentController
+from brats_desktop.app.measure.controller import MeasureController
 from brats_desktop.app.results.controller import ResultsController
+from brats_desktop.app.uncertainty.controller import UncertaintyController
 
 
-def _on_window(name: str, build: Callable[[Any], Any]) -> Callable[[AppContext], Any]:
-    """A feature still built on the window itself (being moved onto the context)."""
-
-    def make(app: AppContext) -> Any:
-        return build(app.window)
-
-    make.name = name  # type: ignore[attr-defined]
-    return make
-
-
-def _segment(window: Any) -> Any:
-    from brats_desktop.app.inference.controller import SegmentController
-
-    return SegmentController(window, window.state)
-
-
-FEATURES: tuple[Any, ...] = (
-    _on_window("segment", _segment),  # Segment menu, toolbar, progress/device, Metrics dock
+FEATURES: tuple[type[Feature], ...] = (
+    SegmentController,  # Segment menu, toolbar, progress/device, Metrics dock
     AnnotationController,  # Annotate dock, Undo/Redo, Save Annotation, autosave
     UncertaintyController,  # heat map, Next Uncertain Region
     MeasureController,  # rulers, RANO, Measurements dock, Go To
@@ -58,6 +40,6 @@ FEATURES: tuple[Any, ...] = (
 TASK_TAB_ORDER: tuple[str, ...] = ("Annotate", "Compare", "Measurements", "Uncertainty", "Metrics")
 
 
-def feature_name(entry: Any) -> str:
+def feature_name(entry: type[Feature]) -> str:
     """The attribute a feature is kept under (``window.<name>``)."""
     return str(entry.name)

@@ -1,7 +1,7 @@
 """Everything the window needs to run the U-Net: actions, menus, status bar, worker life cycle.
 
-The main window creates one :class:`SegmentController` and otherwise knows nothing
-about inference. The controller
+A window feature (``window.segment``); the window knows nothing else about inference.
+The controller
 
 * adds Segment → Run (toolbar button, Ctrl+R), Cancel, Force CPU, Accurate (test-time augmentation) and
   Label 1 (Necrosis) Means (kept in QSettings),
@@ -25,12 +25,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QSettings, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QSettings, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
-    QDockWidget,
     QFrame,
     QLabel,
     QMainWindow,
@@ -39,7 +38,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QStyle,
-    QToolBar,
 )
 
 from brats_desktop.core.discovery import MODALITY_LABELS
@@ -47,7 +45,7 @@ from brats_desktop.core.labels import CLASS_SHORT
 from brats_desktop.core.label_meaning import MEANING_TITLES, ncr_definition_evidence
 from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, NCR_DEFINITIONS
 
-from brats_desktop.app.dialogs import Dialogs
+from brats_desktop.app.feature import AppContext, Feature
 from brats_desktop.app.inference.worker import InferenceWorker
 from brats_desktop.app.inference.metrics_panel import MetricsPanel
 from brats_desktop.app.inference.model_info_dialog import ModelInfoDialog
@@ -73,7 +71,7 @@ SHUTDOWN_WAIT_MS = 30_000
 DEVICE_PROBE_DELAY_MS = 1500
 
 
-class SegmentController(QObject):
+class SegmentController(Feature):
     """Runs the bundled (or a user-loaded) checkpoint on the patient in ``state``."""
 
     prediction_applied = Signal(object)  # the prediction LabelLayer, once it is on screen
@@ -81,28 +79,26 @@ class SegmentController(QObject):
     running_changed = Signal(bool)
     model_changed = Signal(object)  # models.checkpoint.LoadedModel
 
+    name = "segment"
+
     def __init__(
         self,
-        window: QMainWindow,
-        state: ViewerState,
+        app: AppContext | QMainWindow,
+        state: ViewerState | None = None,
         *,
         settings: QSettings | None = None,
         dialogs: Dialogs | None = None,
         predict: Any = None,
         batch_size: int | None = None,
     ) -> None:
-        super().__init__(window)
-        self._window = window
-        self._state = state
-        if settings is None:
-            settings = getattr(window, "settings", None)
-        self._settings = settings if settings is not None else QSettings()
-        if dialogs is None:
-            dialogs = getattr(window, "dialogs", None)
-        self._dialogs = dialogs if dialogs is not None else Dialogs()
+        super().__init__(app)
+        self._window = self.app.window  # parent of dialogs
+        state = self._state = state if state is not None else self.app.state
+        self._settings = settings if settings is not None else self.app.settings
+        self._dialogs = dialogs if dialogs is not None else self.app.dialogs
         self.predict = predict  # None: models.inference.predict_volume; tests inject hooks
         self.batch_size = batch_size  # None: models.runtime.auto_batch_size
-        self.replace_labels: Any = None  # (layer, labels, modified) -> bbox: undoable refill; set by the window
+        self.replace_labels: Any = None  # (layer, labels, modified) -> bbox: undoable refill; set by annotation
         self._user_model: Any = None  # File → Load Model…; None: pick among the bundled models
         self._bundled_cache: dict[Path, Any] = {}
         self._worker: InferenceWorker | None = None
@@ -205,7 +201,7 @@ class SegmentController(QObject):
         self.export_action.triggered.connect(lambda: self.export_prediction())
 
     def _build_status_bar(self) -> None:
-        bar = self._window.statusBar()
+        bar = self.app.status_bar()
         self.progress_bar = QProgressBar()
         self.progress_bar.setObjectName("InferenceProgress")
         self.progress_bar.setMaximumWidth(180)
@@ -229,15 +225,8 @@ class SegmentController(QObject):
         bar.addPermanentWidget(self.cancel_button)
         bar.addPermanentWidget(self.device_label)
 
-    def _menu(self, title: str) -> QMenu:
-        """The window's top-level menu ``title`` (MainWindow.menu keeps File, Edit, View, Segment, Help order)."""
-        if hasattr(self._window, "menu"):
-            return self._window.menu(title)
-        menu_bar = self._window.menuBar()
-        return _find_menu(menu_bar, title) or menu_bar.addMenu(f"&{title}")
-
     def _build_menus_and_toolbar(self) -> None:
-        self.segment_menu = self._menu("Segment")
+        self.segment_menu = self.app.menu("Segment")
         self.segment_menu.addAction(self.run_action)
         self.segment_menu.addAction(self.cancel_action)
         self.segment_menu.addSeparator()
@@ -250,7 +239,7 @@ class SegmentController(QObject):
         ncr_menu.addAction(self.ncr_source_action)
         self.segment_menu.addAction(self.model_info_action)
 
-        file_menu = self._menu("File")
+        file_menu = self.app.menu("File")
         quit_action = next(
             (a for a in file_menu.actions() if _plain(a.text()) in ("quit", "exit")), None
         )
@@ -266,11 +255,9 @@ class SegmentController(QObject):
             file_menu.addSeparator()
             file_menu.addActions(model_actions)
 
-        self.toolbar = QToolBar("Segment", self._window)
-        self.toolbar.setObjectName("SegmentToolBar")
+        self.toolbar = self.app.toolbar("Segment")
         self.toolbar.addAction(self.run_action)
         self.toolbar.addAction(self.cancel_action)
-        self._window.addToolBar(self.toolbar)
 
     def _build_metrics_dock(self) -> None:
         self.metrics_panel = MetricsPanel(self._state)
@@ -280,31 +267,11 @@ class SegmentController(QObject):
         scroll.setWidget(self.metrics_panel)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
-        if hasattr(self._window, "add_dock_panel"):
-            self.metrics_dock = self._window.add_dock_panel(scroll, "Metrics", task_tab=True)
-        else:
-            self.metrics_dock = QDockWidget("Metrics", self._window)
-            self.metrics_dock.setObjectName("dock_Metrics")
-            self.metrics_dock.setWidget(scroll)
-            self._window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.metrics_dock)
+        # A tab of the Annotate group (right-hand docks are many), joined at once.
+        self.metrics_dock = self.app.add_dock(scroll, "Metrics", task_tab=True)
         self.segment_menu.addAction(self.metrics_dock.toggleViewAction())
         # Recompute only while the tab is on screen (a tabbed-away dock stays isVisible()).
         self.metrics_dock.visibilityChanged.connect(self.metrics_panel.set_on_screen)
-        # Right-hand docks are many; share a tab with the annotation dock (created after us).
-        QTimer.singleShot(0, self._tabify_metrics_dock)
-
-    def _tabify_metrics_dock(self) -> None:
-        partner = next(
-            (d for d in self._window.findChildren(QDockWidget)
-             if d is not self.metrics_dock and "annotat" in d.objectName().lower()),
-            None,
-        )
-        if partner is not None and not partner.isFloating():
-            if partner in self._window.tabifiedDockWidgets(self.metrics_dock):
-                return  # the window grouped them already (MainWindow does, synchronously)
-            self._window.tabifyDockWidget(partner, self.metrics_dock)
-            # Metrics in front only once there is something to compare.
-            (self.metrics_dock if self.prediction_layer() is not None else partner).raise_()
 
     # ------------------------------------------------------------------ state
     @property
@@ -470,7 +437,7 @@ class SegmentController(QObject):
         self._update_device_label()
 
     def _status(self, text: str, msecs: int = 0) -> None:
-        self._window.statusBar().showMessage(text, msecs)
+        self.app.show_message(text, msecs)
 
     # ------------------------------------------------------------------ model
     @property
@@ -835,7 +802,7 @@ class SegmentController(QObject):
     def export_prediction(self) -> Path | None:
         """File → Export Prediction as NIfTI…: the window's one export path, for the prediction layer.
 
-        ``MainWindow.export_layer`` writes in the patient's convention on the source
+        The window's ``export_layer`` writes in the patient's convention on the source
         affine, atomically, asks before replacing and refuses the patient's inputs.
         """
         layer = self.prediction_layer()
@@ -844,19 +811,11 @@ class SegmentController(QObject):
                 self._window, "Export prediction", "There is no prediction to export; run Segment → Run first."
             )
             return None
-        return self._window.export_layer(layer.name)
+        return self.app.patients.export_layer(layer.name)
 
 
 def _plain(text: str) -> str:
     return text.replace("&", "").replace("…", "").replace("...", "").strip().lower()
-
-
-def _find_menu(menu_bar: Any, title: str) -> QMenu | None:
-    for action in menu_bar.actions():
-        menu = action.menu()
-        if menu is not None and _plain(menu.title()) == title.lower():
-            return menu
-    return None
 
 
 def _as_bool(value: Any) -> bool:
