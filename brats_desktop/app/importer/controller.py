@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QProgressBar, QPushButton
 
 from brats_desktop.app.feature import AppContext, Feature
 from brats_desktop.app.importer.qc_layer import BrainOutlineLayer
-from brats_desktop.app.uncertainty.overlay import HeatmapOverlay
+from brats_desktop.app.views.heatmap_overlay import HeatmapOverlay
 from brats_desktop.core.naming import kind_slug, output_path
 from brats_desktop.preprocess import INSTALL_HINT, missing_dependencies
 from brats_desktop.preprocess.record import RECORD_NAME, read_record

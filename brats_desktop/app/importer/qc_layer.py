@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from brats_desktop.app.uncertainty.layer import HeatmapLayer
+from brats_desktop.app.views.heatmap_layer import HeatmapLayer
 
 OUTLINE_RGBA = (0, 230, 255, 255)  # cyan: unlike every tumour class colour and visible on grey
 

@@ -29,8 +29,8 @@ from brats_desktop.core.uncertainty import (
 )
 
 from brats_desktop.app.feature import AppContext, Feature
-from brats_desktop.app.uncertainty.layer import HeatmapLayer
-from brats_desktop.app.uncertainty.overlay import HeatmapOverlay
+from brats_desktop.app.views.heatmap_layer import HeatmapLayer
+from brats_desktop.app.views.heatmap_overlay import HeatmapOverlay
 from brats_desktop.app.uncertainty.panel import UncertainVolumesWidget, UncertaintyPanel
 
 LAYER_NAME = "Uncertainty"

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from brats_desktop.app.uncertainty.colour_bar import UncertaintyColourBar
 
 if TYPE_CHECKING:
-    from brats_desktop.app.uncertainty.layer import HeatmapLayer
+    from brats_desktop.app.views.heatmap_layer import HeatmapLayer
 
 VOLUME_ROWS: tuple[tuple[str, str], ...] = (
     ("BG", "Background by argmax: possibly missed tumour"),

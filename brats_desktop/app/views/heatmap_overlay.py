@@ -11,7 +11,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QTransform
 
-from brats_desktop.app.uncertainty.layer import HeatmapLayer
+from brats_desktop.app.views.heatmap_layer import HeatmapLayer
 from brats_desktop.app.views.slice_view import SliceView, extract_slice
 
 HEATMAP_Z = 50  # label overlays use 1 + layer index; the crosshair 100
