@@ -22,9 +22,29 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
+
+
+def _imports(name: str, path: Path, modules: dict[str, Path]) -> list[str]:
+    """What ``name`` imports, as dotted names (a module, or ``module.attribute``)."""
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
+            # "from pkg import module" names a module; "from module import name" its module.
+            found += [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+    return found
+
+
 def import_graph() -> dict[str, set[str]]:
     """module -> the project modules it imports (anywhere in the file)."""
-    modules = {_module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
+    modules = _modules()
 
     def resolve(name: str) -> str | None:
         while name and name not in modules:
@@ -33,23 +53,8 @@ def import_graph() -> dict[str, set[str]]:
 
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
-        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-        deps: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            targets: list[str] = []
-            if isinstance(node, ast.Import):
-                targets = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
-                # "from pkg import module" names a module; "from module import name" its module.
-                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
-            for target in targets:
-                found = resolve(target)
-                if found is not None and found != name:
-                    deps.add(found)
-        graph[name] = deps
+        deps = {resolve(target) for target in _imports(name, path, modules)}
+        graph[name] = {d for d in deps if d is not None and d != name}
     return graph
 
 
@@ -113,6 +118,16 @@ def test_the_graph_sees_the_known_edges() -> None:
     assert "brats_desktop.app.features" in graph["brats_desktop.app.main_window"]
     assert "brats_desktop.app.measure.texts" in graph["brats_desktop.app.measure.panel"]
     assert len(graph) > 100
+
+
+def test_every_project_import_names_an_existing_module() -> None:
+    """A module moved or renamed leaves no import behind (not even one read only by type checkers)."""
+    modules = _modules()
+    missing = sorted(
+        f"{name}: {target}" for name, path in modules.items() for target in _imports(name, path, modules)
+        if target.split(".")[0] in PACKAGES and target not in modules
+    )
+    assert missing == []
 
 
 def test_no_import_loops() -> None:

@@ -13,7 +13,7 @@ from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 if TYPE_CHECKING:
-    from brats_desktop.app.uncertainty.layer import HeatmapLayer
+    from brats_desktop.app.views.heatmap_layer import HeatmapLayer
 
 BAR_HEIGHT = 12
 NOT_DRAWN = QColor(90, 90, 90)
