@@ -23,55 +23,30 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, QThreadPool, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (
-    QApplication,
-    QDialog,
-    QFrame,
-    QLabel,
-    QMainWindow,
-    QMenu,
-    QProgressBar,
-    QPushButton,
-    QScrollArea,
-    QStyle,
-)
+from PySide6.QtWidgets import QApplication, QDialog, QMainWindow
 
 from brats_desktop.core.discovery import MODALITY_LABELS
 from brats_desktop.core.labels import CLASS_SHORT
-from brats_desktop.core.label_meaning import MEANING_TITLES, ncr_definition_evidence
-from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, NCR_DEFINITIONS
+from brats_desktop.core.label_meaning import ncr_definition_evidence
 
 from brats_desktop.app.feature import AppContext, Feature
+from brats_desktop.app.inference.label_meaning import LabelMeaningMixin
+from brats_desktop.app.inference.model_choice import ModelChoiceMixin
+from brats_desktop.app.inference.segment_actions import SegmentActionsMixin
+from brats_desktop.app.inference.settings_keys import (  # noqa: F401  (ACCURATE_KEY, FORCE_CPU_KEY: tests read them here)
+    ACCURATE_KEY, DEVICE_PROBE_DELAY_MS, FORCE_CPU_KEY, PREDICTION_LAYER, SHUTDOWN_WAIT_MS,
+)
 from brats_desktop.app.inference.worker import InferenceWorker
-from brats_desktop.app.inference.metrics_panel import MetricsPanel
-from brats_desktop.app.inference.model_info_dialog import ModelInfoDialog
 from brats_desktop.app.state import PREDICTION, LabelLayer, ViewerState
 
-PREDICTION_LAYER = "Prediction"
-FORCE_CPU_KEY = "inference/force_cpu"
-ACCURATE_KEY = "inference/accurate"  # Segment → Accurate (test-time augmentation), models.tta
-NCR_DEFINITION_KEY = "inference/ncr_definition"
-LABEL1_MEANING = {
-    "brats2021": "necrosis inside the enhancing rim (BraTS 2021+)",
-    "brats2013": "necrotic + non-enhancing core (BraTS 2013–2020)",
-}
-NCR_MENU_TEXT = {
-    "brats2021": "BraTS 2021+: Necrosis Inside the Enhancing Rim",
-    "brats2013": "BraTS 2013–2020: Necrotic + Non-enhancing Core",
-}
-MODEL_DIR_KEY = "inference/model_dir"  # where File → Load Model… starts
-RECENT_MODELS_KEY = "inference/recent_models"  # File → Recent Models (checkpoints loaded before)
-MAX_RECENT_MODELS = 6
-DROPPED_NOTICE_MS = 30_000  # how long "segmentation of A stopped: B was opened" stays in the status bar
-SHUTDOWN_WAIT_MS = 30_000
-DEVICE_PROBE_DELAY_MS = 1500
+if TYPE_CHECKING:
+    from brats_desktop.app.dialogs import Dialogs
 
 
-class SegmentController(Feature):
+class SegmentController(SegmentActionsMixin, ModelChoiceMixin, LabelMeaningMixin, Feature):
     """Runs the bundled (or a user-loaded) checkpoint on the patient in ``state``."""
 
     prediction_applied = Signal(object)  # the prediction LabelLayer, once it is on screen
@@ -137,142 +112,6 @@ class SegmentController(Feature):
         self._update_actions()
         self._update_meaning_notes()  # the menu's "why" line before any patient
 
-    # ------------------------------------------------------------------ construction
-    def _build_actions(self) -> None:
-        style = self._window.style()
-        self.run_action = QAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "&Run Segmentation", self)
-        self.run_action.setShortcut(QKeySequence("Ctrl+R"))
-        self.run_action.setToolTip("Segment the open patient with the U-Net (Ctrl+R)")
-        self.run_action.triggered.connect(self.run)
-
-        stop_icon = style.standardIcon(QStyle.StandardPixmap.SP_MediaStop)
-        self.cancel_action = QAction(stop_icon, "&Cancel Segmentation", self)
-        self.cancel_action.setToolTip("Stop the running segmentation; nothing on screen changes")
-        self.cancel_action.triggered.connect(self.cancel)
-
-        self.force_cpu_action = QAction("Force &CPU", self)
-        self.force_cpu_action.setCheckable(True)
-        self.force_cpu_action.setChecked(_as_bool(self._settings.value(FORCE_CPU_KEY, False)))
-        self.force_cpu_action.setToolTip("Run on the CPU even when a GPU is available")
-        self.force_cpu_action.toggled.connect(self._on_force_cpu_toggled)
-
-        self.accurate_action = QAction("&Accurate (Test-Time Augmentation)", self)
-        self.accurate_action.setCheckable(True)
-        self.accurate_action.setChecked(_as_bool(self._settings.value(ACCURATE_KEY, False)))
-        self.accurate_action.setToolTip(
-            "Average the prediction with that of the left-right mirrored image: "
-            "about twice the time on the CPU (always on with a GPU)"
-        )
-        self.accurate_action.toggled.connect(self._on_accurate_toggled)
-
-        stored = str(self._settings.value(NCR_DEFINITION_KEY, DEFAULT_NCR_DEFINITION))
-        if stored not in NCR_DEFINITIONS:
-            stored = DEFAULT_NCR_DEFINITION
-        self.ncr_group = QActionGroup(self)
-        self.ncr_group.setExclusive(True)
-        self.ncr_actions: dict[str, QAction] = {}
-        for key, text in NCR_MENU_TEXT.items():
-            action = QAction(text, self.ncr_group)
-            action.setCheckable(True)
-            action.setChecked(key == stored)
-            action.setData(key)
-            action.setToolTip(NCR_DEFINITIONS[key])
-            self.ncr_actions[key] = action
-        self.ncr_group.triggered.connect(lambda action: self.set_ncr_definition(action.data()))
-        self.ncr_source_action = QAction("", self)  # says why the checked meaning applies (not clickable)
-        self.ncr_source_action.setEnabled(False)
-
-        self.model_info_action = QAction("Model &Information…", self)
-        self.model_info_action.triggered.connect(self.show_model_info)
-
-        self.load_model_action = QAction("Load &Model…", self)
-        self.load_model_action.setToolTip(
-            "Use another BraTS Desktop checkpoint (.pt), e.g. one trained with brats-train"
-        )
-        self.load_model_action.triggered.connect(lambda: self.load_model())
-
-        self.bundled_model_action = QAction("Use &Bundled Model", self)
-        self.bundled_model_action.setToolTip("Go back to the model shipped with BraTS Desktop")
-        self.bundled_model_action.triggered.connect(self.use_bundled_model)
-        self.bundled_model_action.setEnabled(False)
-
-        self.export_action = QAction("Export &Prediction as NIfTI…", self)
-        self.export_action.setToolTip("Write the prediction on the patient's grid in its label convention")
-        self.export_action.triggered.connect(lambda: self.export_prediction())
-
-    def _build_status_bar(self) -> None:
-        bar = self.app.status_bar()
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setObjectName("InferenceProgress")
-        self.progress_bar.setMaximumWidth(180)
-        self.progress_bar.setFormat("Segmenting %p%")
-        self.progress_bar.hide()
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setObjectName("InferenceCancel")
-        self.cancel_button.clicked.connect(self.cancel)
-        self.cancel_button.hide()
-        self.device_label = QLabel()
-        self.device_label.setObjectName("InferenceDevice")
-        # A run dropped because another patient opened: permanent, so "Opened …" cannot hide it.
-        self.dropped_label = QLabel()
-        self.dropped_label.setObjectName("InferenceDropped")
-        self.dropped_label.hide()
-        self._dropped_timer = QTimer(self)
-        self._dropped_timer.setSingleShot(True)
-        self._dropped_timer.timeout.connect(self.dropped_label.hide)
-        bar.addPermanentWidget(self.dropped_label)
-        bar.addPermanentWidget(self.progress_bar)
-        bar.addPermanentWidget(self.cancel_button)
-        bar.addPermanentWidget(self.device_label)
-
-    def _build_menus_and_toolbar(self) -> None:
-        self.segment_menu = self.app.menu("Segment")
-        self.segment_menu.addAction(self.run_action)
-        self.segment_menu.addAction(self.cancel_action)
-        self.segment_menu.addSeparator()
-        self.segment_menu.addAction(self.force_cpu_action)
-        self.segment_menu.addAction(self.accurate_action)
-        ncr_menu = self.segment_menu.addMenu("&Label 1 (Necrosis) Means")
-        ncr_menu.setToolTipsVisible(True)
-        ncr_menu.addActions(list(self.ncr_actions.values()))
-        ncr_menu.addSeparator()
-        ncr_menu.addAction(self.ncr_source_action)
-        self.segment_menu.addAction(self.model_info_action)
-
-        file_menu = self.app.menu("File")
-        quit_action = next(
-            (a for a in file_menu.actions() if _plain(a.text()) in ("quit", "exit")), None
-        )
-        self.recent_models_menu = QMenu("Recent &Models", self._window)
-        self.recent_models_menu.aboutToShow.connect(self._fill_recent_models_menu)
-        self._fill_recent_models_menu()
-        model_actions = [self.load_model_action, self.recent_models_menu.menuAction(),
-                         self.bundled_model_action, self.export_action]
-        if quit_action is not None:
-            file_menu.insertActions(quit_action, model_actions)
-            file_menu.insertSeparator(quit_action)
-        else:
-            file_menu.addSeparator()
-            file_menu.addActions(model_actions)
-
-        self.toolbar = self.app.toolbar("Segment")
-        self.toolbar.addAction(self.run_action)
-        self.toolbar.addAction(self.cancel_action)
-
-    def _build_metrics_dock(self) -> None:
-        self.metrics_panel = MetricsPanel(self._state)
-        # In a scroll area: with several docks stacked on a small screen the dock scrolls
-        # instead of squeezing its tables over each other.
-        scroll = QScrollArea()
-        scroll.setWidget(self.metrics_panel)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        # A tab of the Annotate group (right-hand docks are many), joined at once.
-        self.metrics_dock = self.app.add_dock(scroll, "Metrics", task_tab=True)
-        self.segment_menu.addAction(self.metrics_dock.toggleViewAction())
-        # Recompute only while the tab is on screen (a tabbed-away dock stays isVisible()).
-        self.metrics_dock.visibilityChanged.connect(self.metrics_panel.set_on_screen)
-
     # ------------------------------------------------------------------ state
     @property
     def running(self) -> bool:
@@ -282,267 +121,8 @@ class SegmentController(Feature):
     def worker(self) -> InferenceWorker | None:
         return self._worker
 
-    @property
-    def force_cpu(self) -> bool:
-        return self.force_cpu_action.isChecked()
-
-    @property
-    def ncr_definition(self) -> str:
-        """The meaning of label 1 that predictions get (core.postprocessing.NCR_DEFINITIONS)."""
-        checked = self.ncr_group.checkedAction()
-        return str(checked.data()) if checked is not None else DEFAULT_NCR_DEFINITION
-
-    def set_ncr_definition(self, key: str) -> None:
-        """The user chooses what label 1 means; an unedited prediction on screen is re-labelled at once.
-
-        The choice holds for this patient even where its files imply the other meaning,
-        and is remembered for patients whose files tell nothing.
-        """
-        if key not in NCR_DEFINITIONS:
-            raise ValueError(f"unknown label definition {key!r}")
-        self._settings.setValue(NCR_DEFINITION_KEY, key)
-        implied = self._patient_evidence[0] if self._patient_evidence else None
-        self._ncr_override = key if implied is not None and key != implied else None
-        self._use_ncr_definition(key)
-
-    def _use_ncr_definition(self, key: str) -> None:
-        """Check ``key`` in the menu and re-label an unedited prediction (no re-run) to it."""
-        self.ncr_actions[key].setChecked(True)
-        run, layer = self.last_run, self.prediction_layer()
-        if run is None or layer is None or getattr(run, "raw_labels", None) is None or run.ncr_definition == key:
-            self._update_meaning_notes()
-            return
-        if layer.modified:
-            self._status("The prediction has edits: the new label-1 meaning applies from the next run.", 6000)
-            self._update_meaning_notes()
-            return
-        run.relabel(key)
-        self._apply(run)
-        self._status(f"Prediction re-labelled: {NCR_DEFINITIONS[key]}", 6000)
-
-    def remembered_ncr_definition(self) -> str:
-        """The menu choice kept in QSettings, for patients whose files tell nothing (also Segment All's fallback)."""
-        stored = str(self._settings.value(NCR_DEFINITION_KEY, DEFAULT_NCR_DEFINITION))
-        return stored if stored in NCR_DEFINITIONS else DEFAULT_NCR_DEFINITION
-
-    def prediction_meaning(self) -> str | None:
-        """What label 1 of the prediction on screen means (None: no prediction from this session's runs).
-
-        A model trained with the 2021+ meaning cannot be converted back, so its label 1
-        keeps that meaning whatever was asked.
-        """
-        run = self.last_run
-        if run is None or self.prediction_layer() is None:
-            return None
-        source = getattr(run, "model_ncr_definition", "brats2013")
-        target = getattr(run, "ncr_definition", None)
-        if target is None or source == "brats2021":
-            return source
-        return target
-
-    def ground_truth_meaning(self) -> str | None:
-        """What label 1 of the open patient's ground truth means, when its files tell (else None)."""
-        patient = self._state.patient
-        if patient is None or patient.ground_truth is None or self._patient_evidence is None:
-            return None
-        return self._patient_evidence[0]
-
-    def _update_meaning_notes(self) -> None:
-        """Metrics dock: what label 1 means and why; one warning line when prediction and ground truth differ."""
-        patient = self._state.patient
-        if patient is None:
-            self.metrics_panel.set_label_meaning(None)
-            self.metrics_panel.set_meaning_warning(None)
-            self.ncr_source_action.setText("Open a patient: its file names may tell")
-            return
-        predicted = self.prediction_meaning()
-        key = predicted or self.ncr_definition
-        self._state.set_ncr_definition(key)
-        evidence = self._patient_evidence
-        if self._ncr_override is not None:
-            why = "your choice for this patient"
-            if evidence is not None:
-                why += f", although its files imply {MEANING_TITLES[evidence[0]]} ({evidence[1]})"
-        elif evidence is not None:
-            why = f"as this patient's files imply ({evidence[1]})"
-        else:
-            why = "this patient's files do not tell, so your last choice applies"
-        self.ncr_source_action.setText(
-            f"This patient: {MEANING_TITLES[evidence[0]]} ({evidence[1].split(':')[0]})" if evidence
-            else "This patient's files do not tell: your last choice applies"
-        )
-        whose = "the prediction" if predicted else "predictions"
-        self.metrics_panel.set_label_meaning(
-            f"Label 1 (NCR) of {whose}: {LABEL1_MEANING[key]}, {why}. "
-            "Change it with Segment → Label 1 (Necrosis) Means."
-        )
-        reference = self.ground_truth_meaning()
-        if predicted is not None and reference is not None and predicted != reference:
-            self.metrics_panel.set_meaning_warning(
-                f"Label 1 means {MEANING_TITLES[predicted]} in the prediction but {MEANING_TITLES[reference]} "
-                "in the ground truth: NCR and TC Dice are not comparable."
-            )
-        else:
-            self.metrics_panel.set_meaning_warning(None)
-
     def prediction_layer(self) -> LabelLayer | None:
         return next((layer for layer in self._state.layers if layer.kind == PREDICTION), None)
-
-    def _update_actions(self, *_args: object) -> None:
-        patient = self._state.patient
-        ready = patient is not None and not self._state.loading
-        self.run_action.setEnabled(ready and not self.running)
-        self.cancel_action.setEnabled(self.running)
-        self.export_action.setEnabled(self.prediction_layer() is not None and not self.running)
-        if patient is not None and self._state.loading:
-            self.run_action.setToolTip("Available once all volumes of the patient are loaded")
-        else:
-            self.run_action.setToolTip("Segment the open patient with the U-Net (Ctrl+R)")
-
-    def _probe_device(self) -> None:
-        force_cpu = self.force_cpu
-
-        def probe() -> None:
-            from models.runtime import describe_device, select_device
-
-            self._device_found.emit(describe_device(select_device("auto", force_cpu)))
-
-        if "torch" in sys.modules:
-            probe()
-        else:
-            self._probe_pool.start(probe)
-
-    def _on_device_found(self, name: str) -> None:
-        if not self.running:  # a run in progress has named its own device
-            self.device_label.setText(f"Device: {name}")
-
-    def _update_device_label(self, device: Any = None) -> None:
-        from models.runtime import describe_device, select_device
-
-        device = device if device is not None else select_device("auto", self.force_cpu)
-        self.device_label.setText(f"Device: {describe_device(device)}")
-
-    @property
-    def tta(self) -> str:
-        """Test-time augmentation of the next run: "flip" when Accurate is on, else the device's default."""
-        return "flip" if self.accurate_action.isChecked() else "auto"
-
-    def _on_accurate_toggled(self, checked: bool) -> None:
-        self._settings.setValue(ACCURATE_KEY, bool(checked))
-        self._settings.sync()
-
-    def _on_force_cpu_toggled(self, checked: bool) -> None:
-        self._settings.setValue(FORCE_CPU_KEY, bool(checked))
-        self._settings.sync()
-        self._update_device_label()
-
-    def _status(self, text: str, msecs: int = 0) -> None:
-        self.app.show_message(text, msecs)
-
-    # ------------------------------------------------------------------ model
-    @property
-    def model(self) -> Any:
-        """The checkpoint a Run would use now: the one loaded by the user, else the best bundled one."""
-        return self.model_for(self._state.patient)
-
-    @property
-    def user_model(self) -> Any:
-        """The checkpoint chosen with File → Load Model… in this session, or None."""
-        return self._user_model
-
-    def model_for(self, patient: Any) -> Any:
-        """User-loaded model, else :func:`models.runtime.best_bundled_model` for ``patient``."""
-        from models.runtime import best_bundled_model
-
-        if self._user_model is not None:
-            return self._user_model
-        return best_bundled_model(patient, self._bundled_cache)
-
-    def load_model(self, path: Path | str | None = None) -> Any:
-        """File → Load Model…: use another checkpoint for this session and show its metadata."""
-        from models.checkpoint import BUNDLED_DIR, ModelLoadError, load_model
-
-        if path is None:
-            last = str(self._settings.value(MODEL_DIR_KEY, "") or "")
-            start = Path(last) if last and Path(last).is_dir() else BUNDLED_DIR
-            path = self._dialogs.open_file(
-                self._window, "Load Model", start, "BraTS Desktop model (*.pt);;All files (*)"
-            )
-            if path is None:
-                return None
-        try:
-            model = load_model(Path(path))
-        except ModelLoadError as exc:
-            self._dialogs.error(self._window, "Cannot load model", str(exc))
-            return None
-        self._user_model = model
-        self._settings.setValue(MODEL_DIR_KEY, str(Path(path).resolve().parent))
-        self._remember_model(Path(path))
-        self._settings.sync()
-        self.bundled_model_action.setEnabled(True)
-        self.model_changed.emit(model)
-        self._status(f"Model {model.name} loaded from {Path(path).name}", 8000)
-        self.show_model_info()
-        return model
-
-    def use_bundled_model(self) -> Any:
-        """File → Use Bundled Model: forget the loaded checkpoint; runs pick among the bundled models again."""
-        from models.checkpoint import ModelLoadError
-
-        self._user_model = None
-        self.bundled_model_action.setEnabled(False)
-        try:
-            model = self.model
-        except ModelLoadError as exc:
-            self._dialogs.error(self._window, "Cannot load model", str(exc))
-            return None
-        self.model_changed.emit(model)
-        self._status(f"Using the bundled model {model.name}", 8000)
-        return model
-
-    def recent_models(self) -> list[Path]:
-        """Checkpoints loaded with File → Load Model…, newest first (only those still on disk)."""
-        value = self._settings.value(RECENT_MODELS_KEY, [])
-        if isinstance(value, str):  # QSettings returns a lone string for one-item lists
-            value = [value]
-        return [Path(v) for v in (value or []) if Path(v).is_file()]
-
-    def _remember_model(self, path: Path) -> None:
-        from models.checkpoint import BUNDLED_DIR
-
-        path = path.resolve()
-        if path.parent == BUNDLED_DIR.resolve():
-            return  # the bundled models have their own entry
-        items = [path] + [p for p in self.recent_models() if p != path]
-        self._settings.setValue(RECENT_MODELS_KEY, [str(p) for p in items[:MAX_RECENT_MODELS]])
-
-    def _fill_recent_models_menu(self) -> None:
-        self.recent_models_menu.clear()
-        models = self.recent_models()
-        for path in models:
-            action = self.recent_models_menu.addAction(path.name)
-            action.setToolTip(str(path))
-            action.setData(str(path))
-            action.triggered.connect(lambda _=False, p=path: self.load_model(p))
-        if not models:
-            self.recent_models_menu.addAction("(none)").setEnabled(False)
-        self.recent_models_menu.setToolTipsVisible(True)
-
-    def show_model_info(self) -> QDialog | None:
-        """Non-modal dialog with the checkpoint's metadata (modalities, training, metrics, licence)."""
-        from models.checkpoint import ModelLoadError
-
-        try:
-            model = self.model
-        except ModelLoadError as exc:
-            self._dialogs.error(self._window, "Cannot load model", str(exc))
-            return None
-        if self.info_dialog is not None:
-            self.info_dialog.close()
-            self.info_dialog.deleteLater()
-        self.info_dialog = ModelInfoDialog(model, self._window, self.prediction_meaning() or self.ncr_definition)
-        self.info_dialog.show()
-        return self.info_dialog
 
     # ------------------------------------------------------------------ running
     def run(self) -> bool:
@@ -790,14 +370,6 @@ class SegmentController(Feature):
         self._update_meaning_notes()
         self._update_actions()
 
-    def _show_dropped(self, text: str) -> None:
-        """Status bar: a run was given up because the user opened another patient (no silent loss)."""
-        self.dropped_label.setText(text)
-        self.dropped_label.setToolTip(text)
-        self.dropped_label.show()
-        self._dropped_timer.start(DROPPED_NOTICE_MS)
-        self._status(text, DROPPED_NOTICE_MS)
-
     # ------------------------------------------------------------------ export
     def export_prediction(self) -> Path | None:
         """File → Export Prediction as NIfTI…: the window's one export path, for the prediction layer.
@@ -812,14 +384,3 @@ class SegmentController(Feature):
             )
             return None
         return self.app.patients.export_layer(layer.name)
-
-
-def _plain(text: str) -> str:
-    return text.replace("&", "").replace("…", "").replace("...", "").strip().lower()
-
-
-def _as_bool(value: Any) -> bool:
-    """QSettings returns "true"/"false" strings from INI files."""
-    if isinstance(value, str):
-        return value.lower() in ("1", "true", "yes")
-    return bool(value)
