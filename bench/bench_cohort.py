@@ -41,7 +41,7 @@ def _cohort(args: argparse.Namespace, tmp: Path) -> Path:
         return args.cohort
     if DEFAULT_COHORT.is_dir():
         return DEFAULT_COHORT
-    from brats_desktop.core.synthetic import write_synthetic_cohort
+    from brats_desktop.core.synthetic_cohort import write_synthetic_cohort
 
     root = tmp / "synthetic-cohort"
     write_synthetic_cohort(root, max(args.cases + 2, args.segment))

@@ -45,7 +45,8 @@ def main() -> None:
     parser.add_argument("--cohort", type=int, default=2, help="patients to write for the cohort timing")
     args = parser.parse_args()
 
-    from brats_desktop.core.synthetic import make_demo_patient, make_synthetic_case, write_synthetic_cohort
+    from brats_desktop.core.synthetic import make_demo_patient, make_synthetic_case
+    from brats_desktop.core.synthetic_cohort import write_synthetic_cohort
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     wall, cpu = [], []

@@ -20,11 +20,10 @@ from brats_desktop.core.synthetic import (
     ALL_MODALITIES,
     DEMO_NAME,
     TISSUES,
-    cohort_case_seed,
     make_demo_patient,
     make_synthetic_case,
-    write_synthetic_cohort,
 )
+from brats_desktop.core.synthetic_cohort import cohort_case_seed, write_synthetic_cohort
 
 SMALL = (64, 64, 48)  # file and determinism tests
 MID = (96, 96, 62)  # 0.4 of the BraTS box: a cortex and tumour rim still a voxel or more thick

@@ -82,12 +82,16 @@ def load_real_case(folder: Path, modalities: Sequence[str]) -> Case:
 
 
 def generator_fingerprint() -> str:
-    """Short hash of the synthetic generator's source: a changed generator never reuses stale cached cases."""
+    """Short hash of the synthetic generator's source (every ``core/synthetic*.py``): a changed
+    generator never reuses stale cached cases."""
     import hashlib
 
     from brats_desktop.core import synthetic
 
-    return hashlib.sha256(Path(synthetic.__file__).read_bytes()).hexdigest()[:8]
+    digest = hashlib.sha256()
+    for path in sorted(Path(synthetic.__file__).parent.glob("synthetic*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:8]
 
 
 def synthetic_case(
