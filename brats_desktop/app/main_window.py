@@ -1,54 +1,37 @@
-"""The main window: three linked slice views, an info pane, docks, menus and file handling.
+"""The main window: three linked slice views, the display docks, File and View, and the features.
 
-Other features plug in without editing this file's internals: ``menu(title)`` returns
-(or creates) a top-level menu such as "Segment" or "Edit", ``add_dock_panel`` adds a
-right-hand dock, ``set_tool`` replaces the mouse tool of every view, and everything
-else goes through :attr:`MainWindow.state`.
+The window builds the :class:`~brats_desktop.app.feature.AppContext` and every feature listed
+in :mod:`brats_desktop.app.features` with it; it knows nothing else of them. Opening patients
+is :mod:`brats_desktop.app.patient_opening`, exporting :mod:`brats_desktop.app.layer_export`.
 """
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QHBoxLayout,
-    QLabel,
-    QMainWindow,
-    QMenu,
-    QScrollArea,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QScrollArea, QVBoxLayout, QWidget
 
 from brats_desktop.core.coordinates import describe as describe_position
-from brats_desktop.core.discovery import MODALITIES, MODALITY_LABELS
+from brats_desktop.core.discovery import MODALITY_LABELS
 from brats_desktop.core.focus import tumour_focus
-from brats_desktop.core.errors import ExportError, PatientLoadError, load_error_message, skipped_files_message
-from brats_desktop.core.label_meaning import label1_name
-from brats_desktop.core.labels import CLASS_NAMES, CLASS_SHORT, TUMOUR_CLASSES
-from brats_desktop.core.naming import kind_slug, output_path
-from brats_desktop.core.nifti_io import write_label_map
-from brats_desktop.core.patient import Patient
+from brats_desktop.core.labels import CLASS_SHORT
 
 from brats_desktop.app.dialogs import Dialogs
 from brats_desktop.app.feature import MENU_ORDER, AppContext
 from brats_desktop.app.features import FEATURES, TASK_TAB_ORDER, feature_name
+from brats_desktop.app.layer_export import LayerExportMixin
 from brats_desktop.app.loader import PatientLoader
+from brats_desktop.app.patient_opening import PatientOpeningMixin
 from brats_desktop.app.state import ViewerState, Voxel
 from brats_desktop.app.views.display_panel import DisplayPanel
+from brats_desktop.app.views.info_panel import InfoPanel
 from brats_desktop.app.views.layer_legend import DistinctLayerStyles, LayerLegendWidget
-from brats_desktop.app.views.layers_panel import LayersPanel, LayersScrollArea, swatch
+from brats_desktop.app.views.layers_panel import LayersPanel, LayersScrollArea
 from brats_desktop.app.views.layouts import LayoutManager
-from brats_desktop.app.views.slice_view import AXIAL, CONVENTION_TEXT, CORONAL, SAGITTAL, SliceView, ViewTool
+from brats_desktop.app.views.slice_view import AXIAL, CORONAL, SAGITTAL, SliceView, ViewTool
 from brats_desktop.app.views.window_level import WindowLevelController
 
 APP_NAME = "BraTS Desktop"
-MAX_RECENT = 8
-RECENT_KEY = "recent_folders"
 __all__ = ["MENU_ORDER", "MainWindow", "default_settings", "tumour_focus"]
 
 
@@ -57,67 +40,7 @@ def default_settings() -> QSettings:
     return QSettings("BraTS Desktop", "BraTS Desktop")
 
 
-class InfoPanel(QWidget):
-    """Bottom-right pane: patient, files, label convention, display convention, legend."""
-
-    def __init__(self, state: ViewerState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
-        self.setObjectName("info_panel")
-        self.setStyleSheet("#info_panel { background: #161616; } QLabel { color: #ddd; }")
-        layout = QVBoxLayout(self)
-        self.text = QLabel()
-        self.text.setWordWrap(True)
-        self.text.setTextFormat(Qt.TextFormat.RichText)
-        self.text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        layout.addWidget(self.text)
-        self.legend: dict[int, QLabel] = {}
-        for cls in TUMOUR_CLASSES:
-            row = QHBoxLayout()
-            row.addWidget(swatch(cls))
-            self.legend[cls] = QLabel(f"{CLASS_SHORT[cls]}: {CLASS_NAMES[cls]}")
-            row.addWidget(self.legend[cls], 1)
-            layout.addLayout(row)
-        state.ncr_definition_changed.connect(self._on_ncr_definition_changed)
-        self._on_ncr_definition_changed(state.ncr_definition)
-        note = QLabel(CONVENTION_TEXT + " (letters on each view).")
-        note.setWordWrap(True)
-        layout.addWidget(note)
-        layout.addStretch(1)
-        state.patient_changed.connect(self._refresh)
-        state.modalities_changed.connect(self._refresh)
-        self._refresh()
-
-    def _on_ncr_definition_changed(self, key: str) -> None:
-        """Class 1's legend names the meaning in use (necrosis alone from BraTS 2021 on)."""
-        self.legend[1].setText(f"{CLASS_SHORT[1]}: {label1_name(key)}")
-
-    def _refresh(self, *_args: object) -> None:
-        p = self.state.patient
-        if p is None:
-            self.text.setText(
-                "<b>No patient open.</b><br>File → Open Patient Folder… (Ctrl+O), "
-                "or drop a folder on the window."
-            )
-            return
-        present = ", ".join(MODALITY_LABELS[m] for m in p.modalities)
-        missing = [MODALITY_LABELS[m] for m in MODALITIES if m not in p.images]
-        lines = [f"<b>{p.name}</b>"]
-        if p.folder is not None:
-            lines.append(f"<small>{p.folder}</small>")
-        lines.append(f"Volumes: {present}" + (" (loading…)" if self.state.loading else ""))
-        if missing and not self.state.loading:
-            lines.append(f"Missing: {', '.join(missing)}")
-        sx, sy, sz = p.spacing
-        lines.append(f"Grid: {p.shape[0]}×{p.shape[1]}×{p.shape[2]}, {sx:g}×{sy:g}×{sz:g} mm")
-        seg = "yes" if p.ground_truth is not None else "none"
-        lines.append(f"Segmentation: {seg}; labels {p.convention.value} "
-                     f"({', '.join(map(str, p.convention.file_values))})")
-        self.text.setText("<br>".join(lines))
-
-
-class MainWindow(QMainWindow):
+class MainWindow(PatientOpeningMixin, LayerExportMixin, QMainWindow):
     """Owns the :class:`ViewerState`; views and panels observe it."""
 
     first_image_shown = Signal()  # the first volume of a newly opened patient is on screen
@@ -246,164 +169,6 @@ class MainWindow(QMainWindow):
         """Give every slice view the same mouse tool (painting, navigation ...)."""
         self.app.set_tool(tool)
 
-    # -- opening patients -------------------------------------------------------------
-    def open_patient(self, folder: Path | str) -> None:
-        """Load a folder in the background; the current patient stays until it succeeds."""
-        if not self._may_discard("open another patient"):
-            return
-        # A load superseded halfway keeps the snapshot of what the user had before it.
-        if not self._started_partial:
-            self._snapshot = None
-        self._started_partial = False
-        self._loading_folder = Path(folder)
-        self.statusBar().showMessage(f"Loading {Path(folder).name}…")
-        self.loader.start(folder)
-
-    def show_patient(
-        self, patient: Patient | None, windows: dict | None = None, cursor: Voxel | None = None
-    ) -> None:
-        """Show an in-memory patient (the demo, a prefetched case) at once.
-
-        ``cursor``: where the crosshair starts, when the caller worked it out off the GUI
-        thread (the cohort prefetcher does); else the tumour focus is computed here.
-        """
-        self.state.set_patient(patient, windows, cursor=cursor or self._initial_cursor(patient))
-        self.first_image_shown.emit()
-        if patient is not None:
-            self.patient_loaded.emit(patient)
-
-    def _initial_cursor(self, patient: Patient | None) -> Voxel | None:
-        return tumour_focus(patient.ground_truth) if patient is not None else None
-
-    def _on_first_loaded(self, patient: Patient, windows: dict) -> None:
-        if self._snapshot is None:
-            self._snapshot = self.state.snapshot()
-        self._started_partial = True
-        self.state.set_patient(patient, windows, loading=True, cursor=self._initial_cursor(patient))
-        self.first_image_shown.emit()
-
-    def _on_loaded(self, patient: Patient, windows: dict) -> None:
-        if self._started_partial:
-            self.state.complete_patient(patient, windows)
-        else:
-            self.state.set_patient(patient, windows, cursor=self._initial_cursor(patient))
-            self.first_image_shown.emit()
-        self._snapshot = None
-        self._started_partial = False
-        if patient.folder is not None:
-            self._remember_recent(patient.folder)
-        self.statusBar().showMessage(f"Opened {patient.name}", 5000)
-        self.patient_loaded.emit(patient)
-        if patient.problems:
-            self._report_skipped(patient)
-
-    def _report_skipped(self, patient: Patient) -> None:
-        """One dialog naming each file left out of the patient and why; the rest stays open."""
-        count = len(patient.problems)
-        self.statusBar().showMessage(
-            f"Opened {patient.name} without {count} file{'s' if count > 1 else ''} that could not be used", 10000
-        )
-        lacking = [MODALITY_LABELS[m] for m in MODALITIES if patient.skipped(m) is not None]
-        after = "The other files are open."
-        if lacking:
-            after += (f" {', '.join(lacking)} {'is' if len(lacking) == 1 else 'are'} missing now; "
-                      "Segment → Run says if the model needs it.")
-        if patient.skipped("seg") is not None:
-            after += " The ground truth is not shown."
-        self.dialogs.error(
-            self, "Some files were not opened",
-            f"{patient.name} opened without these files:\n\n{skipped_files_message(patient.problems)}\n\n{after}",
-        )
-
-    def _on_failed(self, exc: Exception) -> None:
-        if self._snapshot is not None:
-            self.state.restore(self._snapshot)
-        self._snapshot = None
-        self._started_partial = False
-        if isinstance(exc, PatientLoadError):
-            message = load_error_message(exc)  # the folder itself for folder problems, else file + folder
-        else:
-            message = str(exc)
-        self.statusBar().showMessage("Could not open the patient folder", 5000)
-        self.load_failed.emit(message)
-        self.dialogs.error(self, "Cannot open patient", message)
-
-    def _may_discard(self, action: str) -> bool:
-        """Save / Discard / Cancel when layers hold unsaved edits; True when we may go on."""
-        return self.app.may_discard(action)
-
-    # -- recent folders ---------------------------------------------------------------
-    def recent_folders(self) -> list[Path]:
-        value = self.settings.value(RECENT_KEY, [])
-        if isinstance(value, str):  # QSettings returns a lone string for one-item lists
-            value = [value]
-        return [Path(v) for v in (value or [])]
-
-    def _remember_recent(self, folder: Path) -> None:
-        folder = folder.resolve()
-        items = [folder] + [p for p in self.recent_folders() if p != folder]
-        self.settings.setValue(RECENT_KEY, [str(p) for p in items[:MAX_RECENT]])
-        self.settings.sync()
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        folders = self.recent_folders()
-        for folder in folders:
-            action = self.recent_menu.addAction(str(folder))
-            action.triggered.connect(lambda _=False, f=folder: self.open_patient(f))
-        if not folders:
-            self.recent_menu.addAction("(none)").setEnabled(False)
-
-    # -- export -----------------------------------------------------------------------
-    def export_layer(self, name: str | None = None) -> Path | None:
-        """Write a label layer as NIfTI on the patient's grid and in its label convention."""
-        patient, layers = self.state.patient, self.state.layers
-        if patient is None or not layers:
-            self.dialogs.error(self, "Export", "There is no label layer to export.")
-            return None
-        if name is None:
-            name = layers[0].name if len(layers) == 1 else self.dialogs.choose(
-                self, "Export Label Layer", "Layer:", [layer.name for layer in layers]
-            )
-            if name is None:
-                return None
-        layer = self.state.layer(name)
-        if layer is None:
-            self.dialogs.error(self, "Export", f"There is no layer named {name!r}.")
-            return None
-        folder = patient.folder or Path.home()
-        # One default name per kind of output, shared with Save and brats-predict (core.naming).
-        suggested = output_path(folder, patient.name, patient.files, patient.convention, kind_slug(layer.name))
-        target = self.dialogs.save_path(self, f"Export {layer.name} as NIfTI", suggested)
-        if target is None:
-            return None
-        if not target.name.lower().endswith((".nii", ".nii.gz")):
-            target = target.with_name(target.name + ".nii.gz")
-        if target.resolve() in patient.input_paths:
-            self.dialogs.error(
-                self, "Export",
-                f"{target.name} is an input file of this patient; it is never overwritten. "
-                "Choose another name.",
-            )
-            return None
-        overwrite = False
-        if target.exists():
-            if not self.dialogs.confirm(self, "Replace file?", f"{target.name} already exists. Replace it?"):
-                return None
-            overwrite = True
-        try:
-            written = write_label_map(
-                layer.data, patient.grid, target, patient.convention,
-                protected=patient.input_paths, overwrite=overwrite,
-            )
-        except (ExportError, OSError) as exc:
-            self.dialogs.error(self, "Export failed", str(exc))
-            return None
-        layer.set_modified(False)
-        self.statusBar().showMessage(f"Exported {layer.name} to {written}", 8000)
-        self.exported.emit(written)
-        return written
-
     # -- menus ------------------------------------------------------------------------
     def _build_menus(self) -> None:
         file_menu = self.menu("File")
@@ -440,12 +205,6 @@ class MainWindow(QMainWindow):
         for dock in self.findChildren(QDockWidget):
             view_menu.addAction(dock.toggleViewAction())
 
-    def _on_open_triggered(self) -> None:
-        start = self.recent_folders()[0].parent if self.recent_folders() else None
-        folder = self.dialogs.open_folder(self, start)
-        if folder is not None:
-            self.open_patient(folder)
-
     def _on_go_to_tumour(self) -> None:
         for layer in self.state.layers:
             focus = tumour_focus(layer.data)
@@ -475,32 +234,6 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(title)
 
     # -- Qt events --------------------------------------------------------------------
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
-        if self._dropped_folder(event) is not None:
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        folder = self._dropped_folder(event)
-        if folder is not None:
-            event.acceptProposedAction()
-            self.open_patient(folder)
-
-    @staticmethod
-    def _dropped_folder(event: QDropEvent | QDragEnterEvent) -> Path | None:
-        """The first local folder among dropped URLs (a dropped file opens its folder)."""
-        mime = event.mimeData()
-        if not mime.hasUrls():
-            return None
-        for url in mime.urls():
-            if url.isLocalFile():
-                path = Path(url.toLocalFile())
-                if path.is_dir():
-                    return path
-                if path.is_file() and path.parent.is_dir():
-                    return path.parent
-        return None
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         if not self._may_discard("quit"):
