@@ -1,4 +1,4 @@
-"""Does the bundled model need the SRI24 atlas pose? (issue 13: decide by measurement)
+"""Does the bundled model need the SRI24 atlas pose? (decided by measurement, not assumed)
 
 An imported case is not registered to the SRI24 atlas (no redistributable copy offline): its
 1 mm grid is axis-aligned in the T1CE's scanner space, so the head sits as the patient lay in

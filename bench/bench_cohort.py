@@ -1,4 +1,4 @@
-"""Cohort review speed (issue 11): next-case latency with and without prefetch, Segment All throughput.
+"""Cohort review speed: next-case latency with and without prefetch, Segment All throughput.
 
 * ``latency``: the real main window (offscreen works) with the cohort open in the
   Worklist. *Cold*: a case that is not in memory is asked for (double-click / N without

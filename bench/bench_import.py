@@ -1,4 +1,5 @@
-"""Time and size the raw-scan import (issue 13: <= 2 min per case on 2 CPU cores).
+"""Time and size the raw-scan import (target: <= 2 min per case on 2 CPU cores,
+the time a user waits once per new patient).
 
 Runs ``preprocess.pipeline.preprocess`` (what File → Import Scans… and
 ``brats-predict --preprocess`` run) on ``../shared/data/raw-TCGA-FG-6692``: reading, rigid

@@ -1,4 +1,4 @@
-"""Inference speed and memory (issue 3): Run → overlay in the app, peak RSS, time vs volume size.
+"""Inference speed and memory: Run → overlay in the app, peak RSS, time vs volume size.
 
 Each measurement runs in a fresh subprocess of this script, so peak memory (ru_maxrss)
 belongs to that measurement alone:

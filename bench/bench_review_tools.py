@@ -1,4 +1,4 @@
-"""Time the review and correction operations of issue 11 on a whole BraTS grid (240x240x155).
+"""Time the review and correction operations (3-D region tool, fill between slices, error map) on a whole BraTS grid (240x240x155).
 
 What the user waits for, measured in the Qt-free core (the app adds one slice redraw):
 

@@ -1,4 +1,4 @@
-"""Issue 10 items 2-5: the unsaved flag follows the history, Save As refuses inputs first,
+"""Edits a user must be able to trust: the unsaved flag follows the history, Save As refuses inputs first,
 fill stays inside the brain, class buttons show the patient's own label values.
 
 Every GUI step is a real event on the real widgets (key presses on the window, clicks
@@ -41,7 +41,7 @@ def _fill_new_layer(qtbot, window, controller, voxel=(9, 9, 10)):
     return layer
 
 
-# ------------------------------------------------------------------ item 2: unsaved follows history
+# ------------------------------------------------------------------ unsaved follows history
 def test_history_clean_mark_follows_undo_redo_and_is_lost_when_overwritten():
     labels = np.zeros((4, 4, 4), np.uint8)
     history = EditHistory(labels)
@@ -118,7 +118,7 @@ def test_undo_back_to_the_saved_state_clears_the_star(qtbot, annot_window, tmp_p
     assert layer.modified and window.windowTitle().endswith("*")
 
 
-# ------------------------------------------------------------------ item 3: Save As onto an input
+# ------------------------------------------------------------------ Save As onto an input
 def test_save_as_onto_an_input_refuses_before_asking_to_replace(qtbot, annot_window, tmp_path):
     window, controller, dialogs = annot_window
     layer = _fill_new_layer(qtbot, window, controller)
@@ -133,7 +133,7 @@ def test_save_as_onto_an_input_refuses_before_asking_to_replace(qtbot, annot_win
     assert layer.modified
 
 
-# ------------------------------------------------------------------ item 4: fill stays in the brain
+# ------------------------------------------------------------------ fill stays in the brain
 def _brain_patient(folder):
     """A BraTS-2020-named patient whose FLAIR is 0 (air) outside a box-shaped 'brain'."""
     folder.mkdir(parents=True)
@@ -177,7 +177,7 @@ def test_flood_fill_within_mask_and_click_outside():
         flood_fill(labels, "axial", (2, 2, 1), 1, within=np.ones((3, 3), bool))
 
 
-# ------------------------------------------------------------------ item 5: the patient's label values
+# ------------------------------------------------------------------ the patient's label values
 def test_class_buttons_show_the_files_label_values(qtbot, annot_window, tmp_path):
     from tests.inference_support import write_patient_folder
 

@@ -1,4 +1,4 @@
-"""Worklist GUI (issue 11, items 1-3) with real clicks and keys on a tiny synthetic cohort.
+"""Worklist GUI (open a cohort, move through it, Segment All) with real clicks and keys on a tiny synthetic cohort.
 
 Cohort: four 40x36x24 patients from the synthetic generator plus a folder without
 images (tests/cohort_support.py). Inference uses a tiny random checkpoint

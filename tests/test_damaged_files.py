@@ -1,4 +1,4 @@
-"""A damaged file does not block the rest of the patient (issue 10 item 14).
+"""A damaged file does not block the rest of the patient.
 
 A corrupt FLAIR beside a valid T1CE, or a segmentation with one unexpected label,
 used to stop the whole folder from opening. The app now opens what is readable,

@@ -1,4 +1,4 @@
-"""Help menu: the keyboard and mouse reference is generated from the live actions; About (issue 10, item 10)."""
+"""Help menu: the keyboard and mouse reference is generated from the live actions; About."""
 
 from __future__ import annotations
 

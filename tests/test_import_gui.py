@@ -1,4 +1,4 @@
-"""File → Import Scans… with real events (issue 13): the role dialog, the background import with
+"""File → Import Scans… with real events: the role dialog, the background import with
 progress and cancel, the QC outline on the opened folder, export on the original T1CE grid,
 and the message when the preprocessing extra is absent."""
 

@@ -1,4 +1,4 @@
-"""Issue 10 item 1: the meaning of label 1 follows the patient's files, not a global switch.
+"""The meaning of label 1 follows the patient's files, not a global switch.
 
 Core: :func:`brats_desktop.core.label_meaning.ncr_definition_for` on names and label
 values. GUI: the Segment menu's meaning follows each opened patient, the Metrics dock

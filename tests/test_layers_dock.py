@@ -1,4 +1,4 @@
-"""Layers dock at the default window size: two layers show whole, no scrolling (issue 10, item 12)."""
+"""Layers dock at the default window size: two layers show whole, no scrolling."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def test_two_layers_fit_without_scrolling_at_the_default_size(qtbot, window: Mai
 
     # The second (lower) layer's controls answer real clicks.
     lower = controls[1]
-    # Beside a prediction the ground truth starts as outlines (issue 11 item 6): a click toggles it off.
+    # Beside a prediction the ground truth starts as outlines (both stay readable): a click toggles it off.
     outlined = window.state.layer("Ground truth").outline
     qtbot.mouseClick(lower.outline, Qt.MouseButton.LeftButton, pos=QPoint(5, lower.outline.height() // 2))
     assert window.state.layer("Ground truth").outline is not outlined

@@ -1,4 +1,4 @@
-"""Messages a person understands (issue 10 item 7): the path the user gave, and what is wrong, in words.
+"""Messages a person understands: the path the user gave, and what is wrong, in words.
 
 Before: a missing folder read "patient: folder does not exist (in /nonexistent)"
 (folder-level problems named the parent folder), and a file given to ``--model``

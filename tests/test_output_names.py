@@ -1,4 +1,4 @@
-"""One default file name per kind of output (issue 10 item 6).
+"""One default file name per kind of output.
 
 Export, Save As and ``brats-predict`` used to suggest ``<folder>_prediction``,
 ``<case id>-prediction`` and ``<folder>_pred`` for the same prediction; now all three

@@ -1,7 +1,7 @@
 """pyproject.toml builds without deprecation warnings and states the licence in the current form.
 
-pip printed "`project.license` as a TOML table is deprecated" on every install
-(issue 10 item 9); setuptools will refuse the table form from 2027. The weights'
+pip printed "`project.license` as a TOML table is deprecated" on every install;
+setuptools will refuse the table form from 2027. The weights'
 own licence lives in the README and the model card, not in the package metadata.
 """
 

@@ -41,7 +41,7 @@ def test_json_output_and_dice_in_a_subprocess(tmp_path):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)  # exactly one JSON object, nothing else on stdout
     out = Path(result["output"])
-    # core.naming: the app's Export/Save name, '-' separator for BraTS 2023 names (issue 10 item 6)
+    # core.naming: the app's Export/Save name, '-' separator for BraTS 2023 names
     assert out == folder / "BraTS-GLI-99999-000-prediction.nii.gz" and out.exists()
     assert result["device"] == "cpu" and result["seconds"] > 0
     assert result["label_convention"] == "brats2023"

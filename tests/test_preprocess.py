@@ -1,4 +1,4 @@
-"""Raw-scan import pipeline (issue 13), Qt-free: series and roles, DICOM geometry, registration,
+"""Raw-scan import pipeline, Qt-free: series and roles, DICOM geometry, registration,
 the BraTS folder and its record, damaged series, cancel, fallback mask, the way back to the
 T1CE grid. HD-BET is replaced by a fast stand-in here; tests/test_preprocess_realdata.py runs it."""
 

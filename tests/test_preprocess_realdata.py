@@ -1,4 +1,4 @@
-"""End to end on real raw scans (issue 13's acceptance): ``brats-predict RAW --preprocess``.
+"""End to end on real raw scans: ``brats-predict RAW --preprocess``.
 
 The one test that runs HD-BET (~25 s and ~3 GB on two free CPU cores, more on a busy
 machine): TCGA-FG-6692 as it came off the scanner (four sequences on their own 5.5 mm grids,

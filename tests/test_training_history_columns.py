@@ -1,4 +1,4 @@
-"""Every history.csv column is explained, and the two Dice families are told apart (issue 10 item 8)."""
+"""Every history.csv column is explained, and the two Dice families are told apart."""
 
 from __future__ import annotations
 

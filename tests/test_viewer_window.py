@@ -115,7 +115,7 @@ def make_bad(kind: str, tmp_path: Path) -> tuple[Path, str]:
 
 # The folder itself is unusable: nothing opens.
 FOLDER_BAD = ["empty", "two_flair"]
-# One file is damaged: it is left out and named, the rest opens (issue 10 item 14).
+# One file is damaged: it is left out and named, the rest opens.
 FILE_BAD = ["corrupt", "truncated", "not_nifti", "four_d", "shape", "affine", "labels"]
 
 

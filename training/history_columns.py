@@ -2,7 +2,7 @@
 
 ``history.csv`` holds two families of Dice that disagree by design, and a reader who
 sees ``val_dice_coef_enhancing`` 0.097 beside ``val_dice_ET`` 0.818 in one epoch needs
-to know which is which (issue 10 item 8):
+to know which is which:
 
 * **tutorial** columns (``*_dice_coef*``, ``*_accuracy``, ``val_mean_iou``,
   ``val_precision`` ...) reproduce the reference tutorial's Keras metrics so that our

@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             app.processEvents()
 
     window.show()
-    # Labels autosaved before a crash are offered back first (issue 4); restoring one
+    # Labels autosaved before a crash are offered back first (nothing the user painted is lost); restoring one
     # opens its patient, so the folder given on the command line is then not opened.
     if args.import_dir is not None:
         window.importer.import_scans(args.import_dir)  # the role dialog; the import opens its folder

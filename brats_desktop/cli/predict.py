@@ -171,7 +171,7 @@ def predict_folder(
     start = time.perf_counter()
     try:
         # A damaged file that the model does not need (or a bad segmentation) does not stop
-        # the prediction; it is reported under "skipped_files" (issue 10 item 14).
+        # the prediction; it is reported under "skipped_files", so a script sees what was left out.
         patient = load_patient(folder, skip_unreadable=True)
     except PatientLoadError as exc:
         raise CliError(str(exc)) from exc
@@ -411,7 +411,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     from models.runtime import select_device
 
     select_device(args.device)  # refuse an absent --device cuda before reading anything
-    if args.preprocess:  # raw scans -> a BraTS folder first (issue 13)
+    if args.preprocess:  # raw scans -> a BraTS folder first, then the same prediction path
         return _predict_raw(root, args)
     folders = find_patient_folders(root)
     if not folders:

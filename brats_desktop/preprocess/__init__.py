@@ -1,4 +1,4 @@
-"""Raw scans (DICOM series or scanner NIfTI) to a BraTS-form patient folder, offline (issue 13).
+"""Raw scans (DICOM series or scanner NIfTI) to a BraTS-form patient folder, offline.
 
 Qt-free. The heavy dependencies (SimpleITK, pydicom, the HD-BET weights) are the optional
 extra ``brats-desktop[preprocess]`` so the viewer stays light: import this package's

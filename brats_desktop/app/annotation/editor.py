@@ -411,7 +411,7 @@ class LabelEditor(QObject):
             self.stroke_finished.emit(layer, total)
         return total
 
-    # ------------------------------------------------ one-step corrections (issue 11)
+    # ------------------------------------------------ one-step corrections (whole blobs, between slices)
     @property
     def component_scope(self) -> str:
         """What the component tool takes: LESION (every class of the blob) or CLASS (the clicked class)."""

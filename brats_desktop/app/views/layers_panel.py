@@ -40,7 +40,7 @@ class LayerControls(QFrame):
     Row 1: show/hide with the layer's name, its kind, outline mode. Row 2: the three
     classes (colour swatch + short name, full name in the tooltip) and opacity. Two rows
     instead of seven keep two layers (ground truth and prediction) fully in view in the
-    Layers dock at the default window size, without scrolling (issue 10, item 12).
+    Layers dock at the default window size, without scrolling.
     """
 
     def __init__(self, layer: LabelLayer, parent: QWidget | None = None) -> None:
