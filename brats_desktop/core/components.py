@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from .history import BBox, EditHistory, bbox_of_mask
 from .labels import BACKGROUND, ENHANCING
@@ -46,6 +45,8 @@ class Component:
 
 def structure(connectivity: int) -> np.ndarray:
     """3x3x3 neighbourhood for 6-, 18- or 26-connectivity."""
+    from scipy import ndimage
+
     ranks = {6: 1, 18: 2, 26: 3}
     if connectivity not in ranks:
         raise ValueError(f"connectivity must be 6, 18 or 26, got {connectivity}")
@@ -68,6 +69,8 @@ def find_components(
     Labelling runs on the mask's bounding box only, which is what makes it cheap on a
     whole-head grid with a small tumour.
     """
+    from scipy import ndimage
+
     if mask.ndim != 3:
         raise ValueError(f"mask must be 3-D, got shape {mask.shape}")
     box = bbox_of_mask(np.asarray(mask, dtype=bool))
@@ -116,6 +119,8 @@ def component_at(
     ``scope`` LESION joins every tumour class (a false-positive blob goes as a whole);
     CLASS keeps to the clicked voxel's class (relabel an edema island, keep its core).
     """
+    from scipy import ndimage
+
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
     v = tuple(int(c) for c in voxel)

@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import ndimage
 
 from .history import BBox, EditHistory
 from .labels import BACKGROUND, ENHANCING
@@ -233,6 +232,8 @@ def flood_fill(
     included, so the app passes the brain (non-zero image) here. A click outside
     ``within`` fills nothing.
     """
+    from scipy import ndimage
+
     label = _check_label(label)
     axis = plane_axis(plane)
     v = _check_voxel(labels, voxel)

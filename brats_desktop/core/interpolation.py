@@ -27,7 +27,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
 
 from .editing import in_plane_axes, plane_axis
 from .history import BBox, EditHistory
@@ -57,6 +56,8 @@ def gaps(keys: Sequence[int]) -> list[tuple[int, int]]:
 
 def _signed_distance(mask: np.ndarray, sampling: tuple[float, float]) -> np.ndarray:
     """Signed distance in mm to the boundary of a 2-D mask: negative inside, positive outside."""
+    from scipy import ndimage
+
     outside = ndimage.distance_transform_edt(~mask, sampling=sampling)
     inside = ndimage.distance_transform_edt(mask, sampling=sampling)
     return (outside - inside).astype(np.float32)
@@ -79,6 +80,8 @@ def _box2d(a: np.ndarray, b: np.ndarray, margin: int) -> tuple[slice, slice]:
 
 def _shifted(distance: np.ndarray, offset: np.ndarray) -> np.ndarray:
     """``distance`` moved by ``offset`` pixels (bilinear; beyond the edge, the edge value)."""
+    from scipy import ndimage
+
     if not np.any(np.abs(offset) > 1e-6):
         return distance
     return ndimage.shift(distance, offset, order=1, mode="nearest")

@@ -20,8 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import ndimage
-from scipy.spatial import ConvexHull, QhullError
 
 from .labels import CLASS_SHORT
 from .metrics import class_volumes_ml
@@ -70,6 +68,8 @@ def distance_mm(p0: Sequence[float], p1: Sequence[float], spacing: Sequence[floa
 
 def _longest_chord(points_mm: np.ndarray) -> tuple[int, int, float]:
     """Indices of the two points farthest apart and their distance (convex hull, then all pairs of it)."""
+    from scipy.spatial import ConvexHull, QhullError
+
     candidates = np.arange(len(points_mm))
     if len(points_mm) > 3:
         try:
@@ -113,6 +113,8 @@ def measure_slice(mask2d: np.ndarray, spacing_xy: Sequence[float]) -> tuple[tupl
     Diameters run between pixel centres, so a lesion one pixel wide measures 0 mm
     across, as a ruler from centre to centre would; points are (x, y) voxel coordinates.
     """
+    from scipy import ndimage
+
     sx, sy = float(spacing_xy[0]), float(spacing_xy[1])
     # Only boundary pixels can be ends of a diameter: fewer points for the hull.
     edge = mask2d & ~ndimage.binary_erosion(mask2d)
@@ -145,6 +147,8 @@ def bidimensional(
     (the first of equals), the longest diameter there and the longest diameter
     perpendicular to it, both in mm, and its volume in mL.
     """
+    from scipy import ndimage
+
     components, n, origin = _components(labels, label)
     if n == 0:
         return []
@@ -185,6 +189,8 @@ def _components(labels: np.ndarray, label: int) -> tuple[np.ndarray, int, tuple[
     Labelling only the box (a few % of a BraTS grid) rather than the whole volume makes
     the Measurements dock's refresh after an edit ~10x cheaper.
     """
+    from scipy import ndimage
+
     mask = labels == label
     where = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
     if any(w.size == 0 for w in where):

@@ -18,8 +18,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
-from skimage.measure import marching_cubes
 
 from brats_desktop.core.labels import TUMOUR_CLASSES
 
@@ -84,6 +82,11 @@ def mask_surface(
     The mask is padded by two empty voxels so surfaces touching its edge still close.
     None when the mask is empty.
     """
+    # Imported here, in the mesh worker's thread: scipy and scikit-image cost start-up time,
+    # and the first surfaces are built after the first image is on screen.
+    from scipy import ndimage
+    from skimage.measure import marching_cubes
+
     if not mask.any():
         return None
     field = np.pad(mask.astype(np.float32), 2)
@@ -160,6 +163,8 @@ def brain_mesh(
     Holes (ventricles are not background, but dark CSF may be) are filled first so only
     the outer surface remains.
     """
+    from scipy import ndimage
+
     small = foreground_mask(volume[::factor, ::factor, ::factor])
     small = ndimage.binary_fill_holes(small)
     spacing_small = tuple(float(s) * factor for s in spacing)

@@ -9,13 +9,33 @@ exported label map lies voxel-exactly on its source image in any other tool.
 
 from __future__ import annotations
 
+import sys
 import zlib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
+
+
+def _import_nibabel_without_pydicom():
+    """nibabel imports pydicom when it loads (and with it requests, urllib3 and PIL: about a
+    fifth of the viewer's start-up), only to decode DICOM extensions inside NIfTI headers,
+    which BraTS files do not have (without pydicom nibabel keeps such an extension as raw
+    bytes). pydicom is hidden while nibabel loads, unless it is already imported; the raw-scan
+    import still gets the real pydicom afterwards."""
+    hide = "pydicom" not in sys.modules
+    if hide:
+        sys.modules["pydicom"] = None  # type: ignore[assignment]  # makes "import pydicom" fail
+    try:
+        import nibabel
+    finally:
+        if hide and sys.modules.get("pydicom", 0) is None:
+            del sys.modules["pydicom"]
+    return nibabel
+
+
+nib = _import_nibabel_without_pydicom()
 from nibabel.orientations import (
     apply_orientation,
     axcodes2ornt,

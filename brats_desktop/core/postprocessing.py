@@ -43,7 +43,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from .preprocessing import bounding_box
 
@@ -53,7 +52,7 @@ NCR_DEFINITIONS: dict[str, str] = {
     "brats2013": "BraTS 2013-2020: label 1 is necrotic and non-enhancing tumour core (NCR/NET), as the model was trained",
 }
 DEFAULT_NCR_DEFINITION = "brats2021"  # the current BraTS protocol (2021-2023 files)
-_FULL = ndi.generate_binary_structure(3, 3)  # 26-connectivity: diagonal neighbours belong together
+_FULL = np.ones((3, 3, 3), dtype=bool)  # 26-connectivity: diagonal neighbours belong together
 
 
 def remove_small_components(labels: np.ndarray, min_fraction: float = 0.1) -> np.ndarray:
@@ -74,6 +73,8 @@ def _tumour_components(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | No
 
     None when there are fewer than two components: the component filters then have nothing to remove.
     """
+    from scipy import ndimage as ndi
+
     components, n = ndi.label(labels > 0, structure=_FULL)
     if n <= 1:
         return None
@@ -84,6 +85,8 @@ def _tumour_components(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | No
 
 def enhancing_hull(enhancing: np.ndarray, closing: int = 2) -> np.ndarray:
     """Per axial slice: the enhancing tumour, its gaps closed, its holes filled (what the rim encloses)."""
+    from scipy import ndimage as ndi
+
     hull = np.zeros_like(enhancing)
     for z in np.flatnonzero(enhancing.any(axis=(0, 1))):
         sl = enhancing[:, :, z]
@@ -100,6 +103,8 @@ def necrosis_inside_enhancing(labels: np.ndarray, closing: int = 2, min_enhancin
     whose core (labels 1 + 3) is less than ``min_enhancing`` enhancing keeps its
     label 1 unchanged: a non-enhancing tumour has no rim to be inside of.
     """
+    from scipy import ndimage as ndi
+
     ncr = labels == NCR
     if not ncr.any():
         return labels
@@ -128,6 +133,8 @@ def small_enhancing_to_necrosis(labels: np.ndarray, et_min_voxels: int) -> np.nd
 
 def remove_core_specks(labels: np.ndarray, min_voxels: int) -> np.ndarray:
     """Core (1+3) components under ``min_voxels`` become edema; enhancing components under it become necrosis."""
+    from scipy import ndimage as ndi
+
     out = labels
     core = (labels == NCR) | (labels == ENHANCING)
     for mask, new in ((core, EDEMA), (None, NCR)):
@@ -152,6 +159,8 @@ def remove_far_components(
     Unlike :func:`remove_small_components` this keeps a small satellite next to the
     tumour and drops a big false positive in the other hemisphere.
     """
+    from scipy import ndimage as ndi
+
     found = _tumour_components(labels)
     if found is None:
         return labels

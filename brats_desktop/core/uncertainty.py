@@ -22,8 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
-from scipy.special import entr
 
 DEFAULT_THRESHOLD = 0.5  # normalised entropy; 0.5 ~ two classes nearly tied
 CLASS_KEYS: tuple[str, ...] = ("BG", "NCR", "ED", "ET")  # internal class index -> row name
@@ -47,6 +45,8 @@ def entropy_map(probabilities: np.ndarray) -> np.ndarray:
     storage and averaging leave sums a little off 1, which would otherwise show as
     faint uncertainty everywhere.
     """
+    from scipy.special import entr
+
     _check(probabilities)
     n_classes, nx, ny, nz = probabilities.shape
     out = np.empty((nx, ny, nz), dtype=np.float32)
@@ -119,6 +119,8 @@ def uncertain_regions(
     region (nearest its centroid), so jumping there always lands on uncertainty, even
     for a curved region whose centroid lies outside it.
     """
+    from scipy import ndimage
+
     mask = uncertain_mask(entropy, threshold)
     labelled, n = ndimage.label(mask)
     if n == 0:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
-from brats_desktop.cohort_predict import CaseJob
-
 from brats_desktop.app.callback_thread import CallbackThread
+
+if TYPE_CHECKING:  # cohort_predict imports torch: only when Segment All runs
+    from brats_desktop.cohort_predict import CaseJob
 
 
 class SegmentAllWorker(QObject):

@@ -10,7 +10,6 @@ colour map.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from brats_desktop.app.views.heatmap_layer import HeatmapLayer
 
@@ -29,6 +28,8 @@ class BrainOutlineLayer(HeatmapLayer):
         return lut
 
     def slice_image(self, plane_slice: np.ndarray) -> np.ndarray | None:
+        from scipy import ndimage  # not at start-up: only an imported case draws this outline
+
         inside = plane_slice >= 0.5
         if not inside.any():
             return None
