@@ -15,7 +15,7 @@ import pyqtgraph as pg
 
 from brats_desktop.core.labels import BACKGROUND, CLASS_COLOURS
 
-from brats_desktop.app.measure.slice_items import SliceItemOverlay
+from brats_desktop.app.views.slice_items import SliceItemOverlay
 from brats_desktop.app.views.slice_view import SliceView
 
 MARKERS_Z = 160  # above the label overlays, the crosshair and the rulers

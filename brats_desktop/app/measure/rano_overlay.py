@@ -14,7 +14,7 @@ from PySide6.QtCore import QPointF, Qt
 
 from brats_desktop.core.measurements import Lesion
 
-from brats_desktop.app.measure.slice_items import SliceItemOverlay
+from brats_desktop.app.views.slice_items import SliceItemOverlay
 from brats_desktop.app.views.slice_view import SliceView
 
 # White: apart from the label colours, the orange-red ruler, the red crosshair, the magenta-white heat map and

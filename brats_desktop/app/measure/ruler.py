@@ -18,7 +18,7 @@ from PySide6.QtGui import QMouseEvent
 from brats_desktop.core.measurements import distance_mm
 from brats_desktop.core.patient import Patient
 
-from brats_desktop.app.measure.slice_items import SliceItemOverlay
+from brats_desktop.app.views.slice_items import SliceItemOverlay
 from brats_desktop.app.state import ViewerState, Voxel
 from brats_desktop.app.views.slice_view import NavigateTool, SliceView, ViewTool
 
