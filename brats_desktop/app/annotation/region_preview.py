@@ -22,8 +22,8 @@ from brats_desktop.core.components import LESION, component_at
 from brats_desktop.core.labels import CLASS_SHORT
 
 from brats_desktop.app.annotation.editor import COMPONENT, LabelEditor
-from brats_desktop.app.uncertainty.layer import HeatmapLayer
-from brats_desktop.app.uncertainty.overlay import HeatmapOverlay
+from brats_desktop.app.views.heatmap_layer import HeatmapLayer
+from brats_desktop.app.views.heatmap_overlay import HeatmapOverlay
 
 LARGE_REGION_ML = 5.0  # a click changing more than this asks first
 ASK_KEY = "annotation/ask_before_large_region"  # QSettings: False once "don't ask again" was ticked
