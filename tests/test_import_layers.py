@@ -1,7 +1,8 @@
 """The import graph of brats_desktop/, models/ and training/: no loops, nothing imports upwards.
 
-Layers, lowest first: the numpy core; the models; preprocessing, training and the headless
-cohort pipeline; the app and the CLI. Inside the app: the base (state, dialogs, loader, views)
+Layers, lowest first: the numpy core; the models (and the click model's inference,
+``brats_desktop.interactive``); preprocessing, training and the headless cohort pipeline; the
+app and the CLI. Inside the app: the base (state, dialogs, loader, views)
 below the feature interface (``app/feature.py``), the feature packages above it and apart from
 each other, then the feature list, the window and ``main``. Imports inside functions count too
 (a lazy import is still a dependency). Read from the source with ``ast``: nothing is imported.
@@ -67,7 +68,7 @@ def import_graph() -> dict[str, set[str]]:
 def layer(module: str) -> int:
     if module.startswith("brats_desktop.core") or module == "brats_desktop":
         return 0
-    if module.startswith("models"):
+    if module.startswith(("models", "brats_desktop.interactive")):  # networks and their inference
         return 1
     if module.startswith(("brats_desktop.preprocess", "training", "brats_desktop.cohort_predict")):
         return 2
