@@ -40,3 +40,15 @@ def test_curves_show_validation_only_when_there_is_some(qapp, tmp_path: Path) ->
     assert _pixels_near(with_val, train) > 200 and _pixels_near(without, train) > 200
     assert _pixels_near(with_val, val) > 200  # validation curves drawn in the second colour
     assert _pixels_near(without, val) == 0  # no validation: nothing in that colour, not even a legend entry
+
+
+def test_click_curves_draw_one_line_per_engine_in_its_colour(qapp, tmp_path: Path) -> None:
+    from training.plots import ENGINE_COLOURS, plot_click_curves
+
+    rising = {r: [0.80 + 0.01 * k for k in range(11)] for r in ("WT", "TC", "ET")}
+    path = plot_click_curves({"click": rising}, tmp_path / "one.png", title="t", width=900, height=300)
+    both = plot_click_curves({"click": rising, "brush": {r: [0.8] * 11 for r in rising}}, tmp_path / "two.png",
+                             width=900, height=300)
+    assert path is not None and both is not None
+    assert _pixels_near(path, ENGINE_COLOURS["click"]) > 200 and _pixels_near(path, ENGINE_COLOURS["brush"]) == 0
+    assert _pixels_near(both, ENGINE_COLOURS["brush"]) > 200

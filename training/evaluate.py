@@ -25,6 +25,8 @@ the same thing.
 Writes ``evaluation.csv`` (one row per patient, then the mean row(s)), ``evaluation.json``
 and ``evaluation.png`` (box plots per region of Dice, lesion-wise Dice and HD95).
 ``--record`` also stores the result in the model file's metadata (``metrics.evaluation``).
+``--interactive N`` instead measures AI-assisted correction with the robot user
+(:mod:`training.interactive_eval`).
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, NCR_DEFINI
 from models.checkpoint import LoadedModel, ModelLoadError, default_model_path, load_model, save_model
 from models.inference import MissingModalityError, model_ncr_definition, predict_volume
 from models.tta import TTA_CHOICES, predict_ensemble, predict_with_tta, resolve_tta
+
+from .interactive_eval import add_arguments as add_interactive_arguments
+from .interactive_eval import run as run_interactive
 
 KEYS = ("NCR", "ED", "ET", "WT", "TC")
 LESION_COLUMNS = tuple(f"lw_{m}_{r}" for r in LESION_REGIONS for m in ("dice", "hd95", "tp", "fn", "fp"))
@@ -259,7 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ensemble-with", type=Path, action="append", default=[], metavar="MODEL",
                    help="average the class probabilities of --model with this model's (repeatable; "
                    "each keeps its own preprocessing; an evaluation of ensembles, not what the app runs)")
+    add_interactive_arguments(p)
     args = p.parse_args(argv)
+    if args.interactive is not None and (args.record or args.ensemble_with):
+        p.error("--interactive scores click correction, not the automatic model: not with --record or --ensemble-with")
     if args.record and args.ensemble_with:
         p.error("--record stores one model's scores in its file: not with --ensemble-with")
     if args.threads:
@@ -277,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
+    if args.interactive is not None:
+        return run_interactive(args, model, folders, out, log)
     tta = resolve_tta(args.tta, args.device)
     definition = None if args.ncr_definition == "raw" else args.ncr_definition
     lesion_method = None if args.lesion_method == "none" else args.lesion_method

@@ -169,3 +169,47 @@ def plot_region_boxes(
         if label == "Dice":
             plot.setYRange(0, 1.05, padding=0)
     return _export(layout, path, width, height)
+
+
+# --------------------------------------------------------------------------- robot-user curves
+
+CURVE_REGIONS = ("WT", "TC", "ET")
+ENGINE_COLOURS = {"click": "#1f77b4", "brush": "#ff7f0e", "region": "#2ca02c"}
+
+
+def plot_click_curves(
+    curves: Mapping[str, Mapping[str, Sequence[float]]], path: Path | str, title: str = "",
+    width: int = 1350, height: int = 450,
+) -> Path | None:
+    """Mean Dice against the number of robot clicks, one panel per region, one line per engine.
+
+    ``curves`` maps engine -> region -> mean Dice after 0..N clicks (the interactive
+    evaluation's summary). Returns the path, or None when Qt cannot draw here.
+    """
+    layout = _offscreen_layout(width, height)
+    if layout is None:
+        return None
+    import pyqtgraph as pg
+
+    if title:
+        layout.addLabel(title, colspan=len(CURVE_REGIONS))
+        layout.nextRow()
+    values = [v for regions in curves.values() for series in regions.values() for v in series]
+    low = max(0.0, math.floor((min(values) if values else 0.0) * 20) / 20 - 0.05)
+    for region in CURVE_REGIONS:
+        plot = layout.addPlot(title=f"Dice {region}")
+        plot.setLabel("bottom", "clicks")
+        plot.setLabel("left", "mean Dice")
+        plot.showGrid(x=True, y=True, alpha=0.3)
+        legend = plot.addLegend(offset=(-10, -10), brush=pg.mkBrush(255, 255, 255, 210))
+        for j, (engine, regions) in enumerate(curves.items()):
+            series = list(regions.get(region, ()))
+            if not series:
+                continue
+            colour = ENGINE_COLOURS.get(engine, COLOURS[j % len(COLOURS)])
+            plot.plot(list(range(len(series))), series, pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=6,
+                      symbolBrush=colour, symbolPen=None, name=engine)
+        plot.setYRange(low, 1.0, padding=0.02)
+        if not legend.items:
+            legend.hide()
+    return _export(layout, path, width, height)

@@ -1,0 +1,103 @@
+"""Per-click latency of AI-assisted correction and of the manual baselines on a BraTS-size grid (240x240x155).
+
+    python bench/bench_interactive.py [--case ../shared/data/BraTS-GLI-00001-000] [--clicks 10]
+                                      [--engine click brush region] [--click-model PATH] [--threads N]
+
+The case is segmented by the bundled automatic model first. The case needs no reference:
+the robot user (:mod:`brats_desktop.core.robot_user`) corrects a copy of that
+segmentation moved by (3, 2, 1) voxels *towards the segmentation itself*, so its clicks
+land where real corrections do (tumour borders, both missed and extra voxels) on a real
+case's images. Each engine answers the same kind of clicks; timed per click:
+
+- ``refine``: the engine's answer (the label map updated), what the user waits for;
+- ``robot``: the robot's choice of the next click (evaluation cost only, not in the app).
+
+Wall time p50 / p95 over the clicks, after one untimed warm-up click per engine (loading
+a model is not a click). The click model is the bundled one unless ``--click-model``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from brats_desktop.core.patient import load_patient  # noqa: E402
+from brats_desktop.core.robot_user import RobotUser  # noqa: E402
+from brats_desktop.interactive.guidance import Click  # noqa: E402
+
+SHIFT = (3, 2, 1)
+
+
+def engine_for(name: str, click_model: Path | None):
+    """The engine behind a name, as brats-evaluate --interactive builds it."""
+    from training.baseline_engines import BrushEngine, RegionEngine
+
+    if name == "brush":
+        return BrushEngine()
+    if name == "region":
+        return RegionEngine()
+    from brats_desktop.interactive.engine import ClickEngine
+
+    return ClickEngine.bundled("cpu") if click_model is None else ClickEngine.from_file(click_model, device="cpu")
+
+
+def run(engine, images, start: np.ndarray, truth: np.ndarray, clicks: int) -> tuple[list[float], list[float]]:
+    """(refine seconds, robot seconds) per click of one robot session."""
+    robot = RobotUser(truth)
+    shown, guidance = start, []
+    refine, choose = [], []
+    for k in range(clicks + 1):  # click 0 is the warm-up, not timed
+        t0 = time.perf_counter()
+        chosen = robot.click(shown)
+        t1 = time.perf_counter()
+        if chosen is None:
+            break
+        guidance.append(Click(voxel=chosen.voxel, label=chosen.label))
+        result = engine.refine(images, shown, list(guidance), None)
+        t2 = time.perf_counter()
+        shown = result.labels
+        if k:
+            choose.append(t1 - t0)
+            refine.append(t2 - t1)
+    return refine, choose
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--case", type=Path, default=ROOT.parent / "shared" / "data" / "BraTS-GLI-00001-000")
+    ap.add_argument("--clicks", type=int, default=10)
+    ap.add_argument("--engine", nargs="+", default=["click", "brush", "region"], choices=("click", "brush", "region"))
+    ap.add_argument("--click-model", type=Path)
+    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's, all cores)")
+    args = ap.parse_args()
+    import torch
+
+    from models.runtime import best_bundled_model, predict_patient
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    patient = load_patient(args.case)
+    t0 = time.perf_counter()
+    truth = predict_patient(best_bundled_model(patient), patient, device="cpu").labels
+    print(f"{patient.name} {patient.shape}: automatic segmentation {time.perf_counter() - t0:.1f} s, "
+          f"{int((truth > 0).sum())} tumour voxels; torch threads {torch.get_num_threads()}")
+    start = np.roll(truth, SHIFT, axis=(0, 1, 2))
+    for name in args.engine:
+        refine, choose = run(engine_for(name, args.click_model), patient.images, start, truth, args.clicks)
+        if not refine:
+            print(f"{name:7s} no click needed")
+            continue
+        p = lambda v, q: float(np.percentile(v, q)) * 1000  # noqa: E731
+        print(f"{name:7s} refine p50 {p(refine, 50):7.1f} ms  p95 {p(refine, 95):7.1f} ms   "
+              f"robot p50 {p(choose, 50):6.1f} ms  p95 {p(choose, 95):6.1f} ms   n={len(refine)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The manual tools as click "engines", so the robot user can measure them beside the AI.
+
+AI-assisted correction is only worth shipping if a click does more than the tools a
+user already has. These wrap two of those tools behind the click engine's interface
+(``refine(images, labels, guidance, locked) -> RefineResult``), so the evaluation runs
+the same robot, the same clicks and the same scoring on all of them:
+
+* :class:`BrushEngine`: one 3-D ball of radius 3 voxels with the clicked label per
+  click (:func:`brats_desktop.core.editing.paint_ball`).
+* :class:`RegionEngine`: the app's 3-D region tool (:func:`brats_desktop.core.components.relabel_component`):
+  the connected piece under the click takes the clicked label. On background it does
+  nothing (it cannot grow tumour), which is what that tool does in the app.
+
+A manual tool acts once, when clicked: the engine interface hands over all guidance
+given so far, but the effects of the earlier clicks are already in ``labels``, so only
+the newest click is applied. Scribbles are not a manual-tool gesture here and are ignored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from brats_desktop.core.components import CLASS, LESION, relabel_component
+from brats_desktop.core.editing import paint_ball
+from brats_desktop.core.labels import BACKGROUND
+from brats_desktop.interactive.engine import RefineResult
+from brats_desktop.interactive.guidance import Click
+
+NOTHING: tuple[slice, slice, slice] = (slice(0, 0), slice(0, 0), slice(0, 0))
+"""The bbox of a result that changed nothing."""
+
+BRUSH_RADIUS = 3
+"""Voxels: the ball a single brush click paints (about 0.1 mL, a typical dab)."""
+
+AUTO_SCOPE = "auto"
+"""Region scope as a user would pick it per click: remove a whole blob, or relabel one class's piece."""
+
+
+def _newest_click(guidance: Sequence[Any]) -> Click | None:
+    for item in reversed(guidance):
+        if isinstance(item, Click):
+            return item
+    return None
+
+
+def _unchanged(labels: np.ndarray, started: float) -> RefineResult:
+    return RefineResult(labels=labels.copy(), bbox=NOTHING, seconds=time.perf_counter() - started)
+
+
+class BrushEngine:
+    """One 3-D brush dab (ball of ``radius`` voxels) with the clicked label per click."""
+
+    name = "brush"
+
+    def __init__(self, radius: float = BRUSH_RADIUS) -> None:
+        self.radius = radius
+
+    def refine(
+        self,
+        images: Mapping[str, np.ndarray],
+        labels: np.ndarray,
+        guidance: Sequence[Any],
+        locked: np.ndarray | None = None,
+    ) -> RefineResult:
+        """Paint the ball of the newest click (hand-painted ``locked`` voxels are painted too: the user clicked)."""
+        started = time.perf_counter()
+        click = _newest_click(guidance)
+        if click is None:
+            return _unchanged(labels, started)
+        out = labels.copy()
+        bbox = paint_ball(out, click.voxel, self.radius, click.label)
+        return RefineResult(labels=out, bbox=bbox or NOTHING, seconds=time.perf_counter() - started)
+
+
+class RegionEngine:
+    """The 3-D region tool: the connected piece under the click takes the clicked label.
+
+    ``scope`` "auto" (default) is how a user drives the tool: a background click removes
+    the whole blob under it (the tool's LESION scope), a class click relabels only the
+    connected piece of the class under it (CLASS scope; LESION would turn a whole
+    multi-class tumour into one class). "lesion" or "class" fix the scope.
+    """
+
+    name = "region"
+
+    def __init__(self, scope: str = AUTO_SCOPE) -> None:
+        if scope not in (AUTO_SCOPE, LESION, CLASS):
+            raise ValueError(f"scope must be {AUTO_SCOPE}, {LESION} or {CLASS}, got {scope!r}")
+        self.scope = scope
+
+    def refine(
+        self,
+        images: Mapping[str, np.ndarray],
+        labels: np.ndarray,
+        guidance: Sequence[Any],
+        locked: np.ndarray | None = None,
+    ) -> RefineResult:
+        """Relabel the piece under the newest click; nothing on background."""
+        started = time.perf_counter()
+        click = _newest_click(guidance)
+        if click is None:
+            return _unchanged(labels, started)
+        scope = self.scope
+        if scope == AUTO_SCOPE:
+            scope = LESION if click.label == BACKGROUND else CLASS
+        out = labels.copy()
+        bbox = relabel_component(out, click.voxel, click.label, scope)
+        return RefineResult(labels=out, bbox=bbox or NOTHING, seconds=time.perf_counter() - started)
