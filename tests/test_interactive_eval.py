@@ -69,6 +69,8 @@ class _OracleEngine:
         from scipy import ndimage
 
         self.calls.append(len(guidance))
+        if not guidance:
+            return RefineResult(labels.copy(), (slice(0, 0),) * 3, 0.0)
         click = guidance[-1]
         wrong = (labels != self.truth) & (self.truth == click.label)
         pieces, _ = ndimage.label(wrong)
@@ -91,7 +93,8 @@ def test_robot_curve_feeds_cumulative_clicks_and_stops_when_nothing_is_left() ->
     assert rows[1]["click"].label == 0 and rows[2]["click"].label == 3  # the 27-voxel blob before the 8-voxel core
     assert rows[2]["WT"] == rows[2]["TC"] == rows[2]["ET"] == 1.0
     assert rows[3]["seconds"] is None and rows[3]["click"] is None and rows[4]["WT"] == 1.0
-    assert engine.calls == [1, 2]  # all guidance so far, every time
+    assert engine.calls == [0, 1, 2]  # no guidance (the check), then all guidance so far, every time
+    assert rows[0]["no_guidance"] == {r: rows[0][r] for r in ("WT", "TC", "ET")}
 
 
 def test_paint_ball_is_a_clipped_3d_ball() -> None:
@@ -159,11 +162,12 @@ def test_cli_writes_per_click_rows_summary_and_curves_for_each_engine(tmp_path: 
     summary = {r["engine"]: r for r in _csv(out / "interactive-summary.csv")}
     assert set(summary) == {"brush", "region"}
     for key in ("dice_wt_0", "dice_wt_3", "noc_wt_90", "failures_wt_90", "noc_tc_80", "noc_et_85",
-                "harm_rate", "seconds_p50", "seconds_p95"):
+                "harm_rate", "seconds_p50", "seconds_p95", "no_guidance_max_change"):
         assert key in summary["brush"]
     curves = _csv(out / "interactive-curves.csv")
     first = [r for r in rows if r["engine"] == "brush" and r["clicks"] == "0"]
     assert float(curves[0]["dice_wt"]) == pytest.approx(np.mean([float(r["dice_wt"]) for r in first]), abs=1e-4)
+    assert float(summary["region"]["no_guidance_max_change"]) == 0.0  # a manual tool does nothing unclicked
     data = json.loads((out / "interactive.json").read_text())
     assert data["engines"]["region"]["cases"] == 2 and len(data["engines"]["region"]["mean_dice"]["TC"]) == 4
 

@@ -26,6 +26,8 @@ Definitions (the RITM / DeepEdit conventions):
   reaches t counts N (capped at N), and is also counted in ``failures`` ("cases at the cap").
 * Harm rate = share of the clicks made that lower the Dice of some region (WT, TC or ET)
   by more than 0.01 from the previous click.
+* No-guidance check: the engine is also asked once with no click at all; the largest
+  change of a region's Dice that causes (``no_guidance_max_change``) should be 0.
 * Seconds per click = wall time of the engine's ``refine`` (not the robot's choice), after
   one untimed warm-up call per engine, so loading a model is not counted as a click.
   When nothing is left to fix the robot stops clicking: later rows repeat the last Dice
@@ -102,12 +104,16 @@ def robot_curve(
     robot = RobotUser(truth, spacing)
     shown = start
     scores = dice_scores(shown, truth)
-    rows = [{"clicks": 0, **{r: scores[r] for r in REGIONS}, "seconds": None, "click": None, "harmful": False}]
+    # The engine's answer to no guidance at all: it must leave the automatic result as it is.
+    untouched = dice_scores(engine.refine(images, start, [], None).labels, truth)
+    rows = [{"clicks": 0, **{r: scores[r] for r in REGIONS}, "seconds": None, "click": None, "harmful": False,
+             "no_guidance": {r: untouched[r] for r in REGIONS}}]
     guidance: list[Any] = []
     for k in range(1, clicks + 1):
         chosen = robot.click(shown)
         if chosen is None:  # nothing left to fix: the curve stays where it is
-            rows.append({**rows[-1], "clicks": k, "seconds": None, "click": None, "harmful": False})
+            rows.append({**{r: rows[-1][r] for r in REGIONS}, "clicks": k, "seconds": None, "click": None,
+                         "harmful": False})
             continue
         guidance.append(Click(voxel=chosen.voxel, label=chosen.label))
         if warm_up and k == 1:
@@ -142,6 +148,8 @@ def summarize(cases: Sequence[Mapping[str, Any]], clicks: int) -> dict[str, Any]
         made = [row for c in mine for row in c["curve"][1:] if row["seconds"] is not None]
         seconds = np.array([row["seconds"] for row in made], dtype=float)
         bad = sum(1 for row in made if row["harmful"])
+        drift = [abs(c["curve"][0]["no_guidance"][r] - c["curve"][0][r]) for c in mine for r in REGIONS
+                 if "no_guidance" in c["curve"][0]]
         out[engine] = {
             "cases": len(mine),
             "clicks": clicks,
@@ -153,6 +161,7 @@ def summarize(cases: Sequence[Mapping[str, Any]], clicks: int) -> dict[str, Any]
             "harm_rate": bad / len(made) if made else 0.0,
             "seconds_p50": float(np.percentile(seconds, 50)) if made else None,
             "seconds_p95": float(np.percentile(seconds, 95)) if made else None,
+            "no_guidance_max_change": max(drift) if drift else None,
             "models": sorted({str(c.get("model", "")) for c in mine}),
         }
     return out
@@ -190,6 +199,7 @@ def summary_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
         row["harm_rate"] = round(s["harm_rate"], 4)
         row["seconds_p50"] = None if s["seconds_p50"] is None else round(s["seconds_p50"], 4)
         row["seconds_p95"] = None if s["seconds_p95"] is None else round(s["seconds_p95"], 4)
+        row["no_guidance_max_change"] = s["no_guidance_max_change"]
         rows.append(row)
     return rows
 
@@ -208,7 +218,8 @@ def write_report(cases: Sequence[Mapping[str, Any]], clicks: int, out: Path, met
     payload = {**meta, "clicks": clicks, "noc_convention": "smallest k in 0..N with Dice >= t; N when never "
                "reached (those cases also counted as failures)", "harm_drop": HARM_DROP, "engines": summary,
                "cases": [{k: v for k, v in c.items() if k != "curve"}
-                         | {"curve": [{r: row[r] for r in ("clicks", *REGIONS, "seconds")} for row in c["curve"]]}
+                         | {"no_guidance": c["curve"][0].get("no_guidance"),
+                            "curve": [{r: row[r] for r in ("clicks", *REGIONS, "seconds")} for row in c["curve"]]}
                          for c in cases]}
     (out / "interactive.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     from .plots import plot_click_curves

@@ -191,9 +191,11 @@ def plot_click_curves(
         return None
     import pyqtgraph as pg
 
-    if title:
-        layout.addLabel(title, colspan=len(CURVE_REGIONS))
-        layout.nextRow()
+    # One colour key above the panels: inside a panel a legend hides the curves wherever they end.
+    key = "  ".join(f'<span style="color:{ENGINE_COLOURS.get(e, COLOURS[j % len(COLOURS)])}">■ {e}</span>'
+                    for j, e in enumerate(curves))
+    layout.addLabel(f"{title}    {key}" if title else key, colspan=len(CURVE_REGIONS))
+    layout.nextRow()
     values = [v for regions in curves.values() for series in regions.values() for v in series]
     low = max(0.0, math.floor((min(values) if values else 0.0) * 20) / 20 - 0.05)
     for region in CURVE_REGIONS:
@@ -201,15 +203,12 @@ def plot_click_curves(
         plot.setLabel("bottom", "clicks")
         plot.setLabel("left", "mean Dice")
         plot.showGrid(x=True, y=True, alpha=0.3)
-        legend = plot.addLegend(offset=(-10, -10), brush=pg.mkBrush(255, 255, 255, 210))
         for j, (engine, regions) in enumerate(curves.items()):
             series = list(regions.get(region, ()))
             if not series:
                 continue
             colour = ENGINE_COLOURS.get(engine, COLOURS[j % len(COLOURS)])
             plot.plot(list(range(len(series))), series, pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=6,
-                      symbolBrush=colour, symbolPen=None, name=engine)
+                      symbolBrush=colour, symbolPen=None)
         plot.setYRange(low, 1.0, padding=0.02)
-        if not legend.items:
-            legend.hide()
     return _export(layout, path, width, height)
