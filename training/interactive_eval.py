@@ -316,7 +316,7 @@ def run(args: argparse.Namespace, model: Any, folders: Sequence[Path], out: Path
     from models.tta import resolve_tta
 
     from .baseline_engines import BrushEngine, RegionEngine
-    from .evaluate import AUTO, resolve_ncr_definition
+    from brats_desktop.core.label_meaning import AUTO, resolve_ncr_definition
 
     if args.interactive < 0:
         raise SystemExit("brats-evaluate: --interactive needs a number of clicks >= 0")
