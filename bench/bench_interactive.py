@@ -12,13 +12,15 @@ case's images. Each engine answers the same kind of clicks; timed per click:
 - ``refine``: the engine's answer (the label map updated), what the user waits for;
 - ``robot``: the robot's choice of the next click (evaluation cost only, not in the app).
 
-Wall time p50 / p95 over the clicks, after one untimed warm-up click per engine (loading
-a model is not a click). The click model is the bundled one unless ``--click-model``.
+Wall time p50 / p95 over the clicks (and the process CPU time of the answer, which a busy
+machine inflates less), after one untimed warm-up click per engine (loading a model is not a
+click); the load average is printed last. The click model is the bundled one unless ``--click-model``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -48,25 +50,26 @@ def engine_for(name: str, click_model: Path | None):
     return ClickEngine.bundled("cpu") if click_model is None else ClickEngine.from_file(click_model, device="cpu")
 
 
-def run(engine, images, start: np.ndarray, truth: np.ndarray, clicks: int) -> tuple[list[float], list[float]]:
-    """(refine seconds, robot seconds) per click of one robot session."""
+def run(engine, images, start: np.ndarray, truth: np.ndarray, clicks: int) -> dict[str, list[float]]:
+    """Wall seconds of the engine's answer and of the robot's choice, and process CPU seconds of the answer, per click."""
     robot = RobotUser(truth)
     shown, guidance = start, []
-    refine, choose = [], []
+    times: dict[str, list[float]] = {"refine": [], "refine_cpu": [], "robot": []}
     for k in range(clicks + 1):  # click 0 is the warm-up, not timed
         t0 = time.perf_counter()
         chosen = robot.click(shown)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         if chosen is None:
             break
         guidance.append(Click(voxel=chosen.voxel, label=chosen.label))
         result = engine.refine(images, shown, list(guidance), None)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         shown = result.labels
         if k:
-            choose.append(t1 - t0)
-            refine.append(t2 - t1)
-    return refine, choose
+            times["robot"].append(t1 - t0)
+            times["refine"].append(t2 - t1)
+            times["refine_cpu"].append(c2 - c1)
+    return times
 
 
 def main() -> None:
@@ -90,13 +93,16 @@ def main() -> None:
           f"{int((truth > 0).sum())} tumour voxels; torch threads {torch.get_num_threads()}")
     start = np.roll(truth, SHIFT, axis=(0, 1, 2))
     for name in args.engine:
-        refine, choose = run(engine_for(name, args.click_model), patient.images, start, truth, args.clicks)
-        if not refine:
+        times = run(engine_for(name, args.click_model), patient.images, start, truth, args.clicks)
+        if not times["refine"]:
             print(f"{name:7s} no click needed")
             continue
-        p = lambda v, q: float(np.percentile(v, q)) * 1000  # noqa: E731
-        print(f"{name:7s} refine p50 {p(refine, 50):7.1f} ms  p95 {p(refine, 95):7.1f} ms   "
-              f"robot p50 {p(choose, 50):6.1f} ms  p95 {p(choose, 95):6.1f} ms   n={len(refine)}")
+        p = lambda key, q: float(np.percentile(times[key], q)) * 1000  # noqa: E731
+        print(f"{name:7s} answer p50 {p('refine', 50):7.1f} ms  p95 {p('refine', 95):7.1f} ms "
+              f"(CPU p50 {p('refine_cpu', 50):7.1f} ms)   robot p50 {p('robot', 50):6.1f} ms  "
+              f"p95 {p('robot', 95):6.1f} ms   n={len(times['refine'])}")
+    # Shared machines make wall times noisy: say how busy this one was.
+    print(f"load average (1, 5, 15 min): {', '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
