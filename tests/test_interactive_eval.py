@@ -56,6 +56,7 @@ def test_summary_means_noc_harm_rate_and_seconds_on_hand_made_curves() -> None:
     assert (s["clicks_made"], s["harmful_clicks"]) == (3, 2)
     assert s["harm_rate"] == pytest.approx(2 / 3)
     assert (s["seconds_p50"], s["seconds_p95"]) == (2.0, pytest.approx(2.9))
+    assert (s["seconds_first_mean"], s["seconds_p95_later"]) == (1.5, 3.0)  # first clicks 1 and 2; a's second 3
 
 
 class _OracleEngine:

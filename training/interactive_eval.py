@@ -29,7 +29,10 @@ Definitions (the RITM / DeepEdit conventions):
 * No-guidance check: the engine is also asked once with no click at all; the largest
   change of a region's Dice that causes (``no_guidance_max_change``) should be 0.
 * Seconds per click = wall time of the engine's ``refine`` (not the robot's choice), after
-  one untimed warm-up call per engine, so loading a model is not counted as a click.
+  one untimed warm-up call per engine (on copies of the images), so loading a model is not
+  counted as a click. A case's first click may also prepare its images (the click model
+  normalises them once per case): ``seconds_first_mean`` is that click's mean,
+  ``seconds_p95_later`` the p95 of the clicks after it.
   When nothing is left to fix the robot stops clicking: later rows repeat the last Dice
   with no time, and count neither as clicks made nor for the harm rate.
 """
@@ -116,8 +119,8 @@ def robot_curve(
                          "harmful": False})
             continue
         guidance.append(Click(voxel=chosen.voxel, label=chosen.label))
-        if warm_up and k == 1:
-            engine.refine(images, shown, list(guidance), None)
+        if warm_up and k == 1:  # on copies: an engine that prepares each case's images once still does so below
+            engine.refine({m: a.copy() for m, a in images.items()}, shown, list(guidance), None)
         t0 = time.perf_counter()
         result = engine.refine(images, shown, list(guidance), None)
         seconds = time.perf_counter() - t0
@@ -147,6 +150,10 @@ def summarize(cases: Sequence[Mapping[str, Any]], clicks: int) -> dict[str, Any]
                                            "failures": sum(1 for _, ok in found if not ok)}
         made = [row for c in mine for row in c["curve"][1:] if row["seconds"] is not None]
         seconds = np.array([row["seconds"] for row in made], dtype=float)
+        firsts = [next(row["seconds"] for row in c["curve"][1:] if row["seconds"] is not None)
+                  for c in mine if any(row["seconds"] is not None for row in c["curve"][1:])]
+        later = [row["seconds"] for c in mine
+                 for row in [r for r in c["curve"][1:] if r["seconds"] is not None][1:]]
         bad = sum(1 for row in made if row["harmful"])
         drift = [abs(c["curve"][0]["no_guidance"][r] - c["curve"][0][r]) for c in mine for r in REGIONS
                  if "no_guidance" in c["curve"][0]]
@@ -161,6 +168,8 @@ def summarize(cases: Sequence[Mapping[str, Any]], clicks: int) -> dict[str, Any]
             "harm_rate": bad / len(made) if made else 0.0,
             "seconds_p50": float(np.percentile(seconds, 50)) if made else None,
             "seconds_p95": float(np.percentile(seconds, 95)) if made else None,
+            "seconds_first_mean": float(np.mean(firsts)) if firsts else None,
+            "seconds_p95_later": float(np.percentile(later, 95)) if later else None,
             "no_guidance_max_change": max(drift) if drift else None,
             "models": sorted({str(c.get("model", "")) for c in mine}),
         }
@@ -197,8 +206,8 @@ def summary_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
             row[f"noc_{name}"] = round(value["mean"], 2)
             row[f"failures_{name}"] = value["failures"]
         row["harm_rate"] = round(s["harm_rate"], 4)
-        row["seconds_p50"] = None if s["seconds_p50"] is None else round(s["seconds_p50"], 4)
-        row["seconds_p95"] = None if s["seconds_p95"] is None else round(s["seconds_p95"], 4)
+        for key in ("seconds_p50", "seconds_p95", "seconds_first_mean", "seconds_p95_later"):
+            row[key] = None if s[key] is None else round(s[key], 4)
         row["no_guidance_max_change"] = s["no_guidance_max_change"]
         rows.append(row)
     return rows
