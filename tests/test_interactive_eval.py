@@ -180,7 +180,7 @@ def test_cli_corrects_each_patient_with_its_fold_model(tmp_path: Path, monkeypat
     (tmp_path / "folds.json").write_text(json.dumps({"folds": [["P2"], ["P1"]]}))
     for i in range(2):
         (tmp_path / "models" / f"fold-{i}").mkdir(parents=True)
-        (tmp_path / "models" / f"fold-{i}" / "click.pt").write_bytes(b"")
+        (tmp_path / "models" / f"fold-{i}" / "model.pt").write_bytes(b"")
     loaded: list[str] = []
 
     def from_file(cls, path, device="cpu"):
@@ -195,5 +195,9 @@ def test_cli_corrects_each_patient_with_its_fold_model(tmp_path: Path, monkeypat
     models = {r["case"]: r["model"] for r in _csv(out / "interactive-cases.csv")}
     assert Path(models["P1"]).parent.name == "fold-1" and Path(models["P2"]).parent.name == "fold-0"
     assert loaded == ["fold-1", "fold-0"]  # each loaded once, in the order the patients came
+    monkeypatch.undo()  # the real loader: an empty file is no click model, and the message says which
+    with pytest.raises(SystemExit, match="click model .*fold-1.*model.pt"):
+        main([str(root), "--model", str(_tiny_model(tmp_path / "m.pt")), "--out", str(out), "--interactive", "1",
+              "--folds", str(tmp_path / "folds.json"), "--fold-models", str(tmp_path / "models")])
     with pytest.raises(SystemExit, match="--folds and --fold-models go together"):
         main([str(root), "--out", str(out), "--interactive", "1", "--folds", str(tmp_path / "folds.json")])

@@ -59,7 +59,7 @@ HARM_DROP = 0.01
 CASE_COLUMNS = ("case", "engine", "clicks", "dice_wt", "dice_tc", "dice_et", "seconds",
                 "click_voxel", "click_label", "model", "ncr_definition")
 CURVE_COLUMNS = ("engine", "clicks", "cases", "dice_wt", "dice_tc", "dice_et")
-FOLD_MODEL_NAMES = ("model.pt", "click.pt", "best.pt")  # looked for in DIR/fold-i/, in this order
+FOLD_MODEL = "model.pt"  # DIR/fold-i/model.pt: the layout of the click model's cross-validation
 
 
 class Engine(Protocol):
@@ -257,13 +257,11 @@ def read_folds(path: Path) -> dict[str, int]:
 
 
 def fold_model_path(models: Path, fold: int) -> Path:
-    """``models/fold-i/model.pt`` (or ``click.pt``, ``best.pt``): the click model that did not train on fold i."""
-    for name in FOLD_MODEL_NAMES:
-        candidate = Path(models) / f"fold-{fold}" / name
-        if candidate.is_file():
-            return candidate
-    raise SystemExit(f"brats-evaluate: no click model for fold {fold} in {Path(models) / f'fold-{fold}'} "
-                     f"(looked for {', '.join(FOLD_MODEL_NAMES)})")
+    """``models/fold-i/model.pt``: the click model that did not train on fold i."""
+    path = Path(models) / f"fold-{fold}" / FOLD_MODEL
+    if not path.is_file():
+        raise SystemExit(f"brats-evaluate: {path}: no click model for fold {fold} (not trained yet?)")
+    return path
 
 
 class ClickModels:
@@ -290,10 +288,15 @@ class ClickModels:
     def _load(self, path: Path | None) -> tuple[Any, str]:
         from brats_desktop.interactive.engine import ClickEngine
 
+        from models.checkpoint import ModelLoadError
+
         key = str(path) if path is not None else "bundled"
         if key not in self._loaded:
-            self._loaded[key] = ClickEngine.bundled(self.device) if path is None \
-                else ClickEngine.from_file(path, device=self.device)
+            try:
+                self._loaded[key] = ClickEngine.bundled(self.device) if path is None \
+                    else ClickEngine.from_file(path, device=self.device)
+            except (ModelLoadError, ValueError) as exc:  # unreadable, or not a click model
+                raise SystemExit(f"brats-evaluate: click model {path or 'bundled'}: {exc}") from None
         return self._loaded[key], key
 
 
