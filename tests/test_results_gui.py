@@ -161,3 +161,46 @@ def test_provenance_follows_the_last_ai_run_then_edits_then_the_layer_kind():
     assert provenance_of(loaded, None) is Provenance.CORRECTED
     assert provenance_of(LabelLayer("Prediction", ai.copy(), "prediction"), None) is Provenance.AUTOMATIC
     assert provenance_of(LabelLayer("Annotation", ai.copy(), "annotation"), ai) is Provenance.MANUAL
+
+
+def test_a_cohort_gets_a_report_per_case_with_a_prediction_and_the_review_summary(qtbot, tmp_path):
+    from pypdf import PdfReader
+
+    from brats_desktop.core.nifti_io import write_label_map
+    from cohort_support import make_cohort
+
+    root = make_cohort(tmp_path, broken=False)
+    dialogs = ScriptedDialogs()
+    win = MainWindow(settings=isolated_settings(tmp_path), dialogs=dialogs)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        action = win.results.cohort_reports_action
+        assert not action.isEnabled()  # no cohort open
+        win.cohort.open_cohort(root)
+        assert action.isEnabled()
+        cohort = win.cohort.cohort
+        for key, corrected in (("case1", False), ("case2", True)):
+            record = cohort.case(key)
+            patient = load_patient(record.folder)
+            labels = np.roll(patient.ground_truth, 1, axis=0)
+            write_label_map(labels, patient.grid, cohort.prediction_path(record), patient.convention)
+            if corrected:
+                write_label_map(patient.ground_truth, patient.grid, cohort.corrected_path(record), patient.convention)
+        with qtbot.waitSignal(win.results.cohort_reports_written, timeout=60_000) as blocker:
+            action.trigger()
+            assert not action.isEnabled()  # one run at a time
+        written, summary, failures = blocker.args
+        assert failures == [] and len(written) == 2 and action.isEnabled()
+        texts = {}
+        for path in written:
+            reader = PdfReader(path)
+            assert len(reader.pages) == 1
+            texts[path.parent.name] = " ".join(reader.pages[0].extract_text().split())
+        assert "Automatic (AI, not edited)" in texts["case1"]
+        assert "AI, corrected by a person" in texts["case2"]
+        text = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(summary).pages)
+        assert "Review summary" in text and all(name in text for name in ("case1", "case2", "case3", "case4"))
+        assert "review-summary.pdf" in win.statusBar().currentMessage()
+    finally:
+        _close(win)

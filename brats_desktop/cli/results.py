@@ -20,9 +20,6 @@ from brats_desktop.core.postprocessing import NCR_DEFINITIONS
 from brats_desktop.core.provenance import Algorithm, Provenance, algorithm_of
 from brats_desktop.preprocess.record import read_record
 
-REPORT = "report"
-
-
 class ResultsError(Exception):
     """Why a DICOM export or report cannot be made; printed by the CLI without a traceback."""
 
@@ -77,7 +74,9 @@ def write_patient_report(patient: Any, labels: np.ndarray, out_dir: Path, model:
         ncr_meaning=NCR_DEFINITIONS.get(ncr_definition or "", ""), record=read_record(patient.files.folder
                                                                                       if patient.files else None),
     )
-    target = unused_path(out_dir, output_stem(patient.name, patient.files, patient.convention, REPORT), ".pdf")
+    from brats_desktop.report.cohort import report_target
+
+    target = report_target(out_dir, patient)
     try:
         return write_report(data, target)
     except ExportError as exc:
@@ -86,26 +85,16 @@ def write_patient_report(patient: Any, labels: np.ndarray, out_dir: Path, model:
 
 def cohort_reports(cohort: Any, model_for: Any, ncr_definition: str | None) -> dict[str, Any]:
     """One report per case that has a prediction (its correction when there is one), plus the review summary PDF."""
-    from brats_desktop.core.cohort import read_label_file
-    from brats_desktop.core.label_meaning import resolve_ncr_definition
-    from brats_desktop.core.patient import load_patient
+    from brats_desktop.report.cohort import case_report, cases_with_results
+    from brats_desktop.report.pdf import ensure_gui_application, write_report
     from brats_desktop.report.summary import write_summary
 
+    ensure_gui_application()
     written, failed = [], []
-    for record in cohort.cases:
-        if not record.ok or not cohort.has_prediction(record):
-            continue
-        corrected = cohort.has_correction(record)
+    for record in cases_with_results(cohort):
         try:
-            patient = load_patient(record.folder, skip_unreadable=True)
-            labels = read_label_file(cohort.corrected_path(record) if corrected else cohort.prediction_path(record),
-                                     patient)
-            definition, _ = resolve_ncr_definition(ncr_definition, patient)  # "auto": the case's own meaning
-            path = write_patient_report(
-                patient, labels, cohort.output_folder(record), model_for(patient), definition,
-                Provenance.CORRECTED if corrected else Provenance.AUTOMATIC,
-                "Corrected" if corrected else "Prediction")
-            written.append(str(path))
+            data, target = case_report(cohort, record, model_for, ncr_definition)
+            written.append(str(write_report(data, target)))
         except Exception as exc:  # noqa: BLE001 - one bad case must not stop the others; it is listed
             failed.append({"case": record.key, "error": str(exc)})
     summary = write_summary(cohort, unused_path(cohort.output_dir, "review-summary", ".pdf"))

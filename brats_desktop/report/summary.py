@@ -27,16 +27,16 @@ COLUMNS = (
 )
 
 
-def _cell(value: Any) -> str:
+def _cell(key: str, value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.3f}" if value <= 1.0 else f"{value:.2f}"
+        return f"{value:.3f}" if key.startswith("dice") else f"{value:.2f}"  # Dice 0-1, volumes in mL
     return html.escape(str(value if value is not None else ""))
 
 
 def summary_html(cohort: Any) -> str:
     rows = cohort.summary_rows()
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title in COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(row.get(key, ''))}</td>" for key, _ in COLUMNS) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{_cell(key, row.get(key, ''))}</td>" for key, _ in COLUMNS) + "</tr>"
                    for row in rows)
     return (f"<html><body style='font-family: sans-serif; font-size: 8pt'>"
             f"<h2>Review summary: {html.escape(str(cohort.root))}</h2>"

@@ -47,12 +47,14 @@ class ResultsController(Feature):
     name = "results"
     dicom_written = Signal(object, object)  # (seg path, sr path), after a background export
     export_failed = Signal(str)
+    cohort_reports_written = Signal(object, object, object)  # (report paths, summary path, failures)
 
     def __init__(self, app: AppContext) -> None:
         super().__init__(app)
         w = self.app.window
         self.record: dict | None = None  # import record of the open patient
         self.busy = False  # a DICOM export is being written
+        self._cohort_queue: list[Any] | None = None  # cases still to report on, while a cohort export runs
         self.unavailable = ""  # why the DICOM export is off, for the tooltip/status
         # Beside the other exports, above Quit (the context appends at the end).
         file_menu = self.app.menu("File")
@@ -62,6 +64,11 @@ class ResultsController(Feature):
         self.dicom_action = QAction("DICOM &Segmentation (SEG + SR)…", w)
         self.dicom_action.triggered.connect(lambda: self.export_dicom())
         export_menu.addAction(self.dicom_action)
+        self.cohort_reports_action = QAction("&Reports for All Cases of the Cohort (PDF)…", w)
+        self.cohort_reports_action.setStatusTip(
+            "One report per case with a prediction (its correction if saved) and review-summary.pdf")
+        self.cohort_reports_action.triggered.connect(lambda: self.export_cohort_reports())
+        export_menu.addAction(self.cohort_reports_action)
         self.report_action = QAction("Export &Report…", w)
         self.report_action.setStatusTip("A one-page PDF: volumes, RANO, key images (research use, not diagnosis)")
         self.report_action.triggered.connect(lambda: self.export_report())
@@ -73,6 +80,9 @@ class ResultsController(Feature):
         state = self.app.state
         state.patient_changed.connect(self._on_patient_changed)
         state.layers_changed.connect(self._update_actions)
+        cohort = self.app.feature("cohort")
+        if cohort is not None:
+            cohort.cohort_opened.connect(self._update_actions)
         self._update_actions()
 
     # -- state ------------------------------------------------------------------
@@ -98,6 +108,8 @@ class ResultsController(Feature):
         self.dicom_action.setToolTip(tip)
         self.dicom_action.setStatusTip(tip)
         self.report_action.setEnabled(patient is not None and bool(layers))
+        cohort = getattr(self.app.feature("cohort"), "cohort", None)
+        self.cohort_reports_action.setEnabled(cohort is not None and self._cohort_queue is None)
 
     def _choose_layer(self, title: str, name: str | None) -> LabelLayer | None:
         layers = self.app.state.layers
@@ -245,6 +257,83 @@ class ResultsController(Feature):
             ncr_meaning=NCR_DEFINITIONS.get(self._ncr_definition() or "", ""), record=self.record)
         data.volume_rgb, data.volume_note = self._volume_snapshot()
         return data
+
+    # -- cohort -----------------------------------------------------------------
+    def export_cohort_reports(self) -> int:
+        """Reports for every case with a prediction, one case at a time (reading in the pool, the page here).
+
+        Returns the number of cases queued (0: nothing started). ``cohort_reports_written`` tells the end.
+        """
+        from brats_desktop.report.cohort import cases_with_results
+
+        w, dialogs = self.app.window, self.app.dialogs
+        cohort = getattr(self.app.feature("cohort"), "cohort", None)
+        if cohort is None or self._cohort_queue is not None:
+            return 0
+        todo = cases_with_results(cohort)
+        if not todo:
+            dialogs.error(w, REPORT_TITLE, "No case of this cohort has a prediction yet (Segment → Segment All).")
+            return 0
+        if not dialogs.confirm(w, REPORT_TITLE, f"Write {len(todo)} report(s) and review-summary.pdf beside the "
+                                                f"predictions ({cohort.output_dir})?"):
+            return 0
+        self._cohort_queue = list(todo)
+        self._cohort_done: list[Path] = []
+        self._cohort_failed: list[str] = []
+        self._cohort_total = len(todo)
+        self._update_actions()
+        self._next_cohort_report(cohort)
+        return len(todo)
+
+    def _next_cohort_report(self, cohort: Any) -> None:
+        from brats_desktop.report.cohort import case_report
+
+        if not self._cohort_queue:
+            self._finish_cohort_reports(cohort)
+            return
+        record = self._cohort_queue.pop(0)
+        segment = self.app.feature("segment")
+        model_for = segment.model_for if segment is not None else (lambda patient: None)
+        from brats_desktop.core.label_meaning import AUTO  # each case's own meaning, as brats-predict COHORT
+
+        definition = AUTO
+        self.app.show_message(f"Reports: {len(self._cohort_done) + len(self._cohort_failed) + 1}/"
+                              f"{self._cohort_total} ({record.name})…")
+
+        def write(result: Any) -> None:
+            from brats_desktop.report.pdf import write_report
+
+            data, target = result
+            try:
+                self._cohort_done.append(write_report(data, target))
+            except Exception as exc:  # noqa: BLE001 - listed at the end; the other cases go on
+                self._cohort_failed.append(f"{record.name}: {exc}")
+            self._next_cohort_report(cohort)
+
+        def failed(exc: Exception) -> None:
+            self._cohort_failed.append(f"{record.name}: {exc}")
+            self._next_cohort_report(cohort)
+
+        self.app.workers.submit(lambda: case_report(cohort, record, model_for, definition), write, failed)
+
+    def _finish_cohort_reports(self, cohort: Any) -> None:
+        from brats_desktop.core.errors import ExportError
+        from brats_desktop.report.summary import write_summary
+
+        summary = None
+        try:
+            summary = write_summary(cohort, unused_path(cohort.output_dir, "review-summary", ".pdf"))
+        except (ExportError, OSError) as exc:
+            self._cohort_failed.append(f"review summary: {exc}")
+        done, failures = self._cohort_done, self._cohort_failed
+        self._cohort_queue = None
+        self._update_actions()
+        if failures:
+            self.app.dialogs.error(self.app.window, REPORT_TITLE,
+                                   f"{len(failures)} report(s) could not be written:\n" + "\n".join(failures))
+        self.app.show_message(f"Wrote {len(done)} report(s)" + (f" and {summary.name}" if summary else "")
+                              + (f"; {len(failures)} failed" if failures else ""), 10000)
+        self.cohort_reports_written.emit(done, summary, failures)
 
     def _volume_snapshot(self) -> tuple[np.ndarray | None, str]:
         """The 3-D view as RGB when OpenGL draws it here, else None and why."""
