@@ -301,3 +301,19 @@ def test_the_engine_is_made_on_the_first_click_on_the_force_cpu_device(qtbot, ai
     wait_idle(qtbot, controller)
     assert asked == [True, True] and made == ["cpu"]  # made once, kept for the next runs
     assert controller.worker.engine is engine
+
+
+def test_an_engine_failure_is_a_status_message_and_the_tool_keeps_working(qtbot, ai, capsys):
+    window, controller, engine = ai
+    broken = FakeEngine()
+    broken.refine = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("weights do not fit"))
+    controller.worker.engine_factory = lambda device: broken
+    failures = []
+    controller.run_failed.connect(failures.append)
+    click(qtbot, window.axial_view, CENTRE)
+    wait_idle(qtbot, controller)
+    assert failures and "weights do not fit" in failures[0] and markers(window) == []
+    controller.worker.engine = engine  # e.g. the next attempt finds a working model
+    click(qtbot, window.axial_view, CENTRE)
+    wait_idle(qtbot, controller)
+    assert controller.editor.layer.data[CENTRE] == 2

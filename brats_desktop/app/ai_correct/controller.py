@@ -136,6 +136,9 @@ class AiCorrectController(Feature):
             if measure is not None and measure.ruler_action.isChecked():
                 measure.set_ruler_active(False)  # the views get their tools back first
             self._install()
+            dock = getattr(self.annotation, "dock", None)
+            if dock is not None:
+                dock.raise_()  # its controls (Accept, Clear, keep hand-painted, status) in front
             self._status("AI correct: click where the labels are wrong (right click: background).", MESSAGE_MS)
         else:
             panel = self.annotation.panel
