@@ -33,6 +33,10 @@ def ai(qtbot, annot_window):
     qtbot.keyClick(window, Qt.Key.Key_A)
     qtbot.keyClick(window, Qt.Key.Key_2)
     assert controller.active and all(view.tool is controller.tool for view in window.views)
+    wait_idle(qtbot, controller)  # A made the engine in the worker and warmed it up
+    assert controller.worker.engine is engine and len(engine.calls) == 1
+    engine.calls.clear()
+    engine.entered.clear()
     return window, controller, engine
 
 
@@ -288,26 +292,31 @@ def test_building_the_window_does_not_load_the_click_engine(tmp_path):
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
-def test_the_engine_is_made_on_the_first_click_on_the_force_cpu_device(qtbot, ai):
-    window, controller, engine = ai
-    asked, made = [], []
+def test_the_engine_is_made_when_a_is_pressed_on_the_force_cpu_device(qtbot, annot_window):
+    window, _, _ = annot_window
+    controller = window.ai_correct
+    engine, asked, made = FakeEngine(), [], []
     controller.worker.device_for = lambda force_cpu: asked.append(force_cpu) or "cpu"
     controller.worker.engine_factory = lambda device: made.append(device) or engine
     window.segment.force_cpu_action.setChecked(True)
-    assert controller.worker.engine is None and made == []
-    click(qtbot, window.axial_view, CENTRE)
+    assert controller.worker.engine is None and made == []  # building the window made nothing
+    window.state.set_cursor(CENTRE)
+    qtbot.keyClick(window, Qt.Key.Key_A)
+    qtbot.keyClick(window, Qt.Key.Key_2)
+    click(qtbot, window.axial_view, CENTRE)  # while the model may still be loading: it waits
     wait_idle(qtbot, controller)
     click(qtbot, window.axial_view, (5, 5, CENTRE[2]))
     wait_idle(qtbot, controller)
-    assert asked == [True, True] and made == ["cpu"]  # made once, kept for the next runs
-    assert controller.worker.engine is engine
+    assert asked == [True, True, True] and made == ["cpu"]  # made once, kept for the next runs
+    assert len(engine.calls) == 3 and controller.editor.layer.data[CENTRE] == 2  # warm-up + 2 clicks
+    assert engine.calls[0].labels.sum() == 0  # the warm-up ran on its own empty map, written nowhere
 
 
 def test_an_engine_failure_is_a_status_message_and_the_tool_keeps_working(qtbot, ai, capsys):
     window, controller, engine = ai
     broken = FakeEngine()
     broken.refine = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("weights do not fit"))
-    controller.worker.engine_factory = lambda device: broken
+    controller.worker.engine = broken
     failures = []
     controller.run_failed.connect(failures.append)
     click(qtbot, window.axial_view, CENTRE)

@@ -136,6 +136,7 @@ class AiCorrectController(Feature):
             if measure is not None and measure.ruler_action.isChecked():
                 measure.set_ruler_active(False)  # the views get their tools back first
             self._install()
+            self._preload()
             dock = getattr(self.annotation, "dock", None)
             if dock is not None:
                 dock.raise_()  # its controls (Accept, Clear, keep hand-painted, status) in front
@@ -254,8 +255,27 @@ class AiCorrectController(Feature):
         self.worker.submit(job)
         self.guidance_changed.emit()
 
+    def _preload(self) -> None:
+        """Pressing A makes and warms up the engine in the worker, so the first click does not wait.
+
+        Loading imports torch and reads the model, and a first run normalises the images;
+        it all runs in the worker thread, but holds Python's lock in bursts, so better while
+        the user aims than after a click. Clicks given meanwhile wait and run next.
+        """
+        if self.worker.needs_engine and not self.worker.busy and self.state.patient is not None:
+            segment = self.app.feature("segment")
+            patient = self.state.patient
+            ready = not self.state.loading  # a half-loaded patient: warm up on the first click instead
+            self.worker.submit(RefineJob.preload(
+                bool(getattr(segment, "force_cpu", False)),
+                patient.images if ready else None, patient.shape if ready else None,
+            ))
+
     def _on_finished(self, job: RefineJob, result: Any) -> None:
         self.worker.done()
+        if result is None:  # the preload: clicks given meanwhile are waiting
+            self._start_next()
+            return
         layer, log = job.layer, self._logs.get(job.layer)
         if job.token < self._valid_from or log is None or layer not in self.state.layers:
             self._start_next()
@@ -283,6 +303,11 @@ class AiCorrectController(Feature):
 
     def _on_failed(self, job: RefineJob, message: str) -> None:
         self.worker.done()
+        if job.layer is None:  # the preload: say why now; clicks would meet the same problem
+            self._status(message, 15000)
+            self.run_failed.emit(message)
+            self._start_next()
+            return
         log = self._logs.get(job.layer)
         if job.token >= self._valid_from and log is not None:
             self._fail(log, message)

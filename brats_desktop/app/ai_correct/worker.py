@@ -48,16 +48,23 @@ class RefineJob:
     patient_name: str
     images: Mapping[str, np.ndarray]
     labels: np.ndarray
-    guidance: Sequence[Any]
+    guidance: Sequence[Any] | None  # None: only make the engine (a preload)
     locked: np.ndarray | None
     force_cpu: bool
+
+    @classmethod
+    def preload(cls, force_cpu: bool, images: Mapping[str, np.ndarray] | None = None,
+                shape: tuple[int, int, int] | None = None) -> RefineJob:
+        """Make the engine now (and warm it up on ``images``), answer nothing: ``finished(job, None)``."""
+        labels = np.zeros(shape or (0, 0, 0), np.uint8)
+        return cls(-1, None, "", images or {}, labels, None, None, force_cpu)
 
 
 class RefineWorker(QObject):
     """Runs ``engine.refine`` for one :class:`RefineJob` at a time in a :class:`CallbackThread`."""
 
     engine_loading = Signal()  # the first run is loading the model (a second or two)
-    finished = Signal(object, object)  # RefineJob, RefineResult (labels, bbox, seconds)
+    finished = Signal(object, object)  # RefineJob, RefineResult (labels, bbox, seconds); None after a preload
     failed = Signal(object, str)  # RefineJob, a message for the user
 
     def __init__(
@@ -74,6 +81,11 @@ class RefineWorker(QObject):
         self.load_seconds: float | None = None
         self._job: RefineJob | None = None
         self._thread = CallbackThread(self._run, self)
+
+    @property
+    def needs_engine(self) -> bool:
+        """No engine is made yet (a preload would make it)."""
+        return self.engine is None
 
     @property
     def busy(self) -> bool:
@@ -103,6 +115,11 @@ class RefineWorker(QObject):
         assert job is not None
         try:
             engine = self._engine(job.force_cpu)
+            if job.guidance is None:
+                if job.images and not missing_modalities(engine, job.images):
+                    warm_up(engine, job.images, job.labels)
+                self.finished.emit(job, None)
+                return
             missing = missing_modalities(engine, job.images)
             if missing:
                 self.failed.emit(job, missing_message(job.patient_name, missing, job.images))
@@ -124,6 +141,21 @@ class RefineWorker(QObject):
             self.engine, self.device = self.engine_factory(device), device
             self.load_seconds = time.perf_counter() - start
         return self.engine
+
+
+def warm_up(engine: Any, images: Mapping[str, np.ndarray], labels: np.ndarray) -> None:
+    """One throw-away run, so the user's first click does not pay the engine's first-call costs.
+
+    The first ``refine`` normalises the patient's images and runs the network for the first
+    time (allocations, CPU kernel selection): about two seconds on two cores, against a
+    fraction of a second afterwards. A failure here is left for the first real click to report.
+    """
+    from brats_desktop.interactive.guidance import Click
+
+    try:
+        engine.refine(images, labels, [Click(tuple(n // 2 for n in labels.shape), 0)])
+    except Exception:  # noqa: BLE001 - reported by the click that meets it
+        pass
 
 
 def missing_modalities(engine: Any, images: Mapping[str, np.ndarray]) -> list[str]:
@@ -153,4 +185,5 @@ def failure_message(job: RefineJob, exc: Exception) -> str:
     if problem:
         return f"AI correct cannot load its model: {problem}"
     traceback.print_exc()
-    return f"{job.patient_name}: AI correction failed ({type(exc).__name__}: {exc})"
+    who = f"{job.patient_name}: " if job.patient_name else ""
+    return f"{who}AI correction failed ({type(exc).__name__}: {exc})"
