@@ -326,3 +326,20 @@ def test_an_engine_failure_is_a_status_message_and_the_tool_keeps_working(qtbot,
     click(qtbot, window.axial_view, CENTRE)
     wait_idle(qtbot, controller)
     assert controller.editor.layer.data[CENTRE] == 2
+
+
+def test_no_brush_outline_or_region_highlight_follows_the_mouse_in_ai_correct(qtbot, ai):
+    window, controller, engine = ai
+    editor = controller.editor
+    editor.set_layer(window.state.layers[0])
+    editor.set_tool("component")  # the 3-D region tool was the last manual tool
+    controller.set_active(True)
+    view = window.axial_view
+    qtbot.mouseMove(view.viewport(), pos(view, CENTRE))
+    qtbot.mouseMove(view.viewport(), pos(view, (CENTRE[0] + 1, CENTRE[1], CENTRE[2])))
+    assert window.correction.preview.region is None
+    outline = window.annotation.paint_tool.outline_item(view)
+    assert outline is None or not outline.isVisible()
+    controller.set_active(False)  # back to the region tool: its highlight follows the mouse again
+    qtbot.mouseMove(view.viewport(), pos(view, CENTRE))
+    assert window.correction.preview.region is not None

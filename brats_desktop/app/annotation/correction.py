@@ -105,6 +105,7 @@ class CorrectionActions(Feature):
         # What a click of the 3-D region tool would change: highlighted while hovering, asked about when large.
         self.preview = RegionPreview(self.editor, list(self.app.views), self.app.views_added, self)
         annotation.paint_tool.confirm_region = self.confirm_region
+        self.preview.in_use = lambda: bool(w.views) and w.views[0].tool is annotation.paint_tool
 
         self.editor.active_layer_changed.connect(self._update_actions)
         self._update_actions()

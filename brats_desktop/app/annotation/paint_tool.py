@@ -139,7 +139,7 @@ class PaintTool(ViewTool):
         patient = view.state.patient
         if outline is None:
             return
-        if voxel is None or patient is None:
+        if voxel is None or patient is None or view.tool is not self:  # another tool (ruler, AI) has the view
             outline.setVisible(False)
             return
         self._hover[view] = voxel

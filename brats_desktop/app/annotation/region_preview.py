@@ -12,6 +12,8 @@ overlay machinery), never a label layer: it is not exported, edited or counted u
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from typing import Any
 
 import numpy as np
@@ -89,6 +91,8 @@ class RegionPreview(QObject):
         self._computed: tuple[Region | None, tuple[Any, ...] | None] = (None, None)  # the latest one found
         self._version = 0
         self._watched: Any = None
+        # False while another mouse tool (ruler, AI correct) has the views: then nothing is highlighted.
+        self.in_use: Callable[[], bool] = lambda: True
         self.add_views(views)
         if views_added is not None:
             views_added.connect(self.add_views)
@@ -108,7 +112,8 @@ class RegionPreview(QObject):
     # ------------------------------------------------------------------ what a click would change
     @property
     def active(self) -> bool:
-        return self.editor.tool == COMPONENT and self.editor.layer is not None and self.state.patient is not None
+        return (self.editor.tool == COMPONENT and self.editor.layer is not None and self.state.patient is not None
+                and self.in_use())
 
     def region_at(self, voxel: tuple[int, int, int] | None) -> Region | None:
         """The piece a click at ``voxel`` would change (cached while the labels, label and scope stay)."""
