@@ -343,3 +343,5 @@ def test_no_brush_outline_or_region_highlight_follows_the_mouse_in_ai_correct(qt
     controller.set_active(False)  # back to the region tool: its highlight follows the mouse again
     qtbot.mouseMove(view.viewport(), pos(view, CENTRE))
     assert window.correction.preview.region is not None
+    # Leave the (application-wide) cursor elsewhere: Qt sends no move to where it already is.
+    qtbot.mouseMove(view.viewport(), pos(view, (1, 1, CENTRE[2])))
