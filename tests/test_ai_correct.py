@@ -16,9 +16,6 @@ from brats_desktop.app.state import PREDICTION
 from tests.ai_correct_support import FakeEngine, use_fake_engine
 from tests.annotation_support import annot_window, click, pos, stroke  # noqa: F401
 
-# The engine's guidance types (brats_desktop.interactive, numpy only) are what the tool sends.
-pytest.importorskip("brats_desktop.interactive.guidance")
-
 ROOT = Path(__file__).resolve().parents[1]
 CENTRE = (17, 15, 13)
 
@@ -345,3 +342,33 @@ def test_no_brush_outline_or_region_highlight_follows_the_mouse_in_ai_correct(qt
     assert window.correction.preview.region is not None
     # Leave the (application-wide) cursor elsewhere: Qt sends no move to where it already is.
     qtbot.mouseMove(view.viewport(), pos(view, (1, 1, CENTRE[2])))
+
+
+def test_the_bundled_click_engine_answers_a_click_in_the_window(qtbot, annot_window):
+    """The real engine and model file on a small synthetic case: the contract as the app uses it."""
+    pytest.importorskip("torch")
+    from brats_desktop.core.patient import patient_from_arrays
+    from brats_desktop.core.synthetic import make_synthetic_case
+    from brats_desktop.interactive.engine import bundled_click_model_path
+
+    if not bundled_click_model_path().is_file():
+        pytest.skip("no bundled click model in this checkout")
+    window, _, _ = annot_window
+    case = make_synthetic_case(3, shape=(48, 48, 24), modalities=("flair", "t1ce"))
+    window.show_patient(patient_from_arrays("Synthetic", case.images, case.labels))
+    controller = window.ai_correct
+    controller.worker.device_for = lambda force_cpu: "cpu"
+    layer = window.state.layers[0]
+    controller.editor.set_layer(layer)
+    before = layer.data.copy()
+    voxel = tuple(int(c) for c in np.argwhere(layer.data == 2)[0])
+    window.state.set_cursor(voxel)
+    qtbot.keyClick(window, Qt.Key.Key_A)
+    qtbot.keyClick(window, Qt.Key.Key_3)
+    wait_idle(qtbot, controller)
+    click(qtbot, window.axial_view, voxel)
+    wait_idle(qtbot, controller)
+    assert type(controller.worker.engine).__name__ == "ClickEngine"
+    assert layer.data[voxel] == 3 and controller.editor.history(layer).undo_depth == 1
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    np.testing.assert_array_equal(layer.data, before)
