@@ -121,6 +121,11 @@ def _screenshot(app, window, args: argparse.Namespace) -> int:
     from brats_desktop.core.errors import PatientLoadError
     from brats_desktop.core.patient import load_patient
 
+    if not args.predict:
+        # On a busy machine the render can outlast the probe's delay: its torch import would
+        # then hold up the exit (the window waits for the probe thread when it closes).
+        window.segment.skip_device_probe()
+
     from brats_desktop.core.focus import tumour_focus
 
     if args.import_dir is not None:  # raw scans -> BraTS folder first, then the QC view of it

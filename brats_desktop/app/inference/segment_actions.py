@@ -175,6 +175,13 @@ class SegmentActionsMixin:
         else:
             self.run_action.setToolTip("Segment the open patient with the U-Net (Ctrl+R)")
 
+    def skip_device_probe(self) -> None:
+        """Leave the device unnamed ("Device: …") until a Run names it: naming it imports torch
+        (about 1.7 s), which a script that only renders the window does not need to wait for."""
+        if not self._probe_timer.isActive():
+            return  # already probed (torch was loaded) or probing
+        self._probe_timer.stop()
+
     def _probe_device(self) -> None:
         force_cpu = self.force_cpu
 
