@@ -6,7 +6,9 @@ Everything goes through the app context (``menu``, ``add_dock``, ``views``, ``di
 
 Recovery rule: a recovery file exists while (and only while) the open patient has
 unsaved changes; it lags the edits by at most one autosave interval. A save, a
-Discard, or the last modified layer becoming clean removes it.
+Discard, or the last modified layer becoming clean removes it; a patient opening never
+does: a file left by a crash waits until the user answers the restore question
+(:mod:`.recovery_offer`).
 """
 
 from __future__ import annotations
@@ -18,17 +20,16 @@ from pathlib import Path
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow
 
-from brats_desktop.core.errors import PatientLoadError
 from brats_desktop.core.labels import CLASS_SHORT
-from brats_desktop.core.patient import load_patient
 
 from brats_desktop.app.annotation.editor import BRUSH, FILL, LabelEditor
 from brats_desktop.app.annotation.saver import AnnotationSaver
 from brats_desktop.app.annotation.panel import AnnotationPanel
 from brats_desktop.app.annotation.paint_tool import PaintTool
 from brats_desktop.app.annotation.recovery import AUTOSAVE_INTERVAL_MS, AutosaveTimer, RecoveredLayer, Recovery, RecoveryStore
+from brats_desktop.app.annotation.recovery_offer import RecoveryOffer, patient_ident
 from brats_desktop.app.feature import AppContext, Feature
-from brats_desktop.app.state import GROUND_TRUTH, LAYER_KINDS, LabelLayer
+from brats_desktop.app.state import LabelLayer
 
 
 # What each single key does, as the keyboard reference shows it.
@@ -69,6 +70,9 @@ class AnnotationController(Feature):
         self.autosave = AutosaveTimer(
             lambda: self.write_recovery(background=True), autosave_interval_ms, self
         )
+        # Recovery files are offered whenever their patient opens (one place for every open path).
+        self.recovery_offer = RecoveryOffer(self)
+        self._dirty_ident: tuple[str | None, str] | None = None  # patient whose edits are unsaved
         self._build_actions()
 
         self.editor.active_layer_changed.connect(self._on_active_layer_changed)
@@ -165,11 +169,7 @@ class AnnotationController(Feature):
 
     # ----------------------------------------------------------------- recovery
     def _current_id(self) -> tuple[str | None, str] | None:
-        patient = self.state.patient
-        if patient is None:
-            return None
-        folder = str(patient.folder.resolve()) if patient.folder is not None else None
-        return folder, patient.name
+        return patient_ident(self.state.patient)
 
     def write_recovery(self, background: bool = False) -> Path | Future | None:
         """Write the modified layers of the open patient to its recovery file (autosave).
@@ -202,65 +202,12 @@ class AnnotationController(Feature):
             return None
 
     def offer_restore(self) -> bool:
-        """At start: offer each recovery file left by a crash; True when one was restored.
-
-        A declined or unreadable file is removed so it is not offered again. The
-        patient is loaded synchronously: the restored layers need its grid.
-        """
-        restored = False
-        for path in self.recovery.pending():
-            try:
-                rec = self.recovery.read(path)
-            except ValueError as exc:
-                self.app.dialogs.error(self.app.window, "Recovery file unreadable", str(exc))
-                self.recovery.remove_file(path)
-                continue
-            if restored or not self.app.dialogs.confirm(
-                self.app.window, "Restore unsaved work?",
-                "BraTS Desktop did not close normally last time.\n"
-                f"Restore the unsaved labels of {rec.describe()}?",
-            ):
-                if not restored:
-                    self.recovery.remove_file(path)
-                continue
-            restored = self.restore(rec)
-        return restored
+        """At start: offer each recovery file left by a crash; True when one was restored."""
+        return self.recovery_offer.offer_pending()
 
     def restore(self, rec: Recovery) -> bool:
         """Open the recovery's patient and put its layers back as unsaved edits."""
-        current = self._current_id()
-        if rec.patient_folder is not None and (current is None or current[0] != rec.patient_folder):
-            try:
-                patient = load_patient(rec.patient_folder)
-            except PatientLoadError as exc:
-                self.app.dialogs.error(self.app.window, "Cannot restore", f"{exc.path}: {exc.problem}")
-                return False
-            self.app.patients.show_patient(patient)
-        patient = self.state.patient
-        if patient is None or patient.shape != rec.shape or (
-            rec.patient_folder is None and patient.name != rec.patient_name
-        ):
-            self.app.dialogs.error(
-                self.app.window, "Cannot restore",
-                f"{rec.path}: the recovered labels belong to {rec.patient_name}, which is not open.",
-            )
-            return False
-        last: LabelLayer | None = None
-        for item in rec.layers:
-            kind = item.kind if item.kind in LAYER_KINDS else "annotation"
-            layer = self.state.replace_layer(
-                item.name, item.data, kind,
-                Path(item.source_path) if item.source_path else None, modified=True,
-            )
-            layer.set_modified(True)
-            if item.saved_path:
-                self.saver.remember(layer, Path(item.saved_path))
-            if last is None or kind != GROUND_TRUTH:
-                last = layer
-        if last is not None:
-            self.editor.set_layer(last)
-        self.app.show_message(f"Restored unsaved labels of {rec.patient_name}", 8000)
-        return True
+        return self.recovery_offer.restore(rec)
 
     # ------------------------------------------------------------------- events
     def _on_active_layer_changed(self, layer: LabelLayer | None) -> None:
@@ -281,12 +228,15 @@ class AnnotationController(Feature):
 
     def _on_modified_changed(self, modified: bool) -> None:
         if modified:
+            self._dirty_ident = self._current_id()
             self.autosave.mark_dirty()
-        else:
-            self.autosave.mark_clean()
-            ident = self._current_id()
-            if ident is not None:
-                self.recovery.remove(*ident)
+            return
+        self.autosave.mark_clean()
+        # Only edits of this patient that became clean (saved, undone) drop its recovery
+        # file; a patient merely opening never does: its file waits for the user's answer.
+        ident, self._dirty_ident = self._dirty_ident, None
+        if ident is not None and ident == self._current_id():
+            self.recovery.remove(*ident)
 
     def _on_discarded(self) -> None:
         self.autosave.mark_clean()
@@ -297,7 +247,9 @@ class AnnotationController(Feature):
     def _on_patient_changed(self, _patient: object) -> None:
         # A new patient starts clean; a previous one put back after a failed load may not be.
         self.autosave.mark_clean()
+        self._dirty_ident = None
         if self.state.has_unsaved_changes:
+            self._dirty_ident = self._current_id()
             self.autosave.mark_dirty()
         self._update_actions()
 
