@@ -55,6 +55,11 @@ class ScriptedDialogs(Dialogs):
         self.items = items
         return self.choice
 
+    def open_file(self, parent, title: str, start, name_filter: str):
+        """File → Open Segmentation… and the like: ``open_path``, the start folder kept."""
+        self.open_start = start
+        return getattr(self, "open_path", None)
+
 
 def isolated_settings(tmp_path: Path) -> QSettings:
     """An INI file in tmp_path: tests never touch the user's recent-folder list.

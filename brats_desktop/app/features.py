@@ -16,6 +16,7 @@ from brats_desktop.app.compare.actions import CompareController
 from brats_desktop.app.feature import Feature
 from brats_desktop.app.help.controller import HelpController
 from brats_desktop.app.importer.controller import ImportController
+from brats_desktop.app.label_files.controller import LabelFilesController
 from brats_desktop.app.inference.controller import SegmentController
 from brats_desktop.app.measure.controller import MeasureController
 from brats_desktop.app.results.controller import ResultsController
@@ -24,6 +25,9 @@ from brats_desktop.app.uncertainty.controller import UncertaintyController
 
 FEATURES: tuple[type[Feature], ...] = (
     SegmentController,  # Segment menu, toolbar, progress/device, Metrics dock
+    # Open Segmentation…, label-file drops, a folder's outputs as layers. Before annotation (which it
+    # looks up only when a file opens): the outputs are in before the recovery question.
+    LabelFilesController,
     AnnotationController,  # Annotate dock, Undo/Redo, Save Annotation, autosave
     UncertaintyController,  # heat map, Next Uncertain Region
     MeasureController,  # rulers, RANO, Measurements dock, Go To

@@ -1,5 +1,5 @@
 """How the window opens patients: in the background with the first image early, from the
-recent list, the Open dialog or a dropped folder; a failure halfway puts back what was there.
+recent list, the Open dialog or a dropped folder (drops are copies, never moves); a failure halfway puts back what was there.
 
 Mixed into :class:`~brats_desktop.app.main_window.MainWindow` (it uses the window's state,
 loader, dialogs, settings and status bar); features reach it as ``app.patients``.
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 
 from brats_desktop.core.discovery import MODALITIES, MODALITY_LABELS
 from brats_desktop.core.errors import PatientLoadError, load_error_message, skipped_files_message
@@ -138,28 +139,44 @@ class PatientOpeningMixin:
             self.open_patient(folder)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
-        if self._dropped_folder(event) is not None:
-            event.acceptProposedAction()
-        else:
+        if self._dropped_paths(event) and accept_without_move(event):
+            return
+        event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
+        if not accept_without_move(event):
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        folder = self._dropped_folder(event)
+        paths = self._dropped_paths(event)
+        if not paths or not accept_without_move(event):
+            event.ignore()
+            return
+        # A label file on an open patient becomes a layer; a folder (or an MRI volume) opens a patient.
+        label_files = self.app.feature("label_files")
+        if label_files is not None and label_files.open_dropped(paths):
+            return
+        folder = next((p if p.is_dir() else p.parent for p in paths if p.is_dir() or p.parent.is_dir()), None)
         if folder is not None:
-            event.acceptProposedAction()
             self.open_patient(folder)
 
     @staticmethod
-    def _dropped_folder(event: QDropEvent | QDragEnterEvent) -> Path | None:
-        """The first local folder among dropped URLs (a dropped file opens its folder)."""
+    def _dropped_paths(event: QDropEvent | QDragEnterEvent) -> list[Path]:
+        """The local files and folders among dropped URLs."""
         mime = event.mimeData()
         if not mime.hasUrls():
-            return None
-        for url in mime.urls():
-            if url.isLocalFile():
-                path = Path(url.toLocalFile())
-                if path.is_dir():
-                    return path
-                if path.is_file() and path.parent.is_dir():
-                    return path.parent
-        return None
+            return []
+        paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+        return [p for p in paths if p.is_dir() or p.is_file()]
+
+
+def accept_without_move(event: QDropEvent) -> bool:
+    """Accept a drag as a copy (or a link), never a move: the app reads dropped files and must
+    not let a file manager delete the originals after the drop. False when only a move is offered."""
+    possible = event.possibleActions()
+    for action in (Qt.DropAction.CopyAction, Qt.DropAction.LinkAction):
+        if event.proposedAction() == action or possible & action:
+            event.setDropAction(action)
+            event.accept()
+            return True
+    return False

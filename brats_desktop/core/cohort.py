@@ -33,11 +33,11 @@ import numpy as np
 from .atomic import write_atomically
 from .discovery import PatientFiles, _has_images, default_convention, discover_patient
 from .errors import PatientLoadError
-from .labels import LabelConvention, to_internal
+from .label_files import read_label_file
+from .labels import LabelConvention
 from .metrics import class_volumes_ml, dice_scores
 from .naming import CORRECTED, PREDICTION, output_stem
-from .nifti_io import check_same_grid, read_volume
-from .patient import Patient, integer_labels, load_patient, refuse_unexpected_values
+from .patient import Patient, load_patient
 
 SIDECAR_NAME = "brats-review.json"
 SIDECAR_FORMAT = "brats-desktop-review"
@@ -436,15 +436,6 @@ class CaseData:
     prediction_path: Path | None = None
     corrected_path: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. display windows computed by the app
-
-
-def read_label_file(path: Path, patient: Patient) -> np.ndarray:
-    """A label map written beside ``patient`` (prediction, correction), as internal labels on its grid."""
-    raw, source = read_volume(path, dtype=np.float32)
-    check_same_grid(patient.grid, source)
-    values = integer_labels(raw, path)
-    refuse_unexpected_values(np.flatnonzero(np.bincount(values.ravel(), minlength=256)), patient.convention, path)
-    return to_internal(values, patient.convention)
 
 
 def skipped_file_records(patient: Patient) -> list[dict[str, str]]:

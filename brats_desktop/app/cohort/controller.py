@@ -322,6 +322,10 @@ class CohortController(Feature):
             self._reported_damaged.add(record.key)
             QTimer.singleShot(0, lambda: self._window._report_skipped(patient))  # after the case is drawn
 
+    def showing(self, patient: Any) -> bool:
+        """True when ``patient`` is the worklist case on screen (its outputs are the worklist's)."""
+        return self.current_key is not None and patient is self._current_patient
+
     def _prefetch_next(self, *_args: object) -> None:
         key = self._neighbour(1)
         if key is not None:

@@ -1,0 +1,1 @@
+"""Label files opened onto a patient: File → Open Segmentation…, drops, the app's own outputs."""
