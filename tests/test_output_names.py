@@ -71,7 +71,7 @@ def test_export_dialog_is_titled_after_the_layer_it_exports(qtbot, tmp_path):
         win.export_action.trigger()  # File -> Export Label Layer… (one layer: no choice asked)
         title, suggested = dialogs.save_dialogs[-1]
         assert title == "Export Ground truth as NIfTI"
-        # An exported ground truth is a corrected copy: never a second *_seg file in the folder.
-        assert suggested == folder / "BraTS20_Training_007_corrected.nii.gz"
+        # An unedited ground truth is named as the copy it is (not "corrected"), never a second *_seg file.
+        assert suggested == folder / "BraTS20_Training_007_ground-truth.nii.gz"
     finally:
         close_window(win)

@@ -9,13 +9,44 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from brats_desktop.core.errors import ExportError
 from brats_desktop.core.naming import kind_slug, output_path
 from brats_desktop.core.nifti_io import write_label_map
 
+from brats_desktop.app.state import GROUND_TRUTH, LabelLayer
+
 
 class LayerExportMixin:
     """``export_layer`` (mixed into the main window)."""
+
+    _last_touched: LabelLayer | None = None
+
+    def _watch_touched_layers(self) -> None:
+        """After the features are built: follow what the user produces, opens or edits."""
+        segment, annotation, label_files = (self.app.feature(n) for n in ("segment", "annotation", "label_files"))
+        if segment is not None:
+            segment.prediction_applied.connect(self._note_touched)
+        if annotation is not None:
+            annotation.editor.stroke_finished.connect(self._note_touched)
+            annotation.editor.active_layer_changed.connect(self._note_touched)
+        if label_files is not None:
+            label_files.layers_opened.connect(self._note_touched)
+
+    def _note_touched(self, layer: object, *_args: object) -> None:
+        """Remember the layer last produced, opened or edited: what Export offers first."""
+        if isinstance(layer, list):
+            layer = layer[-1] if layer else None
+        if isinstance(layer, LabelLayer):
+            self._last_touched = layer
+
+    def default_export_layer(self) -> LabelLayer | None:
+        """The layer last produced (Run), opened or edited if it is still shown, else the top one."""
+        layers = self.state.layers
+        if self._last_touched in layers:
+            return self._last_touched
+        return layers[-1] if layers else None
 
     def export_layer(self, name: str | None = None) -> Path | None:
         """Write a label layer as NIfTI on the patient's grid and in its label convention."""
@@ -24,8 +55,14 @@ class LayerExportMixin:
             self.dialogs.error(self, "Export", "There is no label layer to export.")
             return None
         if name is None:
-            name = layers[0].name if len(layers) == 1 else self.dialogs.choose(
-                self, "Export Label Layer", "Layer:", [layer.name for layer in layers]
+            # The layer just produced or edited is the default (first in the list), not the reference.
+            default = self.default_export_layer()
+            names = [layer.name for layer in layers]
+            if default is not None:
+                names.remove(default.name)
+                names.insert(0, default.name)
+            name = names[0] if len(names) == 1 else self.dialogs.choose(
+                self, "Export Label Layer", "Layer:", names
             )
             if name is None:
                 return None
@@ -35,7 +72,10 @@ class LayerExportMixin:
             return None
         folder = patient.folder or Path.home()
         # One default name per kind of output, shared with Save and brats-predict (core.naming).
-        suggested = output_path(folder, patient.name, patient.files, patient.convention, kind_slug(layer.name))
+        edited = not (layer.kind == GROUND_TRUTH and patient.ground_truth is not None
+                      and np.array_equal(layer.data, patient.ground_truth))
+        suggested = output_path(folder, patient.name, patient.files, patient.convention,
+                                kind_slug(layer.name, edited=edited))
         target = self.dialogs.save_path(self, f"Export {layer.name} as NIfTI", suggested)
         if target is None:
             return None
@@ -62,6 +102,9 @@ class LayerExportMixin:
             self.dialogs.error(self, "Export failed", str(exc))
             return None
         layer.set_modified(False)
+        annotation = self.app.feature("annotation")
+        if annotation is not None:  # a file holds this prediction now: quitting need not ask
+            annotation.saver.note_written(layer, written)
         self.statusBar().showMessage(f"Exported {layer.name} to {written}", 8000)
         self.exported.emit(written)
         return written

@@ -110,6 +110,7 @@ class MainWindow(PatientOpeningMixin, LayerExportMixin, QMainWindow):
             self.app.register(name, feature)
             setattr(self, name, feature)
         self._arrange_docks()
+        self._watch_touched_layers()  # Export offers the layer last produced or edited first
 
         for view in self.views:
             view.hovered.connect(self._on_hovered)

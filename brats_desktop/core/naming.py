@@ -23,6 +23,7 @@ PREDICTION = "prediction"
 CORRECTED = "corrected"
 ANNOTATION = "annotation"
 UNCERTAINTY = "uncertainty"
+GROUND_TRUTH_COPY = "ground-truth"  # an unedited copy of the patient's segmentation (never "…seg")
 
 
 def case_id(name: str, files: PatientFiles | None) -> str:
@@ -36,10 +37,16 @@ def case_id(name: str, files: PatientFiles | None) -> str:
     return name
 
 
-def kind_slug(layer_name: str) -> str:
-    """A layer's name as a file-name kind: ``Ground truth`` (edited) -> ``corrected``."""
+def kind_slug(layer_name: str, edited: bool = True) -> str:
+    """A layer's name as a file-name kind: ``Ground truth`` -> ``corrected`` once edited, else ``ground-truth``.
+
+    The name says what the file holds: a reviewer must not take an untouched copy of the
+    reference for a corrected one.
+    """
     slug = re.sub(r"[^A-Za-z0-9]+", "-", layer_name).strip("-").lower() or ANNOTATION
-    return CORRECTED if slug == "ground-truth" else slug
+    if slug == "ground-truth":
+        return CORRECTED if edited else GROUND_TRUTH_COPY
+    return slug
 
 
 def output_stem(name: str, files: PatientFiles | None, convention: LabelConvention, kind: str) -> str:

@@ -86,6 +86,8 @@ class AnnotationController(Feature):
         segment = app.feature("segment")
         if segment is not None:  # a re-run's prediction replaces the labels as one undoable step
             segment.replace_labels = self.editor.replace_labels
+            # Built before annotation: its predictions are asked about on quit until a file holds them.
+            segment.prediction_applied.connect(self.saver.mark_unwritten)
 
     # ------------------------------------------------------------------ actions
     def _build_actions(self) -> None:

@@ -25,6 +25,7 @@ from brats_desktop.app.state import LabelLayer, ViewerState
 SAVE = "save"
 DISCARD = "discard"
 CANCEL = "cancel"
+QUIT = "quit"  # the action text of closing the window: unwritten predictions are asked about too
 
 
 class AnnotationSaver(QObject):
@@ -39,6 +40,8 @@ class AnnotationSaver(QObject):
         self._dialogs = dialogs
         self._widget = parent_widget
         self._paths: dict[LabelLayer, Path] = {}
+        # Predictions produced in this session that no file holds yet (not edits: not "modified").
+        self._unwritten: set[LabelLayer] = set()
         state.patient_changed.connect(self._on_patient_changed)
 
     def saved_path(self, layer: LabelLayer) -> Path | None:
@@ -51,6 +54,18 @@ class AnnotationSaver(QObject):
             self._paths.pop(layer, None)
         else:
             self._paths[layer] = Path(path)
+
+    def mark_unwritten(self, layer: LabelLayer) -> None:
+        """A prediction was just produced: quitting asks before it is lost, until a file holds it."""
+        self._unwritten.add(layer)
+
+    def note_written(self, layer: LabelLayer, path: Path) -> None:
+        """A file now holds exactly this layer (Export, the worklist's prediction file)."""
+        self._unwritten.discard(layer)
+
+    def unwritten(self) -> list[LabelLayer]:
+        """Predictions on screen, unedited, that no file holds (edited ones count as modified)."""
+        return [layer for layer in self._state.layers if layer in self._unwritten and not layer.modified]
 
     def suggested_path(self, layer: LabelLayer) -> Path:
         """A new file beside the patient, named after patient and layer, that no file uses yet.
@@ -102,18 +117,30 @@ class AnnotationSaver(QObject):
         return True
 
     def resolve_unsaved(self, action: str = "continue") -> bool:
-        """Before edits would be lost: ask Save / Discard / Cancel; True when it is fine to go on."""
+        """Before edits would be lost: ask Save / Discard / Cancel; True when it is fine to go on.
+
+        On quit, a prediction that no file holds counts too: running the model again takes
+        a while, and nothing else would tell the user it is about to go.
+        """
         modified = [layer for layer in self._state.layers if layer.modified]
-        if not modified:
+        unwritten = self.unwritten() if action == QUIT else []
+        if not modified and not unwritten:
             return True
-        names = ", ".join(layer.name for layer in modified)
         patient = self._state.patient
         who = f" of {patient.name}" if patient is not None else ""
+        lines = []
+        if modified:
+            names = ", ".join(layer.name for layer in modified)
+            lines.append(f"{names}{who} has unsaved changes.")
+        if unwritten:
+            names = ", ".join(layer.name for layer in unwritten)
+            lines.append(f"{names}{who} has not been saved or exported: no file holds it.")
         answer = self._dialogs.unsaved_changes(
-            self._widget, f"{names}{who} has unsaved changes.\nSave them before you {action}?"
+            self._widget, "\n".join(lines) + f"\nSave {'them' if len(modified) + len(unwritten) > 1 else 'it'} "
+            f"before you {action}?"
         )
         if answer == SAVE:
-            return self.save_modified()
+            return self.save_modified() and all(self.save(layer) for layer in unwritten)
         if answer == DISCARD:
             self.discarded.emit()
             return True
@@ -133,6 +160,7 @@ class AnnotationSaver(QObject):
             self._dialogs.error(self._widget, f"Could not save {layer.name}", text)
             return False
         self._paths[layer] = written
+        self._unwritten.discard(layer)
         layer.set_modified(False)
         self.saved.emit(layer, written)
         return True
@@ -142,3 +170,4 @@ class AnnotationSaver(QObject):
         for layer in list(self._paths):
             if layer not in shown:
                 del self._paths[layer]
+        self._unwritten.intersection_update(shown)

@@ -396,6 +396,7 @@ class CohortController(Feature):
             except (ExportError, OSError) as exc:
                 self._status(f"Prediction not kept for the worklist: {exc}", MESSAGE_MS)
             else:
+                self._window.annotation.saver.note_written(layer, target)
                 self._ai_labels = layer.data.copy()
                 self.cohort.record_prediction(record, self._ai_labels, patient)
                 self.prefetcher.forget(record.key)
