@@ -31,10 +31,12 @@ class CohortDialogs(ScriptedDialogs):
         super().__init__()
         self.chosen_folders: list[Path | None] = []
         self.chooser_titles: list[str] = []
+        self.chooser_starts: list[Path | None] = []
         self.csv_path: Path | None = None
 
     def choose_folder(self, parent, title, start):
         self.chooser_titles.append(title)
+        self.chooser_starts.append(start)
         return self.chosen_folders.pop(0) if self.chosen_folders else None
 
     def save_file(self, parent, title, suggested, name_filter):

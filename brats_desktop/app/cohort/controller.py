@@ -23,8 +23,8 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu
 
 from brats_desktop.core.cohort import (
-    IN_PROGRESS, SUMMARY_NAME, TODO, CaseData, Cohort, CohortError, damaged_from_records, load_case, read_label_file,
-    skipped_file_records,
+    IN_PROGRESS, SUMMARY_NAME, TODO, CaseData, Cohort, CohortError, damaged_from_records, is_writable, load_case,
+    read_label_file, skipped_file_records,
 )
 from brats_desktop.core.errors import PatientLoadError
 from brats_desktop.core.label_meaning import AUTO
@@ -169,7 +169,8 @@ class CohortController(Feature):
             if not cohort.output_writable:
                 chosen = dialogs.choose_folder(
                     self._window,
-                    f"{root.name} is read-only: choose a folder for its predictions and review", None,
+                    f"{root.name} is read-only: choose a folder for its predictions and review",
+                    output_folder_start(root),
                 )
                 if chosen is None:
                     return None
@@ -575,6 +576,13 @@ class CohortController(Feature):
 
     def _status(self, text: str, msecs: int = 0) -> None:
         self.app.show_message(text, msecs)
+
+
+def output_folder_start(root: Path) -> Path:
+    """Where the output-folder chooser of a read-only cohort starts: beside the cohort when that
+    folder can take the outputs, else the home folder; never the program's working folder."""
+    beside = root.resolve().parent
+    return beside if is_writable(beside) else Path.home()
 
 
 def _first_separator(menu: QMenu) -> QAction | None:

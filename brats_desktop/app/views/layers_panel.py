@@ -191,4 +191,11 @@ class LayersPanel(QWidget):
         self._empty.setVisible(not self.controls)
         self._layout.addWidget(self._empty)
         self._layout.addStretch(1)
+        if self.isVisible():
+            # Shown and placed now: a box added to a visible layout is otherwise shown by a
+            # queued call, after the repaint that already dropped the old boxes, so the dock
+            # was painted empty while the next case was put on screen.
+            for box in self.controls:
+                box.show()
+            self._layout.activate()
         self.rebuilt.emit()
