@@ -253,6 +253,17 @@ def test_grid_view_of_a_missing_modality_says_so(qtbot, tmp_path):
     titles = {v.fixed_modality: v._title.text() for v in window.layouts.grid_views["coronal"]}
     assert "T1 (not loaded)" in titles["t1"]
     assert titles["flair"].startswith("FLAIR") and "not loaded" not in titles["flair"]
+    # The black T1 panel draws its note and nothing else: no labels, crosshair or letters on it.
+    window.state.set_cursor(LESION)
+    QApplication.processEvents()
+    views = {v.fixed_modality: v for v in window.layouts.grid_views["coronal"]}
+
+    def coloured(view) -> int:
+        rgb = pixels(view)[24:, :, :3].astype(int)  # below the title line
+        return int(((rgb.max(axis=2) - rgb.min(axis=2)) > 40).sum())
+
+    assert coloured(views["flair"]) > 100  # the lesion, crosshair and letters on an image
+    assert coloured(views["t1"]) == 0
 
 
 def test_layout_names_and_aliases():

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QContextMenuEvent
+from PySide6.QtWidgets import QApplication
 
 from cohort_support import make_cohort
 from inference_support import close_window, tiny_model
@@ -90,3 +92,61 @@ def test_layers_dock_is_never_painted_empty_when_n_opens_the_next_case(qtbot, tm
 
 
 
+
+
+def test_at_1400x900_the_worklist_leaves_the_views_room_and_can_be_collapsed(qtbot, tmp_path):
+    root = make_cohort(tmp_path)
+    win = make_window(qtbot, tmp_path)
+    try:
+        win.cohort.open_cohort(root)
+        with qtbot.waitSignal(win.cohort.case_shown, timeout=20_000):
+            press(qtbot, win, Qt.Key.Key_N)
+        qtbot.wait(50)
+        panel = win.cohort.panel
+        table = panel.table
+        # Every column shown fits: nothing cut off behind a horizontal scroll bar.
+        assert table.horizontalScrollBar().maximum() == 0
+        assert win.axial_view.height() >= 260, win.axial_view.height()  # was ~230 with the full table
+        # Collapsing the list gives its height to the views; the review row stays.
+        qtbot.mouseClick(panel.collapse_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: win.axial_view.height() >= 340, timeout=5_000)
+        assert not table.isVisible() and panel.status_combo.isVisible()
+        press(qtbot, win, Qt.Key.Key_N)  # N / P still move through the hidden list
+        qtbot.waitUntil(lambda: win.cohort.current_key == "case2", timeout=20_000)
+        qtbot.mouseClick(panel.collapse_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(table.isVisible, timeout=5_000)
+    finally:
+        close_window(win)
+
+
+def test_worklist_columns_are_chosen_from_the_header_menu_and_remembered(qtbot, tmp_path):
+    from brats_desktop.app.cohort.worklist_model import AI_COLUMNS, CASE
+
+    root = make_cohort(tmp_path)
+    win = make_window(qtbot, tmp_path)
+    try:
+        win.cohort.open_cohort(root)
+        panel = win.cohort.panel
+        table, header = panel.table, panel.table.horizontalHeader()
+        assert table.isColumnHidden(AI_COLUMNS["WT"])  # volumes hidden by default
+        # What a right-click makes (QTest's mouse click does not synthesize the context-menu event).
+        centre = header.viewport().rect().center()
+        QApplication.sendEvent(header.viewport(), QContextMenuEvent(
+            QContextMenuEvent.Reason.Mouse, centre, header.viewport().mapToGlobal(centre)))
+        qtbot.waitUntil(lambda: panel.column_menu is not None and panel.column_menu.isVisible(), timeout=5_000)
+        titles = {a.text(): a for a in panel.column_menu.actions()}
+        assert "Case" not in titles  # the case name always shows
+        titles["AI WT"].trigger()
+        titles["Modalities"].trigger()
+        panel.column_menu.close()
+        assert not table.isColumnHidden(AI_COLUMNS["WT"]) and table.isColumnHidden(1)
+        assert not table.isColumnHidden(CASE)
+    finally:
+        close_window(win)
+    again = make_window(qtbot, tmp_path)
+    try:
+        again.cohort.open_cohort(root)
+        table = again.cohort.panel.table
+        assert not table.isColumnHidden(AI_COLUMNS["WT"]) and table.isColumnHidden(1)
+    finally:
+        close_window(again)

@@ -38,6 +38,7 @@ from .worklist_panel import WorklistPanel
 
 PREDICTION_LAYER = "Prediction"
 OUTPUTS_KEY = "cohort/output_folders"  # JSON {cohort root: chosen output folder} for read-only cohorts
+HIDDEN_COLUMNS_KEY = "cohort/hidden_columns"  # JSON list of the worklist columns the reviewer hid
 MESSAGE_MS = 8000
 
 
@@ -83,6 +84,12 @@ class CohortController(Feature):
             self.panel, "Worklist", Qt.DockWidgetArea.BottomDockWidgetArea
         )
         self.dock.hide()
+        hidden = self._remembered_hidden_columns()
+        if hidden is not None:
+            self.panel.set_hidden_columns(hidden)
+        self.panel.columns_changed.connect(self._on_columns_changed)
+        # Next pass: the panel's size hint follows its hidden rows once its layout has run.
+        self.panel.collapsed_changed.connect(lambda _c: QTimer.singleShot(0, self.fit_dock))
         self.prefetcher = CasePrefetcher(self._read, self)
         self.prefetcher.ready.connect(self._on_ready)
         self.prefetcher.failed.connect(self._on_read_failed)
@@ -147,6 +154,22 @@ class CohortController(Feature):
             return {}
         return value if isinstance(value, dict) else {}
 
+    def _remembered_hidden_columns(self) -> list[int] | None:
+        try:
+            value = json.loads(str(self._window.settings.value(HIDDEN_COLUMNS_KEY, "null") or "null"))
+        except ValueError:
+            return None
+        return [int(c) for c in value] if isinstance(value, list) else None
+
+    def _on_columns_changed(self, hidden: list) -> None:
+        self._window.settings.setValue(HIDDEN_COLUMNS_KEY, json.dumps(hidden))
+
+    def fit_dock(self) -> None:
+        """Give the Worklist the height it asks for (a few rows, or one line collapsed); the slice
+        views get the rest. A bottom dock otherwise keeps whatever height it last had."""
+        if self.dock.isVisible() and not self.dock.isFloating():
+            self._window.resizeDocks([self.dock], [self.dock.sizeHint().height()], Qt.Orientation.Vertical)
+
     def open_cohort(self, root: Path | str | None = None, output_dir: Path | str | None = None) -> Cohort | None:
         """Show the cohort ``root`` in the Worklist; asks for a folder when ``root`` is None.
 
@@ -199,6 +222,7 @@ class CohortController(Feature):
         )
         self.dock.show()
         self.dock.raise_()
+        self.fit_dock()
         self._update_actions()
         self._prefetch_next()
         self.cohort_opened.emit(cohort)

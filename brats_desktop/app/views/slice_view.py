@@ -278,6 +278,9 @@ class SliceView(pg.GraphicsView):
     # -- rendering --------------------------------------------------------------------
     def _render_base(self) -> None:
         volume = self.state.volume(self.fixed_modality)
+        # A modality the patient lacks (modality grid) shows its "(not loaded)" title and nothing
+        # else: labels, crosshair and letters on a black panel read as if drawn on an image.
+        self._show_contents(volume is not None or self.state.patient is None)
         if volume is None:
             self._base.clear()
             return
@@ -348,6 +351,7 @@ class SliceView(pg.GraphicsView):
     def _on_patient_changed(self, patient: object) -> None:
         self._sync_overlays()
         if self.state.patient is None:
+            self._show_contents(True)
             self._base.clear()
             for overlay in self._overlays:
                 overlay.item.clear()
@@ -526,6 +530,12 @@ class SliceView(pg.GraphicsView):
         # reads freed C++ objects (RuntimeError, or a segfault when the memory is reused).
         if hasattr(self, "_letters") and not getattr(self, "closed", False):
             self._place_letters()
+
+    def _show_contents(self, shown: bool) -> None:
+        if self.viewbox.isVisible() != shown:
+            self.viewbox.setVisible(shown)
+            for letter in self._letters:
+                letter.setVisible(shown)
 
     # -- orientation letters ----------------------------------------------------------
     def _make_label(self, text: str, big: bool = False) -> QGraphicsSimpleTextItem:
