@@ -252,7 +252,8 @@ def test_export_chooses_among_several_layers(qtbot, window: MainWindow, dialogs,
     assert [c.layer.name for c in window.layers_panel.controls] == ["Prediction", "Ground truth"]
     dialogs.choice, dialogs.save_to = "Prediction", tmp_path / "pred.nii.gz"
     assert window.export_layer() == tmp_path / "pred.nii.gz"
-    assert dialogs.items == ["Ground truth", "Prediction"]
+    # The layer on top (nothing produced or edited yet: the last added) is offered first.
+    assert dialogs.items == ["Prediction", "Ground truth"]
     data = np.asarray(nib.load(str(tmp_path / "pred.nii.gz")).dataobj)
     assert set(np.unique(data)) == {0, 4}  # the patient's 2020 convention
 
