@@ -185,3 +185,26 @@ def test_find_outputs_lists_the_apps_names_only(tmp_path):
     found = find_outputs(load_patient(folder))
     assert [(f.kind, f.number, f.layer_name) for f in found] == [
         ("prediction", 0, "Prediction"), ("corrected", 0, "Corrected"), ("annotation", 2, "Annotation 2")]
+
+
+def test_a_restored_autosave_of_a_saved_annotation_is_not_opened_twice(qtbot, window, dialogs, tmp_path):
+    """Crash after saving and editing again: the restored layer stands for its file; no second copy."""
+    folder, _, _ = make_patient_folder(tmp_path / "patient")
+    open_and_settle(qtbot, window, folder)
+    layer = window.annotation.editor.new_annotation_layer()
+    window.annotation.editor.set_label(2)
+    stroke(qtbot, window.axial_view, [(8, 8, 13), (20, 18, 13)])
+    dialogs.save_to = window.annotation.saver.suggested_path(layer)
+    assert window.annotation.save()
+    stroke(qtbot, window.axial_view, [(8, 20, 13), (20, 20, 13)])  # edited after the save
+    edited = layer.data.copy()
+    assert window.annotation.autosave.flush(wait=True) is not None
+    window.annotation.recovery = type(window.annotation.recovery)(tmp_path / "recovery-other")
+    window.state.set_patient(None)  # the "crash": nothing saved or discarded
+    window.annotation.recovery = type(window.annotation.recovery)(tmp_path / "recovery")
+    dialogs.confirm_answer = True
+    assert window.annotation.offer_restore()
+    qtbot.wait(50)
+    names = [layer.name for layer in window.state.layers]
+    assert names == ["Ground truth", "Annotation"], names
+    np.testing.assert_array_equal(window.state.layer("Annotation").data, edited)

@@ -177,7 +177,11 @@ class LabelFilesController(Feature):
         cohort = self.app.feature("cohort")
         if cohort is not None and cohort.showing(patient):
             return []
-        outputs = find_outputs(patient)
+        # A file some layer already stands for (a restored autosave of it) is not opened twice.
+        saver = self.app.feature("annotation").saver
+        shown = {p.resolve() for layer in self.state.layers
+                 for p in (layer.source_path, saver.saved_path(layer)) if p is not None}
+        outputs = [f for f in find_outputs(patient) if f.path.resolve() not in shown]
         if not outputs:
             return []
         return self.open_files([f.path for f in outputs])
