@@ -168,9 +168,13 @@ def test_modality_grid_views_show_the_error_map_too(qtbot, annot_window):
     QApplication.processEvents()
     grid = window.layouts.grid_views["axial"]
     assert grid and all(any(o.view is v for o in window.compare.overlays) for v in grid)
-    overlay = next(o for o in window.compare.overlays if o.view is grid[0])
+    # On the panel of the patient's modality (FLAIR); a panel of a missing one draws nothing.
+    shown = next(v for v in grid if window.state.volume(v.fixed_modality) is not None)
+    overlay = next(o for o in window.compare.overlays if o.view is shown)
     values = overlay.slice_errors()
     assert values is not None and values.any() and overlay.item.isVisible()
+    missing = [v for v in grid if window.state.volume(v.fixed_modality) is None]
+    assert missing and not any(o.item.isVisible() for o in window.compare.overlays if o.view in missing)
 
 
 def test_next_error_recentres_a_zoomed_in_view_on_the_region(qtbot, annot_window):
