@@ -37,7 +37,7 @@ def test_read_only_cohort_output_chooser_starts_beside_the_cohort(qtbot, tmp_pat
 
 
 def test_output_chooser_falls_back_to_home_when_beside_is_read_only(tmp_path):
-    from brats_desktop.app.cohort.controller import output_folder_start
+    from brats_desktop.app.cohort.settings import output_folder_start
 
     parent = tmp_path / "ro"
     root = make_cohort(parent, broken=False)

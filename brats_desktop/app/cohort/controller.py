@@ -13,7 +13,6 @@ save updates the review (volumes after correction, Dice against the AI and the g
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu
 
 from brats_desktop.core.cohort import (
-    IN_PROGRESS, SUMMARY_NAME, TODO, CaseData, Cohort, CohortError, damaged_from_records, is_writable, load_case,
+    IN_PROGRESS, SUMMARY_NAME, TODO, CaseData, Cohort, CohortError, damaged_from_records, load_case,
     read_label_file, skipped_file_records,
 )
 from brats_desktop.core.errors import PatientLoadError
@@ -34,11 +33,12 @@ from brats_desktop.app.state import PREDICTION
 from .case_view import initial_cursor
 from .prefetch import CasePrefetcher
 from .segment_all import SegmentAllWorker
+from .settings import (
+    output_folder_start, remember_hidden_columns, remember_outputs, remembered_hidden_columns, remembered_outputs,
+)
 from .worklist_panel import WorklistPanel
 
 PREDICTION_LAYER = "Prediction"
-OUTPUTS_KEY = "cohort/output_folders"  # JSON {cohort root: chosen output folder} for read-only cohorts
-HIDDEN_COLUMNS_KEY = "cohort/hidden_columns"  # JSON list of the worklist columns the reviewer hid
 MESSAGE_MS = 8000
 
 
@@ -84,10 +84,10 @@ class CohortController(Feature):
             self.panel, "Worklist", Qt.DockWidgetArea.BottomDockWidgetArea
         )
         self.dock.hide()
-        hidden = self._remembered_hidden_columns()
+        hidden = remembered_hidden_columns(app.settings)
         if hidden is not None:
             self.panel.set_hidden_columns(hidden)
-        self.panel.columns_changed.connect(self._on_columns_changed)
+        self.panel.columns_changed.connect(lambda cols: remember_hidden_columns(self.app.settings, cols))
         # Next pass: the panel's size hint follows its hidden rows once its layout has run.
         self.panel.collapsed_changed.connect(lambda _c: QTimer.singleShot(0, self.fit_dock))
         self.prefetcher = CasePrefetcher(self._read, self)
@@ -147,23 +147,6 @@ class CohortController(Feature):
         self.panel.segment_all_button.setEnabled(has and not running)
 
     # ------------------------------------------------------------------ opening a cohort
-    def _remembered_outputs(self) -> dict[str, str]:
-        try:
-            value = json.loads(str(self.app.settings.value(OUTPUTS_KEY, "{}") or "{}"))
-        except ValueError:
-            return {}
-        return value if isinstance(value, dict) else {}
-
-    def _remembered_hidden_columns(self) -> list[int] | None:
-        try:
-            value = json.loads(str(self._window.settings.value(HIDDEN_COLUMNS_KEY, "null") or "null"))
-        except ValueError:
-            return None
-        return [int(c) for c in value] if isinstance(value, list) else None
-
-    def _on_columns_changed(self, hidden: list) -> None:
-        self._window.settings.setValue(HIDDEN_COLUMNS_KEY, json.dumps(hidden))
-
     def fit_dock(self) -> None:
         """Give the Worklist the height it asks for (a few rows, or one line collapsed); the slice
         views get the rest. A bottom dock otherwise keeps whatever height it last had."""
@@ -184,7 +167,7 @@ class CohortController(Feature):
         root = Path(root)
         if self.current_key is not None and not self.app.may_discard("open another cohort"):
             return None
-        remembered = self._remembered_outputs()
+        remembered = remembered_outputs(self.app.settings)
         if output_dir is None and str(root.resolve()) in remembered:
             output_dir = remembered[str(root.resolve())]
         try:
@@ -199,8 +182,7 @@ class CohortController(Feature):
                     return None
                 cohort = Cohort(root, chosen)
                 remembered[str(cohort.root)] = str(cohort.output_dir)
-                self.app.settings.setValue(OUTPUTS_KEY, json.dumps(remembered))
-                self.app.settings.sync()
+                remember_outputs(self.app.settings, remembered)
         except CohortError as exc:
             dialogs.error(self._window, "Cannot open cohort", str(exc))
             return None
@@ -600,13 +582,6 @@ class CohortController(Feature):
 
     def _status(self, text: str, msecs: int = 0) -> None:
         self.app.show_message(text, msecs)
-
-
-def output_folder_start(root: Path) -> Path:
-    """Where the output-folder chooser of a read-only cohort starts: beside the cohort when that
-    folder can take the outputs, else the home folder; never the program's working folder."""
-    beside = root.resolve().parent
-    return beside if is_writable(beside) else Path.home()
 
 
 def _first_separator(menu: QMenu) -> QAction | None:
