@@ -372,3 +372,12 @@ def test_the_bundled_click_engine_answers_a_click_in_the_window(qtbot, annot_win
     assert layer.data[voxel] == 3 and controller.editor.history(layer).undo_depth == 1
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     np.testing.assert_array_equal(layer.data, before)
+
+
+def test_pressing_a_with_no_edited_layer_edits_the_prediction(qtbot, ai):
+    window, controller, _ = ai
+    controller.set_active(False)
+    prediction = window.state.replace_layer("Prediction", np.zeros(window.state.patient.shape, np.uint8), PREDICTION)
+    controller.editor.set_layer(None)
+    qtbot.keyClick(window, Qt.Key.Key_A)
+    assert controller.editor.layer is prediction and window.axial_view.tool is controller.tool

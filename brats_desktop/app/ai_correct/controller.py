@@ -136,6 +136,8 @@ class AiCorrectController(Feature):
             if measure is not None and measure.ruler_action.isChecked():
                 measure.set_ruler_active(False)  # the views get their tools back first
             self._install()
+            if self.editor.layer is None and self._prediction() is not None:
+                self.target_layer()  # now rather than at the first click: the dock's readout takes a moment
             self._preload()
             dock = getattr(self.annotation, "dock", None)
             if dock is not None:
@@ -185,11 +187,14 @@ class AiCorrectController(Feature):
         """The edited layer; with none, the prediction (else a new annotation layer) becomes it."""
         if self.editor.layer is not None or self.state.patient is None:
             return self.editor.layer
-        prediction = next((layer for layer in self.state.layers if layer.kind == PREDICTION), None)
+        prediction = self._prediction()
         if prediction is None:
             return self.editor.new_annotation_layer()
         self.editor.set_layer(prediction)
         return prediction
+
+    def _prediction(self) -> LabelLayer | None:
+        return next((layer for layer in self.state.layers if layer.kind == PREDICTION), None)
 
     def add_click(self, voxel: tuple[int, int, int], label: int) -> None:
         """Queue a click: ``label`` (0 background, 1-3 a class) is right at ``voxel`` (canonical); run."""
