@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from brats_desktop.core.atomic import write_atomically
+
 # (title, series, legend corner): the legend sits where the curves are not, top for falling
 # loss and bottom for rising scores, so it never hides the last epochs.
 PANELS: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -62,7 +64,10 @@ def _export(layout: Any, path: Path | str, width: int, height: int) -> Path | No
     pg.QtWidgets.QApplication.processEvents()
     exporter = ImageExporter(layout.scene())
     exporter.parameters()["width"] = width
-    exporter.export(str(path))
+    try:  # rewritten every epoch: a kill mid-write must not leave half a PNG
+        write_atomically(path, lambda tmp: exporter.export(str(tmp)), OSError, ".png")
+    except OSError:
+        pass
     layout.close()
     layout.deleteLater()
     return path if path.exists() else None

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from brats_desktop.core.atomic import write_atomically
+
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.68, 0.20, 0.12)
 
 
@@ -35,9 +37,8 @@ class Split:
 
     def save(self, path: Path | str) -> Path:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
-        return path
+        text = json.dumps(asdict(self), indent=2) + "\n"
+        return write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), OSError)
 
     @classmethod
     def load(cls, path: Path | str) -> "Split":

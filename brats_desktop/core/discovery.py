@@ -81,7 +81,8 @@ def discover_patient(folder: Path | str) -> PatientFiles:
     if not folder.is_dir():
         raise PatientFolderError(folder, "not a folder")
     try:
-        entries = sorted(p for p in folder.iterdir() if p.is_file())
+        # Hidden names are never images: temporaries of a killed writer, macOS "._" files.
+        entries = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     except OSError as exc:
         raise PatientFolderError(folder, f"cannot list folder ({exc.strerror or exc})") from exc
 

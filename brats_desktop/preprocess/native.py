@@ -9,13 +9,12 @@ original files need not be at hand.
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
+from brats_desktop.core.atomic import write_atomically
 from brats_desktop.core.errors import ExportError
 from brats_desktop.core.labels import LabelConvention, to_file
 from brats_desktop.core.nifti_io import SourceImage
@@ -65,14 +64,12 @@ def write_native_labels(
     out = sitk.GetImageFromArray(values)
     out.CopyInformation(native)
     suffix = ".nii.gz" if target.name.lower().endswith(".gz") else ".nii"
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial{suffix}")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        sitk.WriteImage(out, str(tmp), useCompression=suffix == ".nii.gz")
-        os.replace(tmp, target)
-    except (OSError, RuntimeError) as exc:
-        raise ExportError(f"{target}: could not be written ({exc})") from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+    def write(tmp: Path) -> None:
+        try:
+            sitk.WriteImage(out, str(tmp), useCompression=suffix == ".nii.gz")
+        except RuntimeError as exc:  # SimpleITK reports a full disk this way
+            raise OSError(str(exc).strip().splitlines()[-1]) from exc
+
+    write_atomically(target, write, ExportError, suffix)
     return target

@@ -9,14 +9,13 @@ voxel index or world position.
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QMainWindow
 
+from brats_desktop.core.cohort import CohortError, atomic_write_text
 from brats_desktop.core.measurements import CSV_HEADER, rows_to_text
 from brats_desktop.core.naming import output_stem
 from brats_desktop.core.nifti_io import unused_path
@@ -196,15 +195,10 @@ class MeasureController(Feature):
         ):
             return None
         text = self.table_text(",")
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
         try:
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, target)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            self.app.dialogs.error(
-                self.app.window, "Save Measurements", f"{target}: could not be written ({exc.strerror or exc})"
-            )
+            atomic_write_text(target, text)
+        except CohortError as exc:
+            self.app.dialogs.error(self.app.window, "Save Measurements", str(exc))
             return None
         self.app.show_message(f"Saved measurements to {target}", 6000)
         return target
