@@ -14,11 +14,15 @@ and the review sidecar (:func:`gather_results`).
 Every prediction is written atomically to the cohort's output file of that case
 (:meth:`brats_desktop.core.cohort.Cohort.prediction_path`), never over an input and
 never over an existing file: a case that has one is already done, so a stopped run
-resumes where it stopped.
+resumes where it stopped. A run killed between writing a prediction and recording it
+in the review sidecar leaves a case with a file but no AI volumes in the review: the
+next run reads that file instead of segmenting again (a *record-only* job), so every
+case is segmented exactly once and still gets its review entry.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,9 +34,13 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from brats_desktop.core.cohort import CaseRecord, Cohort, region_dice, region_volumes, skipped_file_records
+from brats_desktop.core.cohort import (
+    CaseRecord, Cohort, read_label_file, region_dice, region_volumes, skipped_file_records,
+)
+from brats_desktop.core.crashpoints import crash_point
 from brats_desktop.core.errors import ExportError, PatientLoadError
 from brats_desktop.core.label_meaning import resolve_ncr_definition
+from brats_desktop.core.lifetime import die_with_parent
 from brats_desktop.core.metrics import dice_scores
 from brats_desktop.core.nifti_io import write_label_map
 from brats_desktop.core.patient import Patient, load_patient
@@ -52,12 +60,21 @@ class CaseJob:
     key: str
     folder: Path
     target: Path
+    record_only: bool = False  # the prediction exists: read it for the review, do not segment
 
 
 def jobs_for(cohort: Cohort, records: Sequence[CaseRecord] | None = None) -> list[CaseJob]:
-    """Jobs for ``records`` (default: every case without a prediction yet)."""
-    records = cohort.pending() if records is None else records
-    return [CaseJob(r.key, r.folder, cohort.prediction_path(r)) for r in records]
+    """Jobs for ``records`` (default: every case without a prediction yet, then the unrecorded ones).
+
+    Unrecorded: a prediction file whose volumes the review lacks (the run that wrote it
+    was killed before saving the review); those become record-only jobs.
+    """
+    if records is not None:
+        return [CaseJob(r.key, r.folder, cohort.prediction_path(r)) for r in records]
+    jobs = [CaseJob(r.key, r.folder, cohort.prediction_path(r)) for r in cohort.pending()]
+    jobs += [CaseJob(r.key, r.folder, cohort.prediction_path(r), record_only=True) for r in cohort.unrecorded()]
+    order = {r.key: i for i, r in enumerate(cohort.cases)}
+    return sorted(jobs, key=lambda j: order[j.key])
 
 
 class _CaseDataset(Dataset):
@@ -83,6 +100,11 @@ def _keep(item: Any) -> Any:
     return item
 
 
+def _worker_init(parent_pid: int, worker_id: int) -> None:
+    """DataLoader workers end with the process that started them, even after its kill -9."""
+    die_with_parent(parent_pid)
+
+
 def _patients(jobs: Sequence[CaseJob], num_workers: int) -> Iterator[tuple[int, Patient | None, str | None]]:
     dataset = _CaseDataset(jobs, threads=2 if num_workers > 0 else 4)
     if num_workers <= 0:
@@ -99,6 +121,7 @@ def _patients(jobs: Sequence[CaseJob], num_workers: int) -> Iterator[tuple[int, 
     loader = DataLoader(
         dataset, batch_size=None, shuffle=False, num_workers=num_workers, collate_fn=_keep,
         prefetch_factor=1,  # one patient ahead per worker: ~150 MB each, enough to hide decoding
+        worker_init_fn=functools.partial(_worker_init, os.getpid()),
     )
     yield from loader
 
@@ -143,6 +166,8 @@ def segment_cases(
             result: dict[str, Any] = {"case": job.key, "patient": job.folder.name, "input": str(job.folder)}
             if patient is None:
                 result["error"] = problem or "cannot be read"
+            elif job.record_only:
+                result.update(_record_existing(job, patient))
             else:
                 if patient.problems:
                     result["skipped_files"] = skipped_file_records(patient)
@@ -164,11 +189,27 @@ def segment_cases(
             results.append(result)
             if progress is not None:
                 progress(len(results), total, result)
+            crash_point(f"cohort: case {job.key} done")
     finally:
         close = getattr(iterator, "close", None)
         if close is not None:
             close()  # ends the DataLoader's worker processes at once on a stop
     return results
+
+
+def _record_existing(job: CaseJob, patient: Patient) -> dict[str, Any]:
+    """A record-only job: the review entry of a prediction written by an earlier (killed) run."""
+    try:
+        labels = read_label_file(job.target, patient)
+    except PatientLoadError as exc:
+        return {"error": f"{job.target}: the existing prediction cannot be read ({exc.problem})"}
+    out: dict[str, Any] = {
+        "output": str(job.target), "status": "existing",
+        "volumes_ml": region_volumes(labels, patient.voxel_volume_ml),
+    }
+    if patient.ground_truth is not None:
+        out["dice_regions"] = region_dice(labels, patient.ground_truth)
+    return out
 
 
 def _segment_one(

@@ -30,12 +30,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from brats_desktop.core.atomic import remove_stale_partials
 from brats_desktop.core.cohort import skipped_file_records
 from brats_desktop.core.discovery import find_patient_folders
 from brats_desktop.core.errors import ExportError, PatientLoadError
 from brats_desktop.core.label_meaning import AUTO, LABEL1_SHORT, mixed_meanings_warning, resolve_ncr_definition
 from brats_desktop.core.metrics import dice_scores
-from brats_desktop.core.naming import PREDICTION, UNCERTAINTY, output_path
+from brats_desktop.core.naming import PREDICTION, UNCERTAINTY, output_path, output_stem
 from brats_desktop.core.nifti_io import unused_path, write_label_map
 from brats_desktop.core.patient import load_patient
 from brats_desktop.core.postprocessing import NCR_DEFINITIONS
@@ -198,6 +199,7 @@ def predict_folder(
         )
     except MissingModalityError as exc:
         raise CliError(f"{folder}: {exc}{patient.unread_note(exc.missing)}") from exc
+    remove_stale_partials(target.parent)  # what a killed run was writing there
     try:
         written = write_label_map(
             run.labels, patient.grid, target, patient.convention,
@@ -313,6 +315,7 @@ def predict_cohort(
     start_group(ranks, args.device)
     try:
         start = time.perf_counter()
+        cohort.remove_leftovers()  # temporaries of a killed run (only those of dead processes)
         jobs = jobs_for(cohort)  # every rank lists the same cases before anyone writes
         barrier(ranks)
         mine = shard(jobs, ranks)
@@ -355,7 +358,8 @@ def predict_cohort(
                 cohort.save_review()
             except CohortError as exc:
                 note = str(exc)
-        done = [r for r in results if "error" not in r]
+        done = [r for r in results if "error" not in r and r.get("status") != "existing"]
+        existing += [r for r in results if r.get("status") == "existing"]  # recorded now, segmented before
         summary = {
             "csv": str(csv_path),
             "review": str(cohort.sidecar_path),
@@ -440,20 +444,33 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
 
 def _predict_raw(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     """``--preprocess``: import ``root``, segment the new folder, add the prediction on the native grid."""
-    from brats_desktop.preprocess.command import PreprocessError, import_for_cli, write_native_prediction
+    from brats_desktop.preprocess.command import (
+        PreprocessError, earlier_import, import_for_cli, write_native_prediction,
+    )
 
-    try:
-        imported = import_for_cli(root, args.import_out)
-    except PreprocessError as exc:
-        raise CliError(str(exc)) from exc
+    imported = earlier_import(root, args.import_out)
+    out, overwrite = args.out, args.overwrite
+    if imported is not None:
+        # A run stopped (or killed) after its import: the import is minutes, segmenting seconds,
+        # so the rerun segments that folder again into the same files rather than importing twice.
+        print(f"brats-predict: {imported.folder}: already imported from {root}; using it", file=sys.stderr)
+        if out is None:
+            patient = load_patient(imported.folder, skip_unreadable=True)
+            out = imported.folder / f"{output_stem(patient.name, patient.files, patient.convention, PREDICTION)}.nii.gz"
+            overwrite = True  # the import's own output file, rewritten with the same labels
+    else:
+        try:
+            imported = import_for_cli(root, args.import_out)
+        except PreprocessError as exc:
+            raise CliError(str(exc)) from exc
     record = predict_folder(
-        imported.folder, _load_model(args.model), out=args.out, device=args.device, batch_size=args.batch_size,
-        overwrite=args.overwrite, ncr_definition=args.ncr_definition, tta=args.tta, uncertainty=args.uncertainty,
+        imported.folder, _load_model(args.model), out=out, device=args.device, batch_size=args.batch_size,
+        overwrite=overwrite, ncr_definition=args.ncr_definition, tta=args.tta, uncertainty=args.uncertainty,
         dicom_seg=args.dicom_seg, report=args.report,
     )
     try:
         record["output_native"] = str(write_native_prediction(Path(record["output"]), imported.folder,
-                                                              overwrite=args.overwrite))
+                                                              overwrite=overwrite))
     except (PreprocessError, ExportError, OSError) as exc:
         raise CliError(f"cannot write the prediction on the original grid: {exc}") from exc
     record["preprocessed"] = {

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import write_atomically
+from .atomic import remove_stale_partials, write_atomically
 from .discovery import PatientFiles, _has_images, default_convention, discover_patient
 from .errors import PatientLoadError
 from .label_files import read_label_file
@@ -284,6 +284,15 @@ class Cohort:
     def pending(self) -> list[CaseRecord]:
         """Cases segment-all still has to do: openable, no prediction file yet (so a rerun resumes)."""
         return [r for r in self.cases if r.ok and not self.has_prediction(r)]
+
+    def unrecorded(self) -> list[CaseRecord]:
+        """Cases with a prediction file but no AI volumes in the review (its writer was killed in between)."""
+        return [r for r in self.cases if r.ok and r.review.ai_volumes_ml is None and self.has_prediction(r)]
+
+    def remove_leftovers(self) -> list[Path]:
+        """Delete temporary files that killed writers left in the output folders (see core.atomic)."""
+        folders = {self.output_dir} | {self.output_folder(r) for r in self.cases}
+        return [p for folder in sorted(folders) for p in remove_stale_partials(folder)]
 
     # ---------------------------------------------------------------- review state
     def load_review(self) -> None:

@@ -53,12 +53,30 @@ def import_for_cli(root: Path, output: Path | None = None, quiet: bool = False) 
     return result
 
 
+def earlier_import(root: Path, output: Path | None) -> Any:
+    """The complete import of ``root`` already at ``output`` (default ``<root>-brats``), or None.
+
+    Complete means renamed into place with its record naming ``root`` as the source: the
+    import builds a hidden folder and renames it whole, so a killed one leaves nothing here.
+    """
+    from .pipeline import ImportResult
+    from .record import read_record
+
+    folder = output if output is not None else root.parent / f"{root.name}-brats"
+    if not folder.is_dir():
+        return None
+    record = read_record(folder)
+    if record is None or record.get("source") != str(root.resolve()):
+        return None
+    return ImportResult(folder, record, list(record.get("warnings", [])), None)
+
+
 def write_native_prediction(prediction: Path, patient_folder: Path, overwrite: bool = False) -> Path:
     """The prediction file (on the BraTS grid) re-written on the original T1CE grid beside it."""
     import numpy as np
 
     from brats_desktop.core.labels import to_internal
-    from brats_desktop.core.naming import output_path
+    from brats_desktop.core.naming import output_path, output_stem
     from brats_desktop.core.nifti_io import read_volume
     from brats_desktop.core.patient import load_patient
 
@@ -71,6 +89,8 @@ def write_native_prediction(prediction: Path, patient_folder: Path, overwrite: b
     patient = load_patient(patient_folder, skip_unreadable=True)
     file_labels, source = read_volume(prediction, dtype=np.uint8)
     internal = to_internal(file_labels, patient.convention)
-    target = output_path(prediction.parent, patient.name, patient.files, patient.convention, "prediction-native")
+    kind = "prediction-native"
+    target = (prediction.parent / f"{output_stem(patient.name, patient.files, patient.convention, kind)}.nii.gz"
+              if overwrite else output_path(prediction.parent, patient.name, patient.files, patient.convention, kind))
     return write_native_labels(internal, source, record, target, patient.convention,
                                protected=patient.input_paths, overwrite=overwrite)

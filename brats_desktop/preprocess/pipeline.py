@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -26,6 +25,9 @@ from typing import Callable
 
 import numpy as np
 import SimpleITK as sitk
+
+from brats_desktop.core.atomic import fsync_path, remove_stale_partials, temporary_path
+from brats_desktop.core.crashpoints import crash_point
 
 from . import registration as reg
 from . import skullstrip
@@ -102,6 +104,7 @@ def preprocess(
     if not roles:
         raise ImportFailed(f"{scan.root}: no series has a role (T1, T1CE, T2 or FLAIR); nothing to import")
     output = Path(output) if output is not None else default_output(scan.root)
+    remove_stale_partials(output.parent)  # half-built folders of a killed import
     if output.exists():
         raise ImportFailed(f"{output}: already exists; choose a new folder (nothing is written over)")
     inputs = {p.resolve() for s in scan.series for p in s.paths}
@@ -119,6 +122,7 @@ def preprocess(
         if should_stop():
             raise ImportCancelled()
         progress(step, total, text)
+        crash_point(f"import: {text}")
         step += 1
 
     t0 = time.perf_counter()
@@ -176,7 +180,7 @@ def preprocess(
     timings["brain_extraction_s"] = time.perf_counter() - t0
 
     name = case_name(scan.root)
-    tmp = output.parent / f".{output.name}.{uuid.uuid4().hex[:8]}.partial"
+    tmp = temporary_path(output)  # built hidden, renamed whole: a kill leaves no half folder
     t0 = time.perf_counter()
     files: dict[str, str] = {}
     try:
@@ -191,9 +195,16 @@ def preprocess(
                          warnings, timings)
         record["brain_mask"]["field_of_view_coverage"] = round(coverage, 2)  # lowers the plausible floor
         (tmp / RECORD_NAME).write_text(json.dumps(record, indent=2))
+        for path in tmp.iterdir():  # on disk before the rename makes them the user's files
+            fsync_path(path)
         if should_stop():
             raise ImportCancelled()
+        crash_point("import: folder written")
         os.rename(tmp, output)
+        crash_point("import: folder renamed")
+    except (OSError, RuntimeError) as exc:  # full or read-only disk (SimpleITK raises RuntimeError)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).strip().splitlines()[-1]
+        raise ImportFailed(f"{output.parent}: cannot write the import ({reason}); nothing was kept") from exc
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

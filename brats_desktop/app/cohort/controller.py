@@ -188,6 +188,7 @@ class CohortController(Feature):
             return None
         if cohort.sidecar_problem:
             dialogs.error(self._window, "Review file", cohort.sidecar_problem)
+        cohort.remove_leftovers()  # temporaries of a run that was killed (dead writers only)
         self.shutdown_worker()
         self.prefetcher.clear()
         self.cohort = cohort
@@ -542,8 +543,8 @@ class CohortController(Feature):
         self._annotation.editor.set_layer(layer)
 
     def _end_batch(self, how: str, results: list) -> None:
-        done = sum(1 for r in results if "error" not in r)
-        failed = len(results) - done
+        done = sum(1 for r in results if "error" not in r and r.get("status") != "existing")
+        failed = sum(1 for r in results if "error" in r)
         worker, self._worker = self._worker, None
         self.panel.progress.hide()
         self.panel.cancel_button.hide()
