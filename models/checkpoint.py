@@ -16,11 +16,10 @@ that want to read it without torch.
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import pickle
 import re
-import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from brats_desktop.core.atomic import write_atomically
 
 from .catalog import BUNDLED_DIR, DEFAULT_MODEL_NAME
 from .unet import build_network, fuse_batch_norm
@@ -80,6 +81,18 @@ def _normalise_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
+def save_torch_atomically(path: Path | str, obj: Any) -> Path:
+    """``torch.save`` through :func:`write_atomically`: never half a checkpoint under ``path``.
+
+    Serialised in memory first: torch's own writer reports a full disk as an opaque
+    RuntimeError ("iostream error"), Python's file write as ``OSError(ENOSPC)``, which
+    becomes a message naming the file.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return write_atomically(Path(path), lambda tmp: tmp.write_bytes(buffer.getbuffer()), OSError)
+
+
 def save_model(path: Path | str, network: nn.Module, metadata: dict[str, Any]) -> Path:
     """Write weights + metadata atomically to ``path`` and the metadata to ``path.with_suffix('.json')``."""
     path = Path(path)
@@ -90,15 +103,9 @@ def save_model(path: Path | str, network: nn.Module, metadata: dict[str, Any]) -
     module = network.module if hasattr(network, "module") else network  # unwrap DDP
     state = {k: v.detach().to("cpu").clone() for k, v in module.state_dict().items()}
     payload = {"format": FORMAT, "version": VERSION, "metadata_json": text, "state_dict": state}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    path.with_suffix(".json").write_text(text + "\n", encoding="utf-8")
+    save_torch_atomically(path, payload)
+    write_atomically(path.with_suffix(".json"),
+                     lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"), OSError)
     return path
 
 

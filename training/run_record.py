@@ -5,11 +5,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import subprocess
 from pathlib import Path
 from typing import Any
 
-
+from brats_desktop.core.atomic import write_atomically
 
 from .configs import TrainConfig
 from .history_columns import describe
@@ -103,12 +104,18 @@ def model_metadata(
 
 
 
+def write_text_atomically(path: Path, text: str) -> Path:
+    """Every file of a run is replaced whole: a kill mid-epoch leaves the previous one, never half."""
+    return write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), OSError)
+
+
 def write_history(rows: list[dict[str, Any]], out: Path) -> None:
-    with open(out / "history.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    write_text_atomically(out / "history.csv", buffer.getvalue())
     # Beside the numbers, what each column means (the tutorial's soft Dice vs the BraTS region Dice).
-    (out / "history-columns.txt").write_text(describe(list(HISTORY_COLUMNS)) + "\n", encoding="utf-8")
+    write_text_atomically(out / "history-columns.txt", describe(list(HISTORY_COLUMNS)) + "\n")
     plot_history(rows, out / "curves.png")

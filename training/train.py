@@ -26,7 +26,6 @@ import argparse
 import datetime as _dt
 import json
 import math
-import os
 import shlex
 import sys
 import time
@@ -38,8 +37,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from brats_desktop.core.atomic import remove_stale_partials
+from brats_desktop.core.crashpoints import crash_point
 from brats_desktop.core.errors import PatientLoadError
-from models.checkpoint import save_model
+from models.checkpoint import save_model, save_torch_atomically
 from models.unet import count_parameters
 
 from .cohort import Case, load_real_case, real_patient_folders, synthetic_case
@@ -48,7 +49,9 @@ from .data import prepare_case
 from .progress import format_seconds
 from .split import Split, split_patients
 from .distributed import Dist, choose_device, init_distributed
-from .run_record import HISTORY_COLUMNS, git_revision, model_metadata, real_data_licence, write_history
+from .run_record import (
+    HISTORY_COLUMNS, git_revision, model_metadata, real_data_licence, write_history, write_text_atomically,
+)
 from .train_args import make_config, parse_args
 from .trainer import Trainer
 
@@ -159,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     device = choose_device(args.device, d)
     out = args.out or (args.resume.parent if args.resume else REPO_ROOT / "runs" / f"{config.name}-{_dt.datetime.now():%Y%m%d-%H%M%S}")
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(out)  # what a killed run was writing
 
     def log(msg: str) -> None:
         if d.main:
@@ -192,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             "parameters": count_parameters(trainer.network),
         }
         if d.main:
-            (out / "config.json").write_text(json.dumps(training_info, indent=2) + "\n", encoding="utf-8")
+            write_text_atomically(out / "config.json", json.dumps(training_info, indent=2) + "\n")
             log(f"{config.name}: {count_parameters(trainer.network):,} parameters, {len(train_cases)} train / "
                 f"{len(val_cases)} val cases, device {device}{' x' + str(d.world) if d.active else ''}, output {out}")
         started = time.perf_counter()
@@ -245,9 +249,10 @@ def main(argv: list[str] | None = None) -> int:
                     training_info["epochs_planned"] = config.epochs
                     training_info["date"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
                     save_model(out / "best.pt", trainer.network, model_metadata(config, name, training_info, metrics, has_real, args.ncr_definition))
-                torch.save(trainer.state(), out / "last_state.tmp")
-                os.replace(out / "last_state.tmp", out / "last_state.pt")
+                crash_point(f"train: epoch {epoch + 1} best saved")
+                save_torch_atomically(out / "last_state.pt", trainer.state())
                 write_history(trainer.history, out)
+                crash_point(f"train: epoch {epoch + 1} history written")
                 elapsed = time.perf_counter() - started
                 eta = elapsed / (epoch + 1 - first_epoch) * (config.epochs - epoch - 1)
                 if limit_s is not None:
@@ -273,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
             skipped = training_info["data"]["skipped"]
             log(f"skipped {len(skipped)} case(s) that could not be read (config.json 'data.skipped'): "
                 + "; ".join(f"{s['case']} ({Path(s['file']).name}: {s['problem']})" for s in skipped))
+    except OSError as exc:  # a full or read-only disk: say where, and what is still usable
+        resume = f"; resume with --resume {out / 'last_state.pt'}" if (out / "last_state.pt").is_file() else ""
+        raise SystemExit(f"brats-train: {exc}; files in {out} are the last complete epoch's{resume}") from None
     finally:
         if d.active and dist.is_initialized():
             dist.destroy_process_group()

@@ -73,6 +73,7 @@ class AnnotationController(Feature):
         # Recovery files are offered whenever their patient opens (one place for every open path).
         self.recovery_offer = RecoveryOffer(self)
         self._dirty_ident: tuple[str | None, str] | None = None  # patient whose edits are unsaved
+        self.autosave.failed.connect(self._on_autosave_failed)
         self._build_actions()
 
         self.editor.active_layer_changed.connect(self._on_active_layer_changed)
@@ -239,6 +240,9 @@ class AnnotationController(Feature):
         ident, self._dirty_ident = self._dirty_ident, None
         if ident is not None and ident == self._current_id():
             self.recovery.remove(*ident)
+
+    def _on_autosave_failed(self, message: str) -> None:
+        self.window.statusBar().showMessage(f"Autosave failed: {message}", 15000)
 
     def _on_discarded(self) -> None:
         self.autosave.mark_clean()

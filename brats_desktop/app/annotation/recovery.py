@@ -20,7 +20,6 @@ import json
 import os
 import threading
 import time
-import uuid
 import zipfile
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -28,6 +27,9 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
+
+from brats_desktop.core.atomic import fsync_path, remove_stale_partials, temporary_path
+from brats_desktop.core.crashpoints import crash_point
 
 FORMAT_VERSION = 1
 AUTOSAVE_INTERVAL_MS = 60_000
@@ -114,10 +116,10 @@ class RecoveryStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         key = self.key(recovery.patient_folder, recovery.patient_name)
         json_path, npz_path = self.paths(key)
-        tag = uuid.uuid4().hex[:8]
         arrays = {f"layer{i}": layer.data for i, layer in enumerate(recovery.layers)}
-        tmp_npz = self.folder / f".{key}.{tag}.partial.npz"
-        tmp_json = self.folder / f".{key}.{tag}.partial.json"
+        # Named by the writing process, so the next start can remove what a kill -9 left.
+        tmp_npz = temporary_path(npz_path, ".npz")
+        tmp_json = temporary_path(json_path, ".json")
         meta = {
             "format": "brats-desktop-recovery",
             "version": FORMAT_VERSION,
@@ -144,8 +146,14 @@ class RecoveryStore:
                 fh.flush()
                 os.fsync(fh.fileno())
             tmp_json.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+            fsync_path(tmp_json)
+            crash_point("autosave: temporaries written")
             os.replace(tmp_npz, npz_path)
+            crash_point("autosave: data renamed")
             os.replace(tmp_json, json_path)
+            crash_point("autosave: renamed")
+        except OSError as exc:  # a full or read-only disk: say where (the previous autosave is intact)
+            raise OSError(exc.errno, f"{self.folder}: autosave could not be written ({exc.strerror or exc})") from exc
         finally:
             for tmp in (tmp_npz, tmp_json):
                 if tmp.exists():
@@ -187,6 +195,7 @@ class RecoveryStore:
         """Recovery files left by a session that did not end cleanly, newest first."""
         if not self.folder.is_dir():
             return []
+        remove_stale_partials(self.folder)
         found = [p for p in self.folder.glob("*.json") if not p.name.startswith(".")]
         return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
@@ -222,6 +231,7 @@ class AutosaveTimer(QObject):
     """
 
     autosaved = Signal(object)  # the recovery file path (or None when nothing was written)
+    failed = Signal(str)  # why a background autosave could not be written (full disk ...)
 
     def __init__(self, save, interval_ms: int = AUTOSAVE_INTERVAL_MS, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -279,8 +289,10 @@ class AutosaveTimer(QObject):
     def _on_written(self, future: Future) -> None:
         try:
             path = future.result()
-        except Exception:  # noqa: BLE001 - a failed autosave must never take the app down
+        except Exception as exc:  # noqa: BLE001 - a failed autosave must never take the app down
             path = None
+            self.failed.emit(str(exc))  # queued to the GUI thread: the user is told, work goes on
+            self._dirty = True  # still unsaved: try again at the next edit or interval
         self.autosaved.emit(path)
 
     def _on_timeout(self) -> None:
