@@ -84,3 +84,25 @@ def test_environment_keeps_the_child_away_from_the_users_files(tmp_path) -> None
     env = environment(tmp_path / "home")
     assert env["HOME"] == str(tmp_path / "home") and env["XDG_DATA_HOME"].startswith(str(tmp_path))
     assert not any(k.startswith("BRATS_CRASH") for k in env)
+
+
+def test_a_started_program_dies_with_a_killed_parent(tmp_path) -> None:
+    """What cross-validation and the ablation start (brats-train runs) ends with them, also after kill -9."""
+    mark = "child-" + tmp_path.name
+    script = (
+        "import subprocess, sys, time\n"
+        "from brats_desktop.core.lifetime import dies_with_this_process\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], **dies_with_this_process())\n"
+        "print('started', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    env = dict(environment(tmp_path / "home"), BRATS_FAULT_MARK=mark)
+    parent = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout.readline().strip() == "started"
+        assert len(survivors(mark)) == 2
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+    finally:
+        left = wait_for_no_survivors(mark)
+    assert left == []

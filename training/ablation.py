@@ -35,6 +35,7 @@ from typing import Any
 
 import torch
 
+from brats_desktop.core.lifetime import dies_with_this_process
 from models.checkpoint import load_model
 from models.inference import postprocess_prediction, predict_volume
 
@@ -94,7 +95,7 @@ def train_variant(name: str, extra: list[str], args: argparse.Namespace, epochs:
     with open(out / "train.log", "w", encoding="utf-8") as log:
         log.write(" ".join(cmd) + "\n")
         log.flush()
-        rc = subprocess.run(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT).returncode
+        rc = subprocess.run(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, **dies_with_this_process()).returncode
     if rc == 0:
         (out / "finished").write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"), encoding="utf-8")
     return rc

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from brats_desktop.core.discovery import discover_patient
+from brats_desktop.core.lifetime import dies_with_this_process
 from brats_desktop.core.nifti_io import read_volume
 from brats_desktop.core.patient import decode_segmentation
 from brats_desktop.core.postprocessing import NCR_DEFINITIONS
@@ -90,7 +91,8 @@ def train_fold(fold_dir: Path, data: list[Path], train_args: list[str], time_lim
     with open(fold_dir / "train.log", "a", encoding="utf-8") as log:
         log.write(f"$ {' '.join(cmd)}\n")
         log.flush()
-        rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1])
+        rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1],
+                             **dies_with_this_process())
     if rc != 0:
         raise SystemExit(f"crossval: training {fold_dir.name} failed (exit {rc}); see {fold_dir / 'train.log'}")
     (fold_dir / "done").write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"), encoding="utf-8")

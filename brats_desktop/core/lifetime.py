@@ -57,6 +57,15 @@ def die_with_parent(parent_pid: int, watch: bool = True, interval_s: float = WAT
         ).start()
 
 
+def dies_with_this_process() -> dict:
+    """Keyword arguments for :mod:`subprocess` that make the started program end with this process.
+
+    A cross-validation killed mid-fold must not leave its training run holding the CPU
+    (or GPU) for hours. Empty where ``preexec_fn`` does not exist (Windows).
+    """
+    return {"preexec_fn": child_preexec(os.getpid())} if os.name == "posix" else {}
+
+
 def child_preexec(parent_pid: int):
     """``preexec_fn`` for :mod:`subprocess`: the started program dies with this process (Linux).
 
