@@ -106,3 +106,22 @@ def test_a_started_program_dies_with_a_killed_parent(tmp_path) -> None:
     finally:
         left = wait_for_no_survivors(mark)
     assert left == []
+
+
+def test_leftovers_of_dead_writers_go_and_those_of_live_ones_stay(tmp_path) -> None:
+    from brats_desktop.core.atomic import _host_tag, remove_stale_partials, temporary_path
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    target = tmp_path / "case1_prediction.nii.gz"
+    mine = temporary_path(target, ".nii.gz")  # this live process is writing it
+    theirs = mine.with_name(mine.name.replace(f"-{os.getpid()}-", f"-{dead.pid}-"))
+    other_host = "000000" if _host_tag() != "000000" else "111111"
+    elsewhere = theirs.with_name(theirs.name.replace(f".{_host_tag()}-", f".{other_host}-"))
+    folder = theirs.with_name(f".raw-brats.{theirs.name.split('.nii.gz.')[1].split('.partial')[0]}.partial")
+    for path in (mine, theirs, elsewhere):
+        path.write_bytes(b"half")
+    folder.mkdir()
+    (folder / "raw_t1.nii.gz").write_bytes(b"half")
+    assert sorted(remove_stale_partials(tmp_path)) == sorted([theirs, folder])
+    assert mine.exists() and elsewhere.exists()  # a live writer's, and another machine's (same share)

@@ -15,6 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
+from brats_desktop.core.atomic import remove_stale_partials
 from brats_desktop.core.errors import ExportError
 from brats_desktop.core.naming import kind_slug, output_path
 from brats_desktop.core.nifti_io import write_label_map
@@ -150,6 +151,7 @@ class AnnotationSaver(QObject):
         patient = self._state.patient
         if patient is None:
             return False
+        remove_stale_partials(path.parent)  # what a save killed half-way left there
         try:
             written = write_label_map(
                 layer.data, patient.grid, path, patient.convention,
