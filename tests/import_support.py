@@ -121,7 +121,20 @@ def write_raw_nifti(folder: Path, names=None) -> dict[str, Path]:
 
 def write_dicom_series(image, folder: Path, description: str, number: int = 1, tags: dict | None = None,
                        study_uid: str = "1.2.826.0.1.3680043.8.498.1") -> list[Path]:
-    """A 3-D image as one DICOM file per slice, with the geometry tags a scanner writes."""
+    """A 3-D image as one DICOM file per slice, with the geometry tags a scanner writes.
+
+    GDCM's writer leaves the process in the "C" locale, after which every ``read_text()``
+    without an encoding in a later test fails on non-ASCII text: the locale is put back.
+    """
+    saved_locale = locale.setlocale(locale.LC_ALL)
+    try:
+        return _write_dicom_series(image, folder, description, number, tags, study_uid)
+    finally:
+        locale.setlocale(locale.LC_ALL, saved_locale)
+
+
+def _write_dicom_series(image, folder: Path, description: str, number: int, tags: dict | None,
+                        study_uid: str) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
