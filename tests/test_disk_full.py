@@ -171,6 +171,8 @@ def test_the_app_on_a_full_disk_says_where_and_keeps_every_file_whole(qtbot, sma
         win.annotation.recovery.folder = small_disk / "recovery"
         win.cohort.open_cohort(root)
         win.cohort.open_case_now("case1")
+        # Opening marks the case "in progress" and saves the review a moment later: let it, before the disk fills.
+        qtbot.waitUntil(lambda: (root / "brats-review.json").is_file(), timeout=10_000)
         editor = win.annotation.editor
         layer = editor.new_annotation_layer()
         saved = root / "case1" / "case1-annotation.nii.gz"

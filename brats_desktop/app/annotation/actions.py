@@ -242,7 +242,7 @@ class AnnotationController(Feature):
             self.recovery.remove(*ident)
 
     def _on_autosave_failed(self, message: str) -> None:
-        self.window.statusBar().showMessage(f"Autosave failed: {message}", 15000)
+        self.app.show_message(f"Autosave failed: {message}", 15000)
 
     def _on_discarded(self) -> None:
         self.autosave.mark_clean()
