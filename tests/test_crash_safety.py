@@ -23,10 +23,6 @@ from faultinject import environment, survivors, wait_for_no_survivors
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds orphans through /proc")
 
-# The worklist path opens the case without offering its autosave (and deletes it) until
-# the fix of that path lands; the test then starts to pass and strict xfail flags it.
-WORKLIST_RECOVERY_PENDING = True
-
 
 @pytest.fixture(scope="module")
 def templates(tmp_path_factory) -> Path:
@@ -53,8 +49,6 @@ def test_killed_operation_keeps_every_invariant(kind, kill_at, match, templates,
     _kill_and_check(kind(templates / kind.__name__), tmp_path, kill_at, match)
 
 
-@pytest.mark.xfail(WORKLIST_RECOVERY_PENDING, strict=True,
-                   reason="the worklist opens a case without offering its autosave (fix pending in another branch)")
 def test_autosave_is_offered_when_the_case_is_opened_from_the_worklist(templates, tmp_path) -> None:
     n, match = EditViaWorklist.fast_kill_points[0]
     _kill_and_check(EditViaWorklist(templates / "EditViaWorklist"), tmp_path, n, match)
