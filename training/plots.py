@@ -208,7 +208,8 @@ def plot_click_curves(
         plot.setLabel("bottom", "clicks")
         plot.setLabel("left", "mean Dice")
         plot.showGrid(x=True, y=True, alpha=0.3)
-        for j, (engine, regions) in enumerate(curves.items()):
+        # Drawn last to first, so the first engine (the one under study) stays visible where curves coincide.
+        for j, (engine, regions) in reversed(list(enumerate(curves.items()))):
             series = list(regions.get(region, ()))
             if not series:
                 continue
