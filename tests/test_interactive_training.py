@@ -68,3 +68,19 @@ def test_robot_window_clicks_fix_what_they_force() -> None:
     gt, auto = case.gt[:, :, 1:10], case.auto[:, :, 1:10]
     out = robot_window(net, img, gt, auto, clicks=2, local=True)
     assert (out != auto).any()  # at least the clicked voxels changed towards the reference
+
+
+def test_cv_summary_pairs_untrained_and_trained_windows_per_fold(tmp_path) -> None:
+    from training.interactive_cv import summarise
+
+    header = "step,minutes," + ",".join(f"{k}_{r}" for k in ("before", "after", "local") for r in ("WT", "TC", "ET"))
+    for i, (untrained, trained) in enumerate([(0.80, 0.84), (0.70, 0.72)]):
+        fold = tmp_path / f"fold-{i}"
+        fold.mkdir()
+        rows = [f"0,0.0,{','.join(['0.5'] * 6)},{untrained},0.6,0.6", f"300,6.0,{','.join(['0.5'] * 6)},{trained},0.6,0.6"]
+        (fold / "val.csv").write_text(header + "\n" + "\n".join(rows) + "\n")
+        (fold / "done").write_text("")
+    (tmp_path / "fold-2").mkdir()  # unfinished: left out
+    text = summarise(tmp_path)
+    assert "| fold-0 |" in text and "| fold-1 |" in text and "fold-2" not in text
+    assert "+0.030 ± 0.010 / +0.000 ± 0.000 / +0.000 ± 0.000" in text

@@ -39,6 +39,38 @@ def run(out: Path, data: list[Path], extra: list[str]) -> None:
         raise SystemExit(f"interactive_cv: {out} failed (exit {rc}); see {out / 'stdout.log'}")
 
 
+def summarise(out: Path) -> str:
+    """Per fold, the held-out windows' Dice after 3 robot clicks (engine's locality rule) of the untrained
+    (warm-started) model and of the trained one, and the mean difference: the evidence for shipping either."""
+    import csv
+
+    rows = []
+    for fold in sorted(out.glob("fold-*")):
+        path = fold / "val.csv"
+        if not (fold / "done").exists() or not path.exists():
+            continue
+        with open(path, newline="", encoding="utf-8") as fh:
+            val = list(csv.DictReader(fh))
+        first, last = val[0], val[-1]
+        rows.append((fold.name, first, last))
+    regions = ("WT", "TC", "ET")
+    lines = ["| fold | no clicks WT/TC/ET | untrained, 3 clicks | trained, 3 clicks | steps |", "|---|---|---|---|---|"]
+    diffs = []
+    for name, first, last in rows:
+        def trio(row, key):
+            return " / ".join(f"{float(row[f'{key}_{r}']):.3f}" for r in regions)
+        lines.append(f"| {name} | {trio(first, 'before')} | {trio(first, 'local')} | {trio(last, 'local')} | {last['step']} |")
+        diffs.append([float(last[f"local_{r}"]) - float(first[f"local_{r}"]) for r in regions])
+    if diffs:
+        import numpy as np
+
+        d = np.asarray(diffs)
+        se = d.std(axis=0, ddof=1) / np.sqrt(len(d)) if len(d) > 1 else np.full(3, np.nan)
+        lines.append("| trained - untrained (mean ± s.e. over folds) | | | "
+                     + " / ".join(f"{m:+.3f} ± {e:.3f}" for m, e in zip(d.mean(axis=0), se)) + " | |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.interactive_cv", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, action="append", required=True)
@@ -49,7 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, default=11.0)
     p.add_argument("--final-minutes", type=float, default=20.0, help="0: no final model")
     p.add_argument("--only", type=int, action="append", help="train only these folds")
+    p.add_argument("--summary", action="store_true", help="only write cv.md from the finished folds' val.csv")
     args, extra = p.parse_known_args(argv)
+    if args.summary:
+        text = summarise(args.out)
+        (args.out / "cv.md").write_text(text, encoding="utf-8")
+        print(text, end="")
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     folds_json = args.out / "folds.json"
     if not folds_json.exists():
