@@ -76,6 +76,9 @@ class RecoveryStore:
 
     def __init__(self, folder: Path | str | None = None) -> None:
         self.folder = Path(folder) if folder is not None else default_recovery_dir()
+        # The app starts: what an autosave killed half-way left is removed (however the
+        # patient is then opened; dead writers' temporaries only, never raises).
+        remove_stale_partials(self.folder)
         # Compressing two 240x240x155 maps takes ~0.3 s, too long to freeze the GUI once a
         # minute in the middle of a stroke: writes run on a short-lived thread, one at a time
         # (no pool thread outlives the write, so nothing lingers at exit or after a test).
