@@ -183,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume is not None:
             trainer.load_state(args.resume)
             log(f"resumed from {args.resume} after epoch {trainer.epoch}")
+            if d.main:  # a kill between last_state.pt and history.csv: the state's history is the truth
+                write_history(trainer.history, out)
         name = args.name or f"unet2d-{'-'.join(config.modalities)}-{config.name}"
         prog = "brats-train" if Path(sys.argv[0]).name in ("brats-train", "train.py", "__main__.py") else Path(sys.argv[0]).name
         command = " ".join(shlex.quote(a) for a in ([prog] + (sys.argv[1:] if argv is None else list(argv))))
