@@ -169,6 +169,9 @@ def restart(args: argparse.Namespace) -> None:
         if not ready() and time.monotonic() - started < 60:
             QTimer.singleShot(50, poll)
             return
+        QTimer.singleShot(300, report_and_quit)  # what the open queued (the restore offer) runs first
+
+    def report_and_quit() -> None:
         found = windows()
         layers = {}
         if found and found[0].state.patient is not None:
