@@ -34,7 +34,7 @@ class ScriptedDialogs(Dialogs):
     def error(self, parent, title, text):
         self.errors.append(f"{title}: {text}")
 
-    def confirm(self, parent, title, text):
+    def confirm(self, parent, title, text, **options):
         self.asked.append(("confirm", text))
         return self.confirm_answers.pop(0) if self.confirm_answers else False
 

@@ -37,7 +37,7 @@ class RecordingDialogs:
     def install(cls) -> None:
         from brats_desktop.app import dialogs
 
-        def confirm(self, parent, title, text):
+        def confirm(self, parent, title, text, **options):
             cls.questions.append(f"{title}: {text}")
             return True
 

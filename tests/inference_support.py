@@ -129,7 +129,7 @@ class RecordingDialogs(Dialogs):
     def error(self, parent, title, text):
         self.errors.append((title, text))
 
-    def confirm(self, parent, title, text):
+    def confirm(self, parent, title, text, **options):
         self.confirms.append(text)
         return self.confirm_answers.pop(0) if self.confirm_answers else False
 

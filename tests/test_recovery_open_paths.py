@@ -31,10 +31,12 @@ class RecordingDialogs(CohortDialogs):
         self.store_dir = store_dir
         self.restore_asked: list[bool] = []
         self.restore_answer = True
+        self.restore_options: list[dict] = []
 
-    def confirm(self, parent, title, text):
+    def confirm(self, parent, title, text, **options):
         if title == RESTORE_TITLE:
             self.restore_asked.append(any(self.store_dir.glob("*.json")))
+            self.restore_options.append(options)
             self.questions.append(text)
             return self.restore_answer
         return super().confirm(parent, title, text)
@@ -87,6 +89,8 @@ def test_worklist_n_offers_the_autosave_and_restores_it(qtbot, tmp_path):
         _open_cohort_case(qtbot, win, root)
         qtbot.waitUntil(lambda: bool(dialogs.restore_asked), timeout=5_000)
         assert dialogs.restore_asked == [True]  # the autosave was still there when asked
+        # Enter on the question keeps the work: "No" (which deletes the autosave) is never the default.
+        assert dialogs.restore_options == [{"default_yes": True}]
         restored = win.state.layer("Annotation")
         assert restored is not None and restored.modified
         np.testing.assert_array_equal(restored.data, painted)
@@ -191,3 +195,21 @@ def test_restore_at_start_does_not_ask_twice(qtbot, tmp_path):
         win.annotation.recovery = RecoveryStore(tmp_path / "elsewhere")
         close_window(win)
 
+
+
+def test_real_confirm_defaults_to_yes_only_when_asked(monkeypatch):
+    """The real dialog's default button follows default_yes (Enter must not delete an autosave)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from brats_desktop.app.dialogs import Dialogs
+
+    seen = []
+
+    def fake_question(parent, title, text, buttons, default):
+        seen.append(default)
+        return QMessageBox.StandardButton.No
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(fake_question))
+    Dialogs().confirm(None, "t", "x")
+    Dialogs().confirm(None, "t", "x", default_yes=True)
+    assert seen == [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]

@@ -26,7 +26,7 @@ class ScriptedDialogs(Dialogs):
     def error(self, parent, title: str, text: str) -> None:
         self.errors.append((title, text))
 
-    def confirm(self, parent, title: str, text: str) -> bool:
+    def confirm(self, parent, title: str, text: str, **options) -> bool:
         self.questions.append(text)
         return self.confirm_answer
 

@@ -17,11 +17,14 @@ class Dialogs:
     def error(self, parent: QWidget | None, title: str, text: str) -> None:
         QMessageBox.critical(parent, title, text)
 
-    def confirm(self, parent: QWidget | None, title: str, text: str) -> bool:
+    def confirm(self, parent: QWidget | None, title: str, text: str, default_yes: bool = False) -> bool:
+        """Yes / No. Enter answers No unless ``default_yes``: a question whose No destroys
+        something of the user's (an autosave) makes keeping it the default instead."""
+        default = QMessageBox.StandardButton.Yes if default_yes else QMessageBox.StandardButton.No
         answer = QMessageBox.question(
             parent, title, text,
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
+            default,
         )
         return answer == QMessageBox.StandardButton.Yes
 

@@ -112,6 +112,7 @@ class RecoveryOffer(QObject):
             "BraTS Desktop did not close normally last time.\n"
             f"Restore the unsaved labels of {rec.describe()}?\n\n"
             "No deletes the autosaved copy.",
+            default_yes=True,
         )
 
     def restore(self, rec: Recovery) -> bool:
