@@ -138,6 +138,7 @@ def main() -> int:
         "click_p50_s": pct(click_s, 50), "click_p95_s": pct(click_s, 95),
         "click_cpu_p50_s": pct(cpu_s, 50), "click_cpu_p95_s": pct(cpu_s, 95),
         "load_average_1min": round(os.getloadavg()[0], 1),
+        "refine_s": [round(v, 3) for v in refine_s],
         "dice": cases,
     }
     print(json.dumps({k: v for k, v in out.items() if k != "dice"}))

@@ -225,3 +225,14 @@ def test_changes_stay_within_reach_of_the_click() -> None:
     assert (reach.labels[10:, 10:] == 0).all()  # beyond 5 voxels nothing moved
     unlimited = ClickEngine(threshold_engine().model, reach=None).refine(imgs, labels, [Click((2, 2, 4), 3)])
     assert (unlimited.labels[10:16, 10:16, 2:7] == 3).all()
+
+
+def test_prepare_caches_the_normalisation_and_changes_no_answer() -> None:
+    imgs, labels = images(11), np.zeros(SHAPE, np.uint8)
+    prepared = ClickEngine(tiny_click_model(4))
+    prepared.prepare(imgs)
+    cached = prepared._cache
+    a = prepared.refine(imgs, labels, [Click((9, 9, 4), 3)])
+    assert prepared._cache is cached  # the click reused it
+    b = ClickEngine(tiny_click_model(4)).refine(imgs, labels, [Click((9, 9, 4), 3)])
+    np.testing.assert_array_equal(a.labels, b.labels)

@@ -197,6 +197,11 @@ class ClickEngine:
         sx, sy = box[0].stop - box[0].start, box[1].stop - box[1].start
         return np.ascontiguousarray(out[:, :sx, :sy].transpose(1, 2, 0))
 
+    def prepare(self, images: Mapping[str, np.ndarray]) -> None:
+        """Normalise ``images`` now (cached for these arrays), so the first click costs what later ones do."""
+        with self._lock:
+            self._normalised(images)
+
     # ------------------------------------------------------------------ the one public operation
 
     def refine(

@@ -66,6 +66,8 @@ class InteractiveSession:
         model = model if model is not None else best_bundled_model(patient)
         run = predict_patient(model, patient, device=device, ncr_definition=ncr_definition)
         engine = engine if engine is not None else ClickEngine.bundled(device=run.device if device == "auto" else device)
+        if hasattr(engine, "prepare"):
+            engine.prepare(patient.images)  # the first click then costs what later ones do
         return cls(patient, run.labels, engine)
 
     # ------------------------------------------------------------------ file terms
