@@ -381,3 +381,15 @@ def test_pressing_a_with_no_edited_layer_edits_the_prediction(qtbot, ai):
     controller.editor.set_layer(None)
     qtbot.keyClick(window, Qt.Key.Key_A)
     assert controller.editor.layer is prediction and window.axial_view.tool is controller.tool
+
+
+@pytest.mark.parametrize("meaning", ["brats2013", "brats2021"])
+def test_the_engine_works_in_the_label_1_meaning_chosen_in_the_segment_menu(qtbot, ai, meaning):
+    """The click model's answers are converted to the meaning of label 1 that the map on screen uses."""
+    window, controller, engine = ai
+    engine.ncr_definition = None
+    window.segment.ncr_actions[meaning].trigger()
+    assert window.segment.ncr_definition == meaning
+    click(qtbot, window.axial_view, (12, 9, CENTRE[2]))
+    wait_idle(qtbot, controller)
+    assert len(engine.calls) == 1 and engine.ncr_definition == meaning

@@ -12,7 +12,7 @@ from brats_desktop.interactive import guidance as G
 from brats_desktop.interactive.engine import ClickEngine, bundled_click_model_path
 from brats_desktop.interactive.network import assemble_inputs, warm_start
 from models.checkpoint import LoadedModel, load_model, save_model
-from tests.interactive_support import AUTO_ARCH, SHAPE, images, tiny_auto, tiny_click_model, tiny_metadata
+from tests.interactive_support import AUTO_ARCH, SHAPE, images, tiny_auto, tiny_click_model, tiny_engine, tiny_metadata
 
 torch.set_num_threads(1)
 
@@ -236,3 +236,27 @@ def test_prepare_caches_the_normalisation_and_changes_no_answer() -> None:
     assert prepared._cache is cached  # the click reused it
     b = ClickEngine(tiny_click_model(4)).refine(imgs, labels, [Click((9, 9, 4), 3)])
     np.testing.assert_array_equal(a.labels, b.labels)
+
+
+def _ring_answer(shape: tuple[int, int, int]) -> np.ndarray:
+    """An enhancing ring around (10, 10) with label 1 inside it and, further out, label 1 outside it."""
+    x, y = np.mgrid[: shape[0], : shape[1]]
+    r = np.hypot(x - 10, y - 10)
+    plane = np.zeros(shape[:2], np.uint8)
+    plane[(r >= 5.5) & (r <= 7.5)] = 1  # outside the rim: edema in the BraTS 2021 meaning
+    plane[(r >= 3) & (r < 4.5)] = 3
+    plane[r < 3] = 1  # inside the rim: necrosis in both meanings
+    return np.repeat(plane[:, :, None], shape[2], axis=2)
+
+
+@pytest.mark.parametrize("meaning, outside", [(None, 1), ("brats2013", 1), ("brats2021", 2)])
+def test_answers_take_the_corrected_maps_meaning_of_label_1(monkeypatch, meaning, outside) -> None:
+    """A map in the 2021 meaning gets the network's label 1 outside the enhancing rim as edema, as its
+    automatic prediction did; otherwise a click near the rim would turn that edema back into label 1."""
+    engine = tiny_engine(local=False, reach=None, ncr_definition=meaning)
+    answer = _ring_answer(SHAPE)
+    monkeypatch.setattr(engine, "_predict", lambda norm, labels, guidance, box: answer[box].copy())
+    result = engine.refine(images(), np.zeros(SHAPE, np.uint8), [Click((10, 13, 4), 3)])
+    assert result.labels[10, 10, 4] == 1  # necrosis inside the rim stays necrosis
+    assert result.labels[10, 13, 4] == 3  # the ring (and the clicked voxel) enhancing
+    assert result.labels[10, 16, 4] == outside

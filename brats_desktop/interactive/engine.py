@@ -58,7 +58,8 @@ class ClickEngine:
     """Refines label maps with a click model file (see :mod:`.network` for its inputs)."""
 
     def __init__(self, model: Any, device: str = "cpu", window: int | None = None,
-                 slices_each_side: int | None = None, local: bool = True, reach: float | None = REACH) -> None:
+                 slices_each_side: int | None = None, local: bool = True, reach: float | None = REACH,
+                 ncr_definition: str | None = None) -> None:
         from .network import interactive_spec
 
         meta = model.metadata
@@ -78,6 +79,10 @@ class ClickEngine:
         self.slices_each_side = int(slices_each_side if slices_each_side is not None else spec.get("slices_each_side", 3))
         self.local = local
         self.reach = reach
+        # The meaning of label 1 in the map being corrected (core.postprocessing.NCR_DEFINITIONS;
+        # None: as the model answers). Settable between calls: the app follows its Label 1 setting.
+        self.ncr_definition = ncr_definition
+        self.model_ncr_definition = str(meta.get("ncr_definition", "brats2013"))
         arch = meta["architecture"]
         self.size_multiple = 1 << (int(arch.get("depth", 5)) - 1)
         self._lock = threading.Lock()
@@ -197,6 +202,20 @@ class ClickEngine:
         sx, sy = box[0].stop - box[0].start, box[1].stop - box[1].start
         return np.ascontiguousarray(out[:, :sx, :sy].transpose(1, 2, 0))
 
+    def _in_shown_meaning(self, predicted: np.ndarray) -> np.ndarray:
+        """The network's labels in the meaning of label 1 that the corrected map uses.
+
+        The model answers as it learnt (BraTS 2013-2020: label 1 = necrosis and non-enhancing
+        core); a map shown in the 2021+ meaning had its label 1 outside the enhancing rim turned
+        into edema by the automatic prediction's post-processing, so without the same rule here
+        a click near the rim would turn that edema back into label 1.
+        """
+        if self.ncr_definition == "brats2021" and self.model_ncr_definition == "brats2013":
+            from brats_desktop.core.postprocessing import necrosis_inside_enhancing
+
+            return necrosis_inside_enhancing(predicted)
+        return predicted
+
     def prepare(self, images: Mapping[str, np.ndarray]) -> None:
         """Normalise ``images`` now (cached for these arrays), so the first click costs what later ones do."""
         with self._lock:
@@ -243,7 +262,7 @@ class ClickEngine:
                 if norm.shape[1:] != labels.shape:
                     raise ValueError(f"labels shape {labels.shape} != image shape {norm.shape[1:]}")
                 for box in self._windows(labels.shape, focus):
-                    predicted = self._predict(norm, out, guidance, box)
+                    predicted = self._in_shown_meaning(self._predict(norm, out, guidance, box))
                     old = out[box]
                     if self.local:
                         origin = [s.start for s in box]

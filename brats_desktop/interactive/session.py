@@ -65,7 +65,9 @@ class InteractiveSession:
         patient = load_patient(folder, skip_unreadable=True)
         model = model if model is not None else best_bundled_model(patient)
         run = predict_patient(model, patient, device=device, ncr_definition=ncr_definition)
-        engine = engine if engine is not None else ClickEngine.bundled(device=run.device if device == "auto" else device)
+        if engine is None:
+            engine = ClickEngine.bundled(device=run.device if device == "auto" else device,
+                                         ncr_definition=ncr_definition)
         if hasattr(engine, "prepare"):
             engine.prepare(patient.images)  # the first click then costs what later ones do
         return cls(patient, run.labels, engine)

@@ -254,6 +254,7 @@ class AiCorrectController(Feature):
             self._token, layer, patient.name, patient.images, layer.data.copy(),
             tuple(log.all_guidance(self.editor.history(layer))), locked,
             bool(getattr(segment, "force_cpu", False)),
+            getattr(segment, "ncr_definition", None),
         )
         n = len(job.guidance)
         self._status(f"AI correcting… ({n} click{'s' if n != 1 else ''} on {layer.name})", 0)

@@ -51,6 +51,7 @@ class RefineJob:
     guidance: Sequence[Any] | None  # None: only make the engine (a preload)
     locked: np.ndarray | None
     force_cpu: bool
+    ncr_definition: str | None = None  # label 1's meaning in the layer (the Segment menu's setting)
 
     @classmethod
     def preload(cls, force_cpu: bool, images: Mapping[str, np.ndarray] | None = None,
@@ -124,6 +125,8 @@ class RefineWorker(QObject):
             if missing:
                 self.failed.emit(job, missing_message(job.patient_name, missing, job.images))
                 return
+            if hasattr(engine, "ncr_definition"):
+                engine.ncr_definition = job.ncr_definition
             result = engine.refine(job.images, job.labels, list(job.guidance), locked=job.locked)
         except MemoryError:
             self.failed.emit(job, f"{job.patient_name}: not enough memory for AI correction")
