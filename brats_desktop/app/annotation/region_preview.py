@@ -18,13 +18,12 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject
-from scipy import ndimage
 
 from brats_desktop.core.components import LESION, component_at
 from brats_desktop.core.labels import CLASS_SHORT
 
 from brats_desktop.app.annotation.editor import COMPONENT, LabelEditor
-from brats_desktop.app.views.heatmap_layer import HeatmapLayer
+from brats_desktop.app.views.heatmap_layer import HeatmapLayer, mask_outline
 from brats_desktop.app.views.heatmap_overlay import HeatmapOverlay
 
 LARGE_REGION_ML = 5.0  # a click changing more than this asks first
@@ -47,10 +46,10 @@ class RegionHighlightLayer(HeatmapLayer):
         return lut
 
     def slice_image(self, plane_slice: np.ndarray) -> np.ndarray | None:
-        inside = plane_slice >= 0.5
-        if not inside.any():
+        outline = mask_outline(plane_slice)
+        if outline is None:
             return None
-        edge = inside & ~ndimage.binary_erosion(inside)
+        inside, edge = outline
         return np.where(edge, np.float32(1.0), np.where(inside, np.float32(0.5), np.float32(0.0)))
 
 

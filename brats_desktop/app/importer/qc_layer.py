@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from brats_desktop.app.views.heatmap_layer import HeatmapLayer
+from brats_desktop.app.views.heatmap_layer import HeatmapLayer, mask_outline
 
 OUTLINE_RGBA = (0, 230, 255, 255)  # cyan: unlike every tumour class colour and visible on grey
 
@@ -28,10 +28,5 @@ class BrainOutlineLayer(HeatmapLayer):
         return lut
 
     def slice_image(self, plane_slice: np.ndarray) -> np.ndarray | None:
-        from scipy import ndimage  # not at start-up: only an imported case draws this outline
-
-        inside = plane_slice >= 0.5
-        if not inside.any():
-            return None
-        edge = inside & ~ndimage.binary_erosion(inside)
-        return edge.astype(np.float32)
+        outline = mask_outline(plane_slice)
+        return None if outline is None else outline[1].astype(np.float32)

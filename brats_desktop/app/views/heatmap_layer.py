@@ -26,6 +26,20 @@ MAGENTA_WHITE: tuple[tuple[float, tuple[int, int, int]], ...] = (
 )
 
 
+def mask_outline(plane_slice: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(inside, edge) of one slice of a 0/1 mask, None where the slice holds none of it.
+
+    Outline layers draw the edge strongly and the inside faintly or not at all, so the
+    image under a mask stays readable.
+    """
+    inside = plane_slice >= 0.5
+    if not inside.any():
+        return None
+    from scipy import ndimage  # not at start-up: only outline layers need it
+
+    return inside, inside & ~ndimage.binary_erosion(inside)
+
+
 class HeatmapLayer(QObject, LayerDisplayMixin):
     """A float32 map in [0, 1] on the patient's canonical grid, or None when there is none."""
 
