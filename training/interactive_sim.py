@@ -14,6 +14,8 @@ slices) around the tumour, in the window's own voxel coordinates:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from scipy import ndimage
 
@@ -76,17 +78,23 @@ def starting_mask(gt: np.ndarray, auto: np.ndarray, rng: np.random.Generator,
     return np.zeros_like(gt), "empty"
 
 
-def largest_error(pred: np.ndarray, gt: np.ndarray, allowed: np.ndarray | None = None) -> tuple[np.ndarray, int] | None:
-    """(component mask, true label) of the largest 6-connected component of voxels whose true label is not shown."""
-    best: tuple[int, np.ndarray, int] | None = None
+def _error_components(pred: np.ndarray, gt: np.ndarray,
+                      allowed: np.ndarray | None) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Per true label c with errors: (c, 6-connected components of "c but not shown as c", their sizes)."""
     for c in range(NUM_LABELS):
         err = (gt == c) & (pred != c)
         if allowed is not None:
             err &= allowed
         if not err.any():
             continue
-        comp, n = ndimage.label(err, _SIX)
-        sizes = np.bincount(comp.ravel())[1:]
+        comp, _ = ndimage.label(err, _SIX)
+        yield c, comp, np.bincount(comp.ravel())[1:]
+
+
+def largest_error(pred: np.ndarray, gt: np.ndarray, allowed: np.ndarray | None = None) -> tuple[np.ndarray, int] | None:
+    """(component mask, true label) of the largest 6-connected component of voxels whose true label is not shown."""
+    best: tuple[int, np.ndarray, int] | None = None
+    for c, comp, sizes in _error_components(pred, gt, allowed):
         k = int(np.argmax(sizes))
         if best is None or sizes[k] > best[0]:
             best = (int(sizes[k]), comp == k + 1, c)
@@ -99,14 +107,7 @@ def random_error(pred: np.ndarray, gt: np.ndarray, rng: np.random.Generator,
                  allowed: np.ndarray | None = None) -> tuple[np.ndarray, int] | None:
     """An error component drawn with probability proportional to its size."""
     comps: list[tuple[int, int, np.ndarray]] = []
-    for c in range(NUM_LABELS):
-        err = (gt == c) & (pred != c)
-        if allowed is not None:
-            err &= allowed
-        if not err.any():
-            continue
-        lab, n = ndimage.label(err, _SIX)
-        sizes = np.bincount(lab.ravel())[1:]
+    for c, lab, sizes in _error_components(pred, gt, allowed):
         for k in np.flatnonzero(sizes >= 1):
             comps.append((int(sizes[k]), c, lab == k + 1))
         if len(comps) > 40:
