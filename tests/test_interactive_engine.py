@@ -260,3 +260,12 @@ def test_answers_take_the_corrected_maps_meaning_of_label_1(monkeypatch, meaning
     assert result.labels[10, 10, 4] == 1  # necrosis inside the rim stays necrosis
     assert result.labels[10, 13, 4] == 3  # the ring (and the clicked voxel) enhancing
     assert result.labels[10, 16, 4] == outside
+
+
+def test_a_label_1_click_keeps_the_networks_label_1_in_the_2021_meaning(monkeypatch) -> None:
+    """Clicking label 1 says where label 1 is: the answer around it is not turned into edema."""
+    engine = tiny_engine(local=False, reach=None, ncr_definition="brats2021")
+    answer = _ring_answer(SHAPE)
+    monkeypatch.setattr(engine, "_predict", lambda norm, labels, guidance, box: answer[box].copy())
+    result = engine.refine(images(), np.zeros(SHAPE, np.uint8), [Click((10, 16, 4), 1)])
+    assert result.labels[10, 16, 4] == 1 and result.labels[16, 10, 4] == 1

@@ -202,19 +202,23 @@ class ClickEngine:
         sx, sy = box[0].stop - box[0].start, box[1].stop - box[1].start
         return np.ascontiguousarray(out[:, :sx, :sy].transpose(1, 2, 0))
 
-    def _in_shown_meaning(self, predicted: np.ndarray) -> np.ndarray:
+    def _in_shown_meaning(self, predicted: np.ndarray, focus: Sequence[G.Guidance]) -> np.ndarray:
         """The network's labels in the meaning of label 1 that the corrected map uses.
 
         The model answers as it learnt (BraTS 2013-2020: label 1 = necrosis and non-enhancing
         core); a map shown in the 2021+ meaning had its label 1 outside the enhancing rim turned
         into edema by the automatic prediction's post-processing, so without the same rule here
-        a click near the rim would turn that edema back into label 1.
+        a click near the rim would turn that edema back into label 1. A click or scribble that
+        says "label 1 here" is the user's own answer to that question: its window is left as the
+        network grows it.
         """
-        if self.ncr_definition == "brats2021" and self.model_ncr_definition == "brats2013":
-            from brats_desktop.core.postprocessing import necrosis_inside_enhancing
+        if self.ncr_definition != "brats2021" or self.model_ncr_definition != "brats2013":
+            return predicted
+        if any(item.label == 1 for item in focus):
+            return predicted
+        from brats_desktop.core.postprocessing import necrosis_inside_enhancing
 
-            return necrosis_inside_enhancing(predicted)
-        return predicted
+        return necrosis_inside_enhancing(predicted)
 
     def prepare(self, images: Mapping[str, np.ndarray]) -> None:
         """Normalise ``images`` now (cached for these arrays), so the first click costs what later ones do."""
@@ -262,7 +266,7 @@ class ClickEngine:
                 if norm.shape[1:] != labels.shape:
                     raise ValueError(f"labels shape {labels.shape} != image shape {norm.shape[1:]}")
                 for box in self._windows(labels.shape, focus):
-                    predicted = self._in_shown_meaning(self._predict(norm, out, guidance, box))
+                    predicted = self._in_shown_meaning(self._predict(norm, out, guidance, box), focus)
                     old = out[box]
                     if self.local:
                         origin = [s.start for s in box]
