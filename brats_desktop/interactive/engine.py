@@ -60,6 +60,8 @@ class ClickEngine:
     def __init__(self, model: Any, device: str = "cpu", window: int | None = None,
                  slices_each_side: int | None = None, local: bool = True, reach: float | None = REACH,
                  ncr_definition: str | None = None) -> None:
+        from models.inference import model_ncr_definition
+
         from .network import interactive_spec
 
         meta = model.metadata
@@ -82,7 +84,7 @@ class ClickEngine:
         # The meaning of label 1 in the map being corrected (core.postprocessing.NCR_DEFINITIONS;
         # None: as the model answers). Settable between calls: the app follows its Label 1 setting.
         self.ncr_definition = ncr_definition
-        self.model_ncr_definition = str(meta.get("ncr_definition", "brats2013"))
+        self.model_ncr_definition = model_ncr_definition(model)
         arch = meta["architecture"]
         self.size_multiple = 1 << (int(arch.get("depth", 5)) - 1)
         self._lock = threading.Lock()
