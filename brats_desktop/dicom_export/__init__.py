@@ -14,7 +14,7 @@ library, so the app can say why its DICOM entries are unavailable without import
 
 from __future__ import annotations
 
-import importlib.util
+from brats_desktop.core.optional import missing_packages
 
 INSTALL_HINT = (
     "DICOM SEG/SR export needs the optional DICOM tools (highdicom, pydicom, SimpleITK):\n"
@@ -27,7 +27,7 @@ _MODULES = {"highdicom": "highdicom", "pydicom": "pydicom", "SimpleITK": "Simple
 
 def missing_dependencies() -> list[str]:
     """The PyPI names of the DICOM extra that are not installed (without importing them)."""
-    return [pkg for module, pkg in _MODULES.items() if importlib.util.find_spec(module) is None]
+    return missing_packages(_MODULES)
 
 
 def source_status(record: dict | None) -> tuple[bool, str]:

