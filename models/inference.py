@@ -16,6 +16,7 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
+from brats_desktop.core.planes import from_stack_grid
 from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, postprocess
 from brats_desktop.core.preprocessing import PreprocessingSpec, SliceStack, prepare_stack
 
@@ -162,7 +163,7 @@ def predict_probabilities(
     """Softmax probabilities (classes, X, Y, Z) float32 on the full grid; background is 1 outside the crop."""
     stack = _prepare(model, images)
     n_classes = int(model.metadata.get("architecture", {}).get("num_classes", 4))
-    full = np.zeros((n_classes, *stack.full_shape), dtype=np.float32)
+    full = np.zeros((n_classes, *stack.grid_shape), dtype=np.float32)
     full[0] = 1.0
     bx, by, bz = stack.box
 
@@ -172,4 +173,4 @@ def predict_probabilities(
         full[:, bx, by, z[0] : z[-1] + 1] = probs.transpose(1, 2, 3, 0)
 
     run_batches(model, stack, on_batch, device, batch_size, amp, progress, should_stop)
-    return full
+    return np.ascontiguousarray(from_stack_grid(full, stack.plane))

@@ -28,15 +28,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from brats_desktop.core.planes import MirrorOp, from_stack_grid, mirror_op, reverse_context
+
 from .inference import _prepare, run_batches
 
 __all__ = ["TTA_MODES", "TTA_CHOICES", "Prediction", "resolve_tta", "predict_with_tta", "predict_ensemble"]
 
-# mode -> the in-plane tensor dims each pass mirrors (() = the image as it is).
-# Inputs are (N, channels, X, Y): dim -2 is the patient's left-right axis.
-_PASSES: dict[str, tuple[tuple[int, ...], ...]] = {
+# mode -> the anatomical mirrors each pass applies (() = the image as it is); how a mirror
+# acts on a plane's input (flip an in-plane dim, or reverse the context slices when the
+# mirror axis is the slicing axis) is core.planes.mirror_op.
+_PASSES: dict[str, tuple[tuple[str, ...], ...]] = {
     "none": ((),),
-    "flip": ((), (-2,)),
+    "flip": ((), ("lr",)),
 }
 TTA_MODES: dict[str, str] = {
     "none": "one pass (fastest)",
@@ -68,22 +71,31 @@ class Prediction:
     tta: str = "none"
 
 
+def _pass_ops(passes: tuple[tuple[str, ...], ...], plane: str) -> list[list[MirrorOp]]:
+    return [[mirror_op(plane, direction) for direction in p] for p in passes]  # type: ignore[arg-type]
+
+
 class _AugmentedStack:
     """The slice stack as ``run_batches`` sees it: every batch followed by its mirrored copies."""
 
-    def __init__(self, stack, passes: tuple[tuple[int, ...], ...]) -> None:
+    def __init__(self, stack, ops: list[list[MirrorOp]]) -> None:
         self._stack = stack
-        self._passes = passes
+        self._ops = ops
 
     @property
     def n_slices(self) -> int:
         return self._stack.n_slices
 
+    def _apply(self, x: np.ndarray, ops: list[MirrorOp]) -> np.ndarray:
+        for kind, dim in ops:
+            x = np.flip(x, dim) if kind == "dim" else reverse_context(x, self._stack.spec.slices_per_modality)
+        return x
+
     def inputs(self, indices: np.ndarray) -> np.ndarray:
         x = self._stack.inputs(indices)
-        if len(self._passes) == 1 and not self._passes[0]:
+        if len(self._ops) == 1 and not self._ops[0]:
             return x
-        return np.ascontiguousarray(np.concatenate([np.flip(x, dims) if dims else x for dims in self._passes]))
+        return np.ascontiguousarray(np.concatenate([self._apply(x, ops) for ops in self._ops]))
 
 
 def predict_with_tta(
@@ -105,8 +117,8 @@ def predict_with_tta(
     counts slices, each carried with its mirrored copies.
     """
     mode = resolve_tta(tta, device)
-    passes = _PASSES[mode]
     stack = _prepare(model, images)
+    ops = _pass_ops(_PASSES[mode], stack.plane)
     n_classes = int(model.metadata.get("architecture", {}).get("num_classes", 4))
     crop = np.zeros((stack.n_slices, *stack.crop_shape[:2]), dtype=np.uint8)
     # Probabilities are stored slice-major (C, Z, X, Y), so each batch writes whole contiguous
@@ -114,19 +126,23 @@ def predict_with_tta(
     # directly scattered every value along the last axis (0.8 of a 3 s Run on 2 cores).
     store: np.ndarray | None = None
     if probabilities:
-        n_z = stack.full_shape[2]
-        store = np.zeros((n_classes, n_z, *stack.full_shape[:2]), dtype=np.float16)
+        n_z = stack.grid_shape[2]
+        store = np.zeros((n_classes, n_z, *stack.grid_shape[:2]), dtype=np.float16)
         store[0] = 1.0
     bx, by, _ = stack.box
 
     def on_batch(idx: np.ndarray, logits: torch.Tensor) -> None:
         probs = torch.softmax(logits, dim=1)
         n = len(idx)
-        mean = probs[:n].clone() if len(passes) > 1 else probs[:n]
-        for k, dims in enumerate(passes[1:], start=1):
-            mean += probs[k * n : (k + 1) * n].flip(dims)
-        if len(passes) > 1:
-            mean /= len(passes)
+        mean = probs[:n].clone() if len(ops) > 1 else probs[:n]
+        for k, pass_ops in enumerate(ops[1:], start=1):
+            # Outputs are mirrored back where the image was flipped; a context reversal
+            # predicted the mirrored slice at this very position, so it needs no undoing.
+            dims = tuple(d for kind, d in pass_ops if kind == "dim")
+            part = probs[k * n : (k + 1) * n]
+            mean += part.flip(dims) if dims else part
+        if len(ops) > 1:
+            mean /= len(ops)
         if stack.spec.resize is None:  # argmax and float16 in torch (vectorised); un-padding is a view
             crop[idx] = stack.unpad(mean.argmax(dim=1).to(torch.uint8).cpu().numpy())
             p = stack.unpad(mean.to(torch.float16).cpu().numpy()) if store is not None else None
@@ -137,8 +153,9 @@ def predict_with_tta(
             z = stack.z_indices[idx]
             store[:, z[0] : z[-1] + 1, bx, by] = p.transpose(1, 0, 2, 3)
 
-    run_batches(model, _AugmentedStack(stack, passes), on_batch, device, batch_size, amp, progress, should_stop)
-    full = None if store is None else store.transpose(0, 2, 3, 1)  # (C, X, Y, Z) view
+    run_batches(model, _AugmentedStack(stack, ops), on_batch, device, batch_size, amp, progress, should_stop)
+    # (C, X, Y, Z) view of the store, on the canonical grid (a further view for other planes)
+    full = None if store is None else from_stack_grid(store.transpose(0, 2, 3, 1), stack.plane)
     return Prediction(stack.to_full(crop), full, mode)
 
 

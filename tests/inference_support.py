@@ -26,7 +26,7 @@ SHAPE = (40, 36, 24)
 
 
 def tiny_model(folder: Path, modalities=("flair", "t1ce"), base_width: int = 4, seed: int = 0,
-               context: int = 1) -> LoadedModel:
+               context: int = 1, plane: str = "axial") -> LoadedModel:
     """Write and load a random U-Net checkpoint that needs ``modalities`` (2.5-D with ``context`` neighbours each side)."""
     torch.manual_seed(seed)
     architecture = {
@@ -50,7 +50,8 @@ def tiny_model(folder: Path, modalities=("flair", "t1ce"), base_width: int = 4, 
         "classes": {0: "background", 1: "NCR", 2: "ED", 3: "ET"},
         "label_convention": "internal",
         "preprocessing": {"normalisation": "zscore_brain", "crop": "brain_box", "margin": 2,
-                          "resize": None, "context": context, "size_multiple": 2, "clip": None},
+                          "resize": None, "context": context, "size_multiple": 2, "clip": None,
+                          **({} if plane == "axial" else {"plane": plane})},
         "architecture": architecture,
         "training": {"command": "tests/inference_support.py (random weights)"},
         "metrics": {},

@@ -13,6 +13,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from brats_desktop.core.planes import DEFAULT_PLANE, mirror_op, reverse_context
+
 from .configs import AugmentConfig
 
 
@@ -21,21 +23,29 @@ def _uniform(n: int, lo: float, hi: float, g: torch.Generator) -> torch.Tensor:
 
 
 def augment_batch(
-    x: torch.Tensor, y: torch.Tensor, cfg: AugmentConfig, slices_per_modality: int, g: torch.Generator
+    x: torch.Tensor, y: torch.Tensor, cfg: AugmentConfig, slices_per_modality: int, g: torch.Generator,
+    plane: str = DEFAULT_PLANE,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Augment (N, C, H, W) float inputs and (N, H, W) integer labels; returns new tensors."""
+    """Augment (N, C, H, W) float inputs and (N, H, W) integer labels; returns new tensors.
+
+    The flips are anatomical mirrors of the patient (left-right, anterior-posterior), so
+    models of every ``plane`` learn the same recipe; :func:`core.planes.mirror_op` says
+    which array operation each is in this plane's slices.
+    """
     if y.ndim != 3:
         raise ValueError("augmentation supports hard (N, H, W) label targets only")
     x = x.clone()
     y = y.clone()
     n = x.shape[0]
 
-    flip = torch.rand(n, generator=g) < cfg.flip_lr
-    x[flip] = x[flip].flip(-2)
-    y[flip] = y[flip].flip(-2)
-    flip = torch.rand(n, generator=g) < cfg.flip_ap
-    x[flip] = x[flip].flip(-1)
-    y[flip] = y[flip].flip(-1)
+    for direction, prob in (("lr", cfg.flip_lr), ("ap", cfg.flip_ap)):
+        flip = torch.rand(n, generator=g) < prob
+        kind, dim = mirror_op(plane, direction)  # type: ignore[arg-type]
+        if kind == "dim":
+            x[flip] = x[flip].flip(dim)
+            y[flip] = y[flip].flip(dim)
+        elif flip.any():
+            x[flip] = reverse_context(x[flip], slices_per_modality)
 
     todo = torch.rand(n, generator=g) < cfg.affine
     if todo.any():

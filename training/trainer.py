@@ -112,7 +112,7 @@ class Trainer:
                 x = torch.from_numpy(cases[ci].stack.inputs(idx))
                 y = torch.from_numpy(cases[ci].targets[idx])
                 if cfg.augment is not None and y.ndim == 3:
-                    x, y = augment_batch(x, y.long(), cfg.augment, spm, gen)
+                    x, y = augment_batch(x, y.long(), cfg.augment, spm, gen, cfg.preprocessing.plane)
                 yield x, y
             return
         samples = epoch_samples(cases, cfg, epoch, self.real_fraction)
@@ -129,7 +129,7 @@ class Trainer:
             if y.ndim == 3:
                 y = y.long()
             if cfg.augment is not None and y.ndim == 3:
-                x, y = augment_batch(x, y, cfg.augment, spm, gen)
+                x, y = augment_batch(x, y, cfg.augment, spm, gen, cfg.preprocessing.plane)
             yield x, y
 
     def n_steps(self, cases: list[PreparedCase], max_steps: int | None) -> int:

@@ -16,7 +16,8 @@ The steps, each described by a :class:`PreprocessingSpec` stored in every checkp
    resolution) or ``full`` (the whole grid).
 4. **Resize** (optional, the tutorial's 128x128): bilinear for images.
 5. **Pad** in-plane with background to a multiple of the U-Net's size multiple.
-6. **Slice context** (2.5-D): each axial slice ``vol[:, :, z]`` comes with ``context``
+6. **Slice context** (2.5-D): each slice (axial ``vol[:, :, z]``, or along the spec's
+   ``plane``, :mod:`brats_desktop.core.planes`) comes with ``context``
    neighbours on each side as extra channels, modality-major:
    ``[m0(z-k) .. m0(z+k), m1(z-k) .. m1(z+k), ...]``; neighbours beyond the crop repeat
    the edge slice.
@@ -33,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from .planes import DEFAULT_PLANE, check_plane, from_stack_grid, stack_shape, to_stack_grid
+
 NORMALISATIONS = ("zscore_brain", "max_volume")
 CROPS = ("brain_box", "full")
 
@@ -48,8 +51,10 @@ class PreprocessingSpec:
     context: int = 1  # neighbouring slices on each side (0 = plain 2-D)
     size_multiple: int = 16  # in-plane padding multiple (2 ** (U-Net depth - 1))
     clip: float | None = None  # clip normalised intensities to [-clip, clip]
+    plane: str = DEFAULT_PLANE  # slicing direction (core.planes): axial, coronal or sagittal
 
     def __post_init__(self) -> None:
+        check_plane(self.plane)
         if self.normalisation not in NORMALISATIONS:
             raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {self.normalisation!r}")
         if self.crop not in CROPS:
@@ -69,6 +74,8 @@ class PreprocessingSpec:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["resize"] = list(self.resize) if self.resize is not None else None
+        if self.plane == DEFAULT_PLANE:  # axial checkpoints keep the metadata older readers know
+            del d["plane"]
         return d
 
     @classmethod
@@ -158,9 +165,11 @@ def resize_labels(labels: np.ndarray, size: tuple[int, int], soft: bool, num_cla
 class SliceStack:
     """One patient's volumes prepared for a 2-D network, with what is needed to map back.
 
-    ``data`` is (Z, M, H, W) float32: Z axial slices of the crop, M modalities, H x W the
+    ``data`` is (Z, M, H, W) float32: Z slices of the crop, M modalities, H x W the
     padded (and possibly resized) in-plane size. Index ``i`` is full-grid slice
-    ``box[2].start + i``.
+    ``box[2].start + i``. ``box`` and the slice axis are on the plane's stack grid
+    (:mod:`brats_desktop.core.planes`; for axial models the canonical grid itself);
+    ``full_shape`` and every full-grid array in or out are canonical.
     """
 
     data: np.ndarray
@@ -180,8 +189,17 @@ class SliceStack:
         return tuple(s.stop - s.start for s in self.box)  # type: ignore[return-value]
 
     @property
+    def plane(self) -> str:
+        return self.spec.plane
+
+    @property
+    def grid_shape(self) -> tuple[int, int, int]:
+        """``full_shape`` on the plane's stack grid (the slicing axis last)."""
+        return stack_shape(self.full_shape, self.spec.plane)
+
+    @property
     def z_indices(self) -> np.ndarray:
-        """Full-grid z of each stack slice."""
+        """Stack-grid index along the slicing axis of each stack slice (axial: full-grid z)."""
         return np.arange(self.box[2].start, self.box[2].stop)
 
     def inputs(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -199,7 +217,7 @@ class SliceStack:
         """Full-grid labels -> the stack's geometry: (Z, H, W) uint8, or (Z, C, H, W) soft one-hot if resized and ``soft``."""
         if labels.shape != self.full_shape:
             raise ValueError(f"labels shape {labels.shape} != image shape {self.full_shape}")
-        crop = np.ascontiguousarray(labels[self.box].transpose(2, 0, 1))  # (Z, X, Y)
+        crop = np.ascontiguousarray(to_stack_grid(labels, self.spec.plane)[self.box].transpose(2, 0, 1))  # (Z, H, W)
         if self.spec.resize is not None:
             crop = resize_labels(crop, self.spec.resize, soft=soft, num_classes=num_classes)
         elif soft:
@@ -238,9 +256,9 @@ class SliceStack:
             raise ValueError(
                 f"crop labels shape {crop_labels.shape} != {(self.n_slices, *self.crop_shape[:2])}"
             )
-        out = np.zeros(self.full_shape, dtype=np.uint8)
+        out = np.zeros(self.grid_shape, dtype=np.uint8)
         out[self.box] = crop_labels.transpose(1, 2, 0)
-        return out
+        return np.ascontiguousarray(from_stack_grid(out, self.spec.plane))
 
 
 def normalise(volumes: Sequence[np.ndarray], spec: PreprocessingSpec, mask: np.ndarray) -> list[np.ndarray]:
@@ -269,10 +287,13 @@ def prepare_stack(
         raise ValueError(f"volumes must be 3-D and share one shape, got {[v.shape for v in vols]}")
     mask = brain_mask(vols)
     vols = normalise(vols, spec, mask)
+    # Views with the slicing axis last: one code path below for every plane.
+    vols = [to_stack_grid(v, spec.plane) for v in vols]
+    mask = to_stack_grid(mask, spec.plane)
     if spec.crop == "brain_box":
         box = bounding_box(mask, spec.margin)
     else:
-        box = tuple(slice(0, n) for n in shape)
+        box = tuple(slice(0, n) for n in mask.shape)
     # (Z, M, X, Y): one contiguous block per axial slice, cheap to gather with context.
     data = np.stack([v[box] for v in vols], axis=0).transpose(3, 0, 1, 2)
     if spec.resize is not None:
