@@ -44,11 +44,16 @@ class InferenceCancelled(Exception):
     """``should_stop()`` returned True between two batches; nothing was returned."""
 
 
+def accepts_missing_modalities(model: LoadedModel) -> bool:
+    """Whether the model was trained with sequences dropped, so reads any non-empty subset."""
+    return bool((getattr(model, "metadata", None) or {}).get("optional_modalities", False))
+
+
 def check_modalities(model: LoadedModel, images: Mapping[str, np.ndarray]) -> list[str]:
     """The model's modalities in channel order; raises :class:`MissingModalityError` before any work."""
     needed = model.modalities
     missing = [m for m in needed if m not in images]
-    if missing:
+    if missing and (not accepts_missing_modalities(model) or len(missing) == len(needed)):
         raise MissingModalityError(missing, model.name, sorted(images))
     return needed
 
@@ -56,7 +61,7 @@ def check_modalities(model: LoadedModel, images: Mapping[str, np.ndarray]) -> li
 def _prepare(model: LoadedModel, images: Mapping[str, np.ndarray]) -> SliceStack:
     modalities = check_modalities(model, images)
     spec = PreprocessingSpec.from_dict(model.metadata["preprocessing"])
-    return prepare_stack(images, modalities, spec)
+    return prepare_stack(images, modalities, spec, accepts_missing_modalities(model))
 
 
 def autocast_dtype(device: str | torch.device) -> torch.dtype:

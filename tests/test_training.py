@@ -216,7 +216,7 @@ def test_a_real_patient_split_with_synthetic_asked_for_trains_on_both(tmp_path: 
 
     folders = [tmp_path / name for name in ("r1", "r2", "r3")]
     monkeypatch.setattr(train_mod, "real_patient_folders", lambda roots: folders)
-    monkeypatch.setattr(train_mod, "load_real_case", lambda folder, modalities: Case(
+    monkeypatch.setattr(train_mod, "load_real_case", lambda folder, modalities, allow_missing=False: Case(
         folder.name, {m: np.zeros(TINY, np.float32) for m in modalities}, np.zeros(TINY, np.uint8), "real"))
     Split(["r1", "r2"], ["r3"], [], 42).save(tmp_path / "fold.json")
     base = ["--data", str(tmp_path), "--split", str(tmp_path / "fold.json"), "--synthetic-shape", *map(str, TINY),

@@ -86,3 +86,30 @@ def augment_batch(
         if todo.any():
             x[todo] = F.avg_pool2d(x[todo], 3, stride=1, padding=1, count_include_pad=False)
     return x, y
+
+
+def drop_modalities(x: torch.Tensor, p: float, slices_per_modality: int, g: torch.Generator) -> torch.Tensor:
+    """Zero a random part of each chosen sample's sequences, keeping at least one that has signal.
+
+    With probability ``p`` a sample keeps a uniformly drawn non-empty subset of the
+    sequences it has (a patient without T2 already shows zeros there). Zeros are what
+    inference feeds for a sequence a study lacks, so the network learns every subset.
+    """
+    if p <= 0:
+        return x
+    n, c = x.shape[:2]
+    groups = c // slices_per_modality
+    xv = x.view(n, groups, slices_per_modality, *x.shape[-2:])
+    present = (xv != 0).flatten(2).any(dim=2)  # (N, groups)
+    chosen = torch.rand(n, generator=g) < p
+    for i in torch.nonzero(chosen).flatten().tolist():
+        have = torch.nonzero(present[i]).flatten()
+        if len(have) < 2:
+            continue
+        while True:  # a uniform non-empty subset of what this sample has
+            keep = torch.rand(len(have), generator=g) < 0.5
+            if keep.any():
+                break
+        for j in have[~keep].tolist():
+            xv[i, j] = 0
+    return x

@@ -65,16 +65,20 @@ def real_patient_folders(roots: Iterable[Path | str], allow_held_out: bool = Fal
     return out
 
 
-def load_real_case(folder: Path, modalities: Sequence[str]) -> Case:
-    """Read one labelled folder; a patient lacking a needed modality is an error naming it."""
+def load_real_case(folder: Path, modalities: Sequence[str], allow_missing: bool = False) -> Case:
+    """Read one labelled folder; a patient lacking a needed modality is an error naming it.
+
+    ``allow_missing`` (models trained with modality dropout) keeps a patient that has at
+    least one of ``modalities``; its case holds only those it has.
+    """
     patient = load_patient(folder)
     missing = patient.missing(list(modalities))
-    if missing:
+    if missing and (not allow_missing or len(missing) == len(modalities)):
         raise CohortError(f"{folder}: lacks {', '.join(missing)} needed by this training config")
     assert patient.ground_truth is not None
     return Case(
         patient.name,
-        {m: patient.images[m] for m in modalities},
+        {m: patient.images[m] for m in modalities if m in patient.images},
         patient.ground_truth,
         "real",
         patient.spacing,

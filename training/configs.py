@@ -65,6 +65,10 @@ class TrainConfig:
     patch_size: tuple[int, int] | None = (128, 128)  # random crop of each slice; None = whole slice
     foreground_patch_prob: float = 0.6  # chance a patch is centred on tumour when the slice has some
     augment: AugmentConfig | None = field(default_factory=AugmentConfig)
+    # Chance that a sample is shown with a random part of its sequences zeroed (at least one
+    # kept); > 0 also lets patients lacking a sequence train (it is zeros, as at inference),
+    # so one model segments studies with any subset of its modalities.
+    modality_dropout: float = 0.0
     select_by: str = "val_dice"  # "val_dice" (mean WT/TC/ET), "val_loss" or "last" (final epoch; no validation needed)
     seed: int = 42
     split_fractions: tuple[float, float, float] = (0.68, 0.20, 0.12)

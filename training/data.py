@@ -43,7 +43,7 @@ class PreparedCase:
 
 def prepare_case(case: Case, config: TrainConfig) -> PreparedCase:
     """Run the shared preprocessing on a case and cut its labels identically."""
-    stack = prepare_stack(case.images, config.modalities, config.preprocessing)
+    stack = prepare_stack(case.images, config.modalities, config.preprocessing, config.modality_dropout > 0)
     hard = stack.crop_labels(case.labels)
     targets = stack.crop_labels(case.labels, soft=True) if config.soft_targets else hard
     z = stack.z_indices

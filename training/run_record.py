@@ -94,6 +94,8 @@ def model_metadata(
         "classes": dict(CLASSES),
         "label_convention": "internal 0-3 (0 background, 1 NCR/NET, 2 edema, 3 enhancing); "
         "file conventions (BraTS 2020 4 / BraTS 2023 3) are converted by the app",
+        # Trained with sequences dropped: any non-empty subset of the modalities may be given.
+        **({"optional_modalities": True} if config.modality_dropout > 0 else {}),
         "preprocessing": config.preprocessing.to_dict(),
         "architecture": config.architecture,
         "training": training,

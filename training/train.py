@@ -115,7 +115,7 @@ def build_cohort(args: argparse.Namespace, config: TrainConfig, out: Path, log) 
     def load(name: str) -> Case | None:
         if name in by_name_real:
             try:
-                return load_real_case(by_name_real[name], config.modalities)
+                return load_real_case(by_name_real[name], config.modalities, config.modality_dropout > 0)
             except PatientLoadError as exc:  # one damaged download must not end a long run
                 log(f"skipping {name}: {exc}")
                 skipped.append({"case": name, "file": str(exc.path or by_name_real[name]), "problem": exc.problem})

@@ -19,7 +19,7 @@ from models.inference import autocast_dtype
 from models.runtime import uses_amp
 from models.unet import build_network
 
-from .augment import augment_batch
+from .augment import augment_batch, drop_modalities
 from .configs import TrainConfig
 from .distributed import Dist
 from .data import PreparedCase, SliceDataset, epoch_samples, patient_batches
@@ -113,7 +113,7 @@ class Trainer:
                 y = torch.from_numpy(cases[ci].targets[idx])
                 if cfg.augment is not None and y.ndim == 3:
                     x, y = augment_batch(x, y.long(), cfg.augment, spm, gen, cfg.preprocessing.plane)
-                yield x, y
+                yield drop_modalities(x, cfg.modality_dropout, spm, gen), y
             return
         samples = epoch_samples(cases, cfg, epoch, self.real_fraction)
         dataset = SliceDataset(cases, samples, cfg, epoch)
@@ -130,7 +130,7 @@ class Trainer:
                 y = y.long()
             if cfg.augment is not None and y.ndim == 3:
                 x, y = augment_batch(x, y, cfg.augment, spm, gen, cfg.preprocessing.plane)
-            yield x, y
+            yield drop_modalities(x, cfg.modality_dropout, spm, gen), y
 
     def n_steps(self, cases: list[PreparedCase], max_steps: int | None) -> int:
         cfg = self.config

@@ -271,22 +271,27 @@ def normalise(volumes: Sequence[np.ndarray], spec: PreprocessingSpec, mask: np.n
 
 
 def prepare_stack(
-    images: Mapping[str, np.ndarray], modalities: Sequence[str], spec: PreprocessingSpec
+    images: Mapping[str, np.ndarray], modalities: Sequence[str], spec: PreprocessingSpec,
+    allow_missing: bool = False,
 ) -> SliceStack:
     """Normalise, crop, resize and pad a patient's volumes into a :class:`SliceStack`.
 
     ``images`` are canonical RAS+ arrays sharing one shape; ``modalities`` gives the
     channel order (missing keys raise ``KeyError`` naming them; callers check first).
+    ``allow_missing``: a model trained with modality dropout reads an absent sequence as
+    zeros, which is what a dropped one looked like in training (normalised background);
+    the brain mask then comes from the sequences present. At least one must be present.
     """
     missing = [m for m in modalities if m not in images]
-    if missing:
+    if missing and (not allow_missing or len(missing) == len(modalities)):
         raise KeyError(f"missing modalities: {', '.join(missing)}")
-    vols = [np.asarray(images[m], dtype=np.float32) for m in modalities]
-    shape = vols[0].shape
-    if len(shape) != 3 or any(v.shape != shape for v in vols):
-        raise ValueError(f"volumes must be 3-D and share one shape, got {[v.shape for v in vols]}")
-    mask = brain_mask(vols)
-    vols = normalise(vols, spec, mask)
+    present = [np.asarray(images[m], dtype=np.float32) for m in modalities if m in images]
+    shape = present[0].shape
+    if len(shape) != 3 or any(v.shape != shape for v in present):
+        raise ValueError(f"volumes must be 3-D and share one shape, got {[v.shape for v in present]}")
+    mask = brain_mask(present)
+    normalised = iter(normalise(present, spec, mask))
+    vols = [next(normalised) if m in images else np.zeros(shape, np.float32) for m in modalities]
     # Views with the slicing axis last: one code path below for every plane.
     vols = [to_stack_grid(v, spec.plane) for v in vols]
     mask = to_stack_grid(mask, spec.plane)
