@@ -264,3 +264,20 @@ def test_ensemble_scoring_needs_finished_folds(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit):
         crossval.main(["--data", str(tmp_path), "--out", str(tmp_path / "cv"), "--ensemble-with", str(tmp_path)])
     assert "use it with --score-only" in capsys.readouterr().err
+
+
+def test_a_resumed_fold_gets_its_data_and_split_again(tmp_path, monkeypatch):
+    """The resume file holds the config only: without --data/--split the fold had no data (or a new split)."""
+    from training import crossval
+
+    fold = tmp_path / "fold-1"
+    fold.mkdir()
+    (fold / "last_state.pt").write_bytes(b"state")
+    seen: list[list[str]] = []
+    monkeypatch.setattr(crossval.subprocess, "call", lambda cmd, **kw: seen.append(cmd) or 0)
+    crossval.train_fold(fold, [tmp_path / "a", tmp_path / "b"], ["--epochs", "3"], None, 1)
+    cmd = seen[0]
+    assert cmd[cmd.index("--resume") + 1] == str(fold / "last_state.pt")
+    assert [cmd[i + 1] for i, c in enumerate(cmd) if c == "--data"] == [str(tmp_path / "a"), str(tmp_path / "b")]
+    assert cmd[cmd.index("--split") + 1] == str(fold / "split.json")
+    assert (fold / "done").exists()

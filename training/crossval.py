@@ -78,11 +78,12 @@ def train_fold(fold_dir: Path, data: list[Path], train_args: list[str], time_lim
         return
     cmd = [sys.executable, "-m", "training.train"]
     if (fold_dir / "last_state.pt").exists():
+        # The state holds the config, not the data: the fold's patients and split come again
+        # (without them brats-train has no data, or would deal a new split).
         cmd += ["--resume", str(fold_dir / "last_state.pt")]
-    else:
-        for root in data:
-            cmd += ["--data", str(root)]
-        cmd += ["--split", str(fold_dir / "split.json"), "--out", str(fold_dir), *train_args]
+    for root in data:
+        cmd += ["--data", str(root)]
+    cmd += ["--split", str(fold_dir / "split.json"), "--out", str(fold_dir), *train_args]
     if time_limit:
         cmd += ["--time-limit", str(time_limit)]
     if threads:
