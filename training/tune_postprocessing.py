@@ -255,7 +255,9 @@ def write_grid(table: Sequence[dict[str, Any]], out_dir: Path, n_cases: int, obj
         writer.writeheader()
         for row in table:
             writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
-    names = [f.name for f in dataclasses.fields(PostprocessParams)]
+    # the grid's own fields, and any other the table varies (the rest stay at their defaults)
+    names = [f.name for f in dataclasses.fields(PostprocessParams)
+             if f.name in DEFAULT_GRID or len({r[f.name] for r in table}) > 1]
     lines = [
         f"Post-processing grid on {n_cases} out-of-fold case(s), ranked by {objective} "
         f"({'mean lesion-wise Dice' if objective == 'lesionwise' else 'mean Dice'} of WT, TC, ET).",

@@ -36,6 +36,13 @@ Two further candidates, off by default until the folds say otherwise
 * :func:`remove_far_components` — tumour components farther than ``max_distance_mm``
   from the main (largest) lesion are dropped, whatever their size: a 2-D network's
   false positives in the other hemisphere or the cerebellum.
+* :func:`enhancing_volume_rule` — the BraTS winners' rule for low-grade tumours, in
+  millilitres so it means the same on any grid: predicted enhancing tumour below
+  ``min_enhancing_ml`` (in all, or per 26-connected piece) becomes label 1. A tumour
+  with little or no enhancement otherwise keeps a small spurious enhancing blob, and an
+  absent ET scores Dice 0 for a blob and 1 for nothing.
+  :func:`uncertain_enhancing_to_necrosis` is the same decision taken on the model's own
+  mean ET probability of each piece (needs the probabilities, not only the argmax).
 """
 
 from __future__ import annotations
@@ -122,12 +129,76 @@ def necrosis_inside_enhancing(labels: np.ndarray, closing: int = 2, min_enhancin
 
 def small_enhancing_to_necrosis(labels: np.ndarray, et_min_voxels: int) -> np.ndarray:
     """All enhancing tumour (3) becomes necrosis (1) when there are fewer than ``et_min_voxels`` of it (nnU-Net, BraTS)."""
+    return _small_enhancing_to_ncr(labels, float(et_min_voxels), per_lesion=False)
+
+
+def enhancing_volume_rule(
+    labels: np.ndarray,
+    spacing: tuple[float, float, float],
+    min_ml: float,
+    per_lesion: bool = False,
+) -> np.ndarray:
+    """Enhancing tumour (3) below ``min_ml`` millilitres becomes label 1; ``labels`` itself when nothing changes.
+
+    ``per_lesion`` False: the whole case's enhancing volume decides (the winners' rule:
+    a low-grade tumour has none, so a lone false blob goes). True: each 26-connected
+    enhancing piece is judged alone, so a high-grade tumour also loses its stray
+    specks while a multifocal tumour keeps every real focus. ``spacing`` (mm per voxel)
+    turns voxel counts into mL; label 1 is necrosis / non-enhancing core in the
+    training labels' meaning, so apply it before any change of that meaning.
+    """
+    voxel_ml = float(np.prod(np.asarray(spacing, dtype=float))) / 1000.0
+    if min_ml <= 0 or voxel_ml <= 0:
+        return labels
+    # rounded so that 0.1 mL of 1 mm voxels is 100 voxels, not 100.00000000000001
+    return _small_enhancing_to_ncr(labels, round(min_ml / voxel_ml, 6), per_lesion)
+
+
+def _small_enhancing_to_ncr(labels: np.ndarray, min_voxels: float, per_lesion: bool) -> np.ndarray:
+    """Enhancing voxels of the case (or of each 26-connected piece) counting fewer than ``min_voxels`` become NCR."""
     enhancing = labels == ENHANCING
     count = int(np.count_nonzero(enhancing))
-    if count == 0 or count >= et_min_voxels:
+    if count == 0 or (not per_lesion and count >= min_voxels):
         return labels
+    if per_lesion:
+        from scipy import ndimage as ndi
+
+        pieces, n = ndi.label(enhancing, structure=_FULL)
+        small = np.bincount(pieces.ravel(), minlength=n + 1) < min_voxels
+        small[0] = False
+        if not small.any():
+            return labels
+        enhancing = small[pieces]
     out = labels.copy()
     out[enhancing] = NCR
+    return out
+
+
+def uncertain_enhancing_to_necrosis(
+    labels: np.ndarray, et_probability: np.ndarray, min_mean_probability: float
+) -> np.ndarray:
+    """Enhancing pieces (26-connected) whose mean ET probability is below ``min_mean_probability`` become label 1.
+
+    ``et_probability`` is the model's probability of class 3 on the same grid (0-1; a
+    uint8 array is read as 0-255). An argmax of 3 at 0.4 is a close call between three
+    classes; a piece made of such voxels is the spurious blob of a non-enhancing tumour
+    more often than a rim, which the network draws with confidence.
+    """
+    from scipy import ndimage as ndi
+
+    if et_probability.shape != labels.shape:
+        raise ValueError(f"ET probabilities of shape {et_probability.shape} do not match labels of shape {labels.shape}")
+    enhancing = labels == ENHANCING
+    if min_mean_probability <= 0 or not enhancing.any():
+        return labels
+    pieces, n = ndi.label(enhancing, structure=_FULL)
+    scale = 255.0 if et_probability.dtype == np.uint8 else 1.0
+    means = np.asarray(ndi.mean(et_probability.astype(np.float32) / scale, pieces, index=np.arange(1, n + 1)))
+    low = np.concatenate([[False], means < min_mean_probability])
+    if not low.any():
+        return labels
+    out = labels.copy()
+    out[low[pieces]] = NCR
     return out
 
 
@@ -189,6 +260,8 @@ class PostprocessParams:
     min_core_voxels: int = 0  # remove_core_specks: core pieces below this become edema, ET pieces NCR
     et_min_voxels: int = 0  # small_enhancing_to_necrosis: ET below this many voxels becomes NCR
     max_distance_mm: float | None = None  # remove_far_components: drop components farther than this
+    min_enhancing_ml: float = 0.0  # enhancing_volume_rule: ET below this many mL becomes label 1
+    enhancing_per_lesion: bool = False  # ... judged per 26-connected ET piece instead of in all
 
     def describe(self) -> str:
         parts = [f"specks < {self.min_fraction:g} x largest" if self.min_fraction else "no speck removal"]
@@ -198,6 +271,9 @@ class PostprocessParams:
             parts.append(f"ET < {self.et_min_voxels} voxels -> NCR")
         if self.max_distance_mm is not None:
             parts.append(f"components > {self.max_distance_mm:g} mm from the main lesion dropped")
+        if self.min_enhancing_ml:
+            per = "per piece" if self.enhancing_per_lesion else "in all"
+            parts.append(f"ET < {self.min_enhancing_ml:g} mL ({per}) -> label 1")
         return "; ".join(parts)
 
 
@@ -231,7 +307,7 @@ def postprocess(
     ``target`` None returns ``labels`` untouched: the raw argmax, for like-for-like
     comparisons of networks. ``params`` (default :data:`DEFAULT_POSTPROCESSING`) chooses
     the component and enhancing-tumour steps, applied in this order: specks, core specks, small ET,
-    far components, then label 1's meaning. ``spacing`` (mm) is for the distance rule.
+    far components, the enhancing volume rule (mL), then label 1's meaning. ``spacing`` (mm) is for the distance rule.
     """
     params = DEFAULT_POSTPROCESSING if params is None else params
     if target is None:
@@ -251,6 +327,8 @@ def postprocess(
         out[box] = small_enhancing_to_necrosis(out[box], params.et_min_voxels)
     if params.max_distance_mm is not None:
         out[box] = remove_far_components(out[box], params.max_distance_mm, spacing)
+    if params.min_enhancing_ml:
+        out[box] = enhancing_volume_rule(out[box], spacing, params.min_enhancing_ml, params.enhancing_per_lesion)
     if source == "brats2013" and target == "brats2021":
         inner = tumour_box(out)  # specks gone: the lesion's own box is often a third of the first one
         if inner is not None:
