@@ -246,7 +246,7 @@ def test_an_ensemble_partner_must_have_the_same_folds(tmp_path, monkeypatch) -> 
             (d / f"fold-{i}" / "done").write_text("finished\n")
     monkeypatch.setattr(crossval, "real_patient_folders", lambda roots: [tmp_path / n for n in strata])
     calls: list[tuple[str, tuple]] = []
-    monkeypatch.setattr(crossval, "score_fold", lambda fold_dir, *a: calls.append((fold_dir.name, a)) or [])
+    monkeypatch.setattr(crossval, "score_fold", lambda fold_dir, *a, **k: calls.append((fold_dir.name, a)) or [])
     with pytest.raises(SystemExit, match="other folds"):
         crossval.main(["--data", str(tmp_path), "--out", str(run), "--score-only", "--ensemble-with", str(other)])
     assert calls == []

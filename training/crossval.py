@@ -28,6 +28,13 @@ Steps, each resumable (an interrupted run picks up where it stopped):
    judged on the folds without training again. ``--ensemble-with OTHER_RUN`` scores the
    mean softmax of this run's and another run's fold-i model (same folds, checked), an
    honest out-of-fold ensemble (``fold-i/oof-ens-OTHER_RUN.json``, ``cv-ens-OTHER_RUN.md``).
+   ``--subset flair,t2`` scores the fold models seeing only those sequences of each
+   patient (a modality-dropout model; ``fold-i/oof-sub-flair-t2.json``,
+   ``cv-sub-flair-t2.md``, which says how many patients had them all).
+   ``--save-predictions`` also keeps each held-out patient's raw argmax and mean ET
+   probability (``fold-i/pred{same name}/<patient>.npz``, :mod:`training.oof_predictions`),
+   so rules after the argmax (:mod:`training.tune_et_rule`) are tuned without predicting
+   again; patients already scored whose file is missing are predicted again for it.
 
 The out-of-fold predictions are the instrument that chooses settings (post-processing,
 ablations): every patient is scored by a model that never saw it.
@@ -47,28 +54,20 @@ from typing import Any
 
 import numpy as np
 
-from brats_desktop.core.discovery import discover_patient
+from brats_desktop.core.discovery import MODALITIES
 from brats_desktop.core.lifetime import dies_with_this_process
-from brats_desktop.core.nifti_io import read_volume
-from brats_desktop.core.patient import decode_segmentation
 from brats_desktop.core.postprocessing import NCR_DEFINITIONS
 
 from .cohort import real_patient_folders
 from .folds import make_folds, save_folds, splits_of, stratum_of
+from .oof_predictions import predictions_dir, read_reference, save_prediction
 
 REGIONS = ("WT", "TC", "ET")
 
 
 def patient_strata(folders: list[Path]) -> dict[str, str]:
     """Stratum per patient folder name, from its own segmentation (only the label file is read)."""
-    out: dict[str, str] = {}
-    for folder in folders:
-        files = discover_patient(folder)
-        assert files.segmentation is not None
-        values, _ = read_volume(files.segmentation, dtype=np.float32)
-        labels, _ = decode_segmentation(values, files.segmentation, files)
-        out[folder.name] = stratum_of(labels)
-    return out
+    return {folder.name: stratum_of(read_reference(folder)) for folder in folders}
 
 
 def train_fold(fold_dir: Path, data: list[Path], train_args: list[str], time_limit: float | None, threads: int | None,
@@ -99,14 +98,39 @@ def train_fold(fold_dir: Path, data: list[Path], train_args: list[str], time_lim
     (fold_dir / "done").write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"), encoding="utf-8")
 
 
-def scores_name(tta: str, ensemble_with: Sequence[Path] = ()) -> str:
+def scores_name(tta: str, ensemble_with: Sequence[Path] = (), subset: Sequence[str] | None = None) -> str:
     """Stem of the per-fold cache and the tables: ``oof``/``cv`` for one pass, ``oof-tta-flip``/``cv-tta-flip`` with TTA.
 
     With ``ensemble_with`` the other runs' names follow ``-ens-`` (``oof-ens-cv-b``,
-    ``cv-ens-cv-b.md``), so ``compare_cv run:oof-ens-cv-b`` can read them.
+    ``cv-ens-cv-b.md``), so ``compare_cv run:oof-ens-cv-b`` can read them; a ``subset``
+    of sequences follows ``-sub-`` (``oof-sub-flair-t2``).
     """
     ens = "".join(f"-{Path(d).name}" for d in ensemble_with)
-    return ("" if tta == "none" else f"-tta-{tta}") + (f"-ens{ens}" if ens else "")
+    sub = f"-sub-{'-'.join(subset)}" if subset else ""
+    return ("" if tta == "none" else f"-tta-{tta}") + (f"-ens{ens}" if ens else "") + sub
+
+
+def parse_subset(text: str) -> list[str]:
+    """``"flair,t2"`` -> ["flair", "t2"] (known sequence names, each once, in the order given)."""
+    names = [part.strip().lower() for part in text.split(",") if part.strip()]
+    unknown = [n for n in names if n not in MODALITIES]
+    if not names or unknown or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(
+            f"--subset needs sequence names from {', '.join(MODALITIES)}, each once, comma-separated; got {text!r}")
+    return names
+
+
+def check_subset(model: Any, path: Path, subset: Sequence[str]) -> None:
+    """Refuse a model that cannot read the subset: it needs a sequence outside it and was not trained without one."""
+    from models.inference import accepts_missing_modalities
+
+    needed = list(model.modalities)
+    if not set(needed) & set(subset):
+        raise SystemExit(f"crossval: {path} reads {', '.join(needed)}, none of which is in --subset {','.join(subset)}")
+    lacking = [m for m in needed if m not in subset]
+    if lacking and not accepts_missing_modalities(model):
+        raise SystemExit(f"crossval: {path} needs {', '.join(lacking)}, which --subset {','.join(subset)} leaves out, "
+                         "and it was not trained with modality dropout (metadata optional_modalities)")
 
 
 def check_same_folds(out: Path, others: Sequence[Path]) -> None:
@@ -123,15 +147,27 @@ def check_same_folds(out: Path, others: Sequence[Path]) -> None:
 
 
 def score_fold(fold_dir: Path, folders: list[Path], ncr_definition: str | None, threads: int | None,
-               tta: str = "none", ensemble_with: Sequence[Path] = ()) -> list[dict[str, Any]]:
+               tta: str = "none", ensemble_with: Sequence[Path] = (), *, subset: Sequence[str] | None = None,
+               save_predictions: bool = False) -> list[dict[str, Any]]:
     """Out-of-fold rows of one fold (cached in ``fold-i/oof.json``, ``oof-tta-flip.json`` with TTA).
 
     ``ensemble_with``: other runs on the same folds (:func:`check_same_folds`) whose
-    model of this fold is averaged with this one's.
+    model of this fold is averaged with this one's. ``subset``: the sequences the model
+    may see. ``save_predictions``: keep each patient's raw argmax and ET probability
+    (:mod:`training.oof_predictions`); a patient in the cache without its file is
+    predicted again for it (the cached rows stay), one the cache lacks was skipped and stays so.
     """
-    cache = fold_dir / f"oof{scores_name(tta, ensemble_with)}.json"
-    if cache.exists():
-        return json.loads(cache.read_text(encoding="utf-8"))
+    name = scores_name(tta, ensemble_with, subset)
+    cache = fold_dir / f"oof{name}.json"
+    cached: list[dict[str, Any]] | None = json.loads(cache.read_text(encoding="utf-8")) if cache.exists() else None
+    todo = list(folders)
+    if cached is not None:
+        scored = {row["patient"] for row in cached}
+        pred_dir = predictions_dir(fold_dir, name)
+        todo = [f for f in folders if save_predictions and f.name in scored
+                and not (pred_dir / f"{f.name}.npz").exists()]
+        if not todo:
+            return cached
     import torch
 
     from models.checkpoint import load_model
@@ -142,12 +178,33 @@ def score_fold(fold_dir: Path, folders: list[Path], ncr_definition: str | None, 
         torch.set_num_threads(threads)
     model = load_model(fold_dir / "best.pt")
     partners = [load_model(Path(d) / fold_dir.name / "best.pt") for d in ensemble_with]
-    rows = evaluate_folders(model, folders, "cpu", 16, lambda s: print(f"  {fold_dir.name} {s}", file=sys.stderr), ncr_definition,
-                            DEFAULT_LESION_METHOD, tta=tta, ensemble=partners)
+    if subset:
+        paths = [fold_dir / "best.pt", *(Path(d) / fold_dir.name / "best.pt" for d in ensemble_with)]
+        for member, path in zip([model, *partners], paths):
+            check_subset(member, path, subset)
+    hook = _prediction_saver(fold_dir, name, tta, ensemble_with, subset, model) if save_predictions else None
+    rows = evaluate_folders(model, todo, "cpu", 16, lambda s: print(f"  {fold_dir.name} {s}", file=sys.stderr), ncr_definition,
+                            DEFAULT_LESION_METHOD, tta=tta, ensemble=partners, modalities=subset, on_prediction=hook)
+    if cached is not None:  # predicted again only for the files: the cached rows stay the fold's scores
+        return cached
     for row in rows:
         row["fold"] = fold_dir.name
     cache.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
     return rows
+
+
+def _prediction_saver(fold_dir: Path, name: str, tta: str, ensemble_with: Sequence[Path],
+                      subset: Sequence[str] | None, model: Any) -> Any:
+    """The ``evaluate_folders`` hook writing ``fold-i/pred{name}/<patient>.npz``."""
+    from models.inference import model_ncr_definition
+
+    meta = {"fold": fold_dir.name, "model": str(fold_dir / "best.pt"), "model_ncr_definition": model_ncr_definition(model),
+            "tta": tta, "ensemble_with": ",".join(str(d) for d in ensemble_with), "subset": ",".join(subset or ())}
+
+    def save(folder: Path, patient: Any, raw: np.ndarray, probabilities: np.ndarray | None) -> None:
+        save_prediction(predictions_dir(fold_dir, name) / f"{folder.name}.npz", raw, probabilities, patient.spacing, meta)
+
+    return save
 
 
 def _table(rows: list[dict[str, Any]], n_folds: int, prefix: str, title: str) -> list[str]:
@@ -218,11 +275,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ensemble-with", type=Path, action="append", default=[], metavar="CV_DIR",
                    help="score the mean softmax of this run's and CV_DIR's model of each fold (same folds; "
                    "repeatable; own cache and tables; no training)")
+    p.add_argument("--subset", type=parse_subset, metavar="SEQ,SEQ",
+                   help="score with only these sequences of each patient, e.g. flair,t2 (a modality-dropout model; "
+                   "patients lacking one are skipped; own cache and tables; no training)")
+    p.add_argument("--save-predictions", action="store_true",
+                   help="also keep each held-out patient's raw argmax and ET probability in fold-i/pred*/ "
+                   "(for training.tune_et_rule; with --score-only)")
     args = p.parse_args(argv)
     if args.tta != "none" and not args.score_only:
         p.error("--tta scores finished folds: use it with --score-only")
     if args.ensemble_with and not args.score_only:
         p.error("--ensemble-with scores finished folds: use it with --score-only")
+    for flag, value in (("--subset", args.subset), ("--save-predictions", args.save_predictions)):
+        if value and not args.score_only:
+            p.error(f"{flag} scores finished folds: use it with --score-only")
     folders = real_patient_folders(args.data)
     by_name = {f.name: f for f in folders}
     folds_file = args.out / "folds.json"
@@ -248,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.ensemble_with:
         check_same_folds(args.out, args.ensemble_with)
     rows: list[dict[str, Any]] = []
+    held_out = 0  # patients of the folds scored (the subset's table says how many of them had its sequences)
     for i, split in enumerate(folds):
         fold_dir = args.out / f"fold-{i}"
         if args.only and i not in args.only:
@@ -265,18 +332,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"crossval: {fold_dir.name} is not finished in every --ensemble-with run: not scored", file=sys.stderr)
             continue
         if (fold_dir / "best.pt").exists():
+            held_out += len(split.val)
             rows += score_fold(fold_dir, [by_name[n] for n in split.val], definition, args.threads, args.tta,
-                               args.ensemble_with)
+                               args.ensemble_with, subset=args.subset, save_predictions=args.save_predictions)
     if not rows:
         return 0
     cols = ["fold", "patient"] + [k for k in rows[0] if k not in ("fold", "patient")]
-    stem = f"cv{scores_name(args.tta, args.ensemble_with)}"
+    stem = f"cv{scores_name(args.tta, args.ensemble_with, args.subset)}"
     with open(args.out / f"{stem}.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=cols)
         writer.writeheader()
         for row in rows:
             writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
     table = summarise(rows, len(folds))
+    if args.subset:
+        table = (f"Sequences {', '.join(m.upper() for m in args.subset)} only: {len(rows)} of {held_out} held-out "
+                 f"patients scored ({held_out - len(rows)} lack one of them).\n\n") + table
     (args.out / f"{stem}.md").write_text(table, encoding="utf-8")
     print(table)
     return 0

@@ -66,6 +66,8 @@ CSV_COLUMNS = (
     + ("ncr_definition", "ncr_definition_from", "seconds")
 )
 DEFAULT_LESION_METHOD = "brats2023"
+# (folder, patient, raw argmax, mean softmax or None): crossval --save-predictions keeps them
+PredictionHook = Callable[[Path, Any, np.ndarray, "np.ndarray | None"], None]
 
 
 def score(
@@ -116,6 +118,8 @@ def evaluate_folders(
     tta: str = "none",
     report_definition: bool = False,
     ensemble: Sequence[LoadedModel] = (),
+    modalities: Sequence[str] | None = None,
+    on_prediction: PredictionHook | None = None,
 ) -> list[dict[str, Any]]:
     """Predict, post-process as the app does, and score each folder; unusable folders are reported and skipped.
 
@@ -125,24 +129,42 @@ def evaluate_folders(
     give the rows of earlier versions (``training.crossval`` caches them per fold and
     writes one CSV from all folds); ``report_definition`` adds the ``ncr_definition``
     and ``ncr_definition_from`` columns. ``ensemble``: further models whose softmax is
-    averaged with ``model``'s (:func:`models.tta.predict_ensemble`).
+    averaged with ``model``'s (:func:`models.tta.predict_ensemble`). ``modalities``: the
+    model sees only these sequences of each patient (a patient lacking one is reported
+    and skipped). ``on_prediction(folder, patient, raw, probabilities)`` receives each
+    argmax before post-processing with its mean softmax ((classes, X, Y, Z) float16).
     """
     rows: list[dict[str, Any]] = []
     for folder in folders:
         try:
             patient = load_patient(folder)
+            images = patient.images
+            if modalities is not None:
+                lacking = [m for m in modalities if m not in images]
+                if lacking:
+                    log(f"skipping {folder}: no {', '.join(m.upper() for m in lacking)} (scoring the subset "
+                        f"{', '.join(m.upper() for m in modalities)})")
+                    continue
+                images = {m: images[m] for m in modalities}
             definition, source = resolve_ncr_definition(ncr_definition, patient)
             t0 = time.perf_counter()
+            probabilities = None
             if ensemble:
-                pred = predict_ensemble([model, *ensemble], patient.images, tta=tta, device=device,
-                                        batch_size=batch_size).labels
+                both = predict_ensemble([model, *ensemble], images, tta=tta, device=device, batch_size=batch_size)
+                pred, probabilities = both.labels, both.probabilities
+            elif on_prediction is not None:  # the same labels as below, with the softmax kept
+                both = predict_with_tta(model, images, tta=tta, device=device, batch_size=batch_size)
+                pred, probabilities = both.labels, both.probabilities
             elif tta == "none":
-                pred = predict_volume(model, patient.images, device=device, batch_size=batch_size)
+                pred = predict_volume(model, images, device=device, batch_size=batch_size)
             else:
-                pred = predict_with_tta(model, patient.images, tta=tta, device=device, batch_size=batch_size,
+                pred = predict_with_tta(model, images, tta=tta, device=device, batch_size=batch_size,
                                         probabilities=False).labels
+            raw = pred
             pred = postprocess(pred, target=definition, source=model_ncr_definition(model), spacing=patient.spacing)
             seconds = time.perf_counter() - t0
+            if on_prediction is not None:
+                on_prediction(Path(folder), patient, raw, probabilities)
         except (PatientLoadError, MissingModalityError) as exc:
             log(f"skipping {folder}: {exc}")
             continue
