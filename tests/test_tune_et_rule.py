@@ -121,6 +121,7 @@ def test_the_table_reports_all_low_grade_and_others_with_paired_errors(tmp_path:
     assert "ET Brats18_low_1" in text and "1 low-grade, 2 others" in text
     assert "**each ET piece < 0.25 mL**" in text and "slightly optimistic" in text
     assert "fold 2: ET in all < 0.25 mL" in text
+    assert "1 of 3 references have no enhancing tumour" in text and "Smallest enhancing tumour of the others: 0.34 mL (Brats18_hga_1)" in text
     assert "ET piece mean p" not in text  # left out when asked
 
 
