@@ -140,11 +140,16 @@ def segment_cases(
     progress: CaseProgress | None = None,
     should_stop: Callable[[], bool] | None = None,
     notify: Callable[[str], None] | None = None,
+    tta: str = "auto",
 ) -> list[dict[str, Any]]:
     """Segment ``jobs`` in order, writing each prediction; one failing case does not stop the rest.
 
+    ``model_for(patient)`` returns a loaded model or a :class:`models.tiers.Tier` (Segment All
+    and ``brats-predict COHORT --accurate`` run the tier's members); ``tta`` goes to
+    :func:`models.runtime.predict_patient` ("auto": the tier's own, or the device's default).
+
     Returns one result per case handled (``case``, ``patient``, ``input``, ``output``,
-    ``device``, ``seconds``, ``volumes_ml``, Dice against the ground truth when there is
+    ``device``, ``tier``, ``model_label``, ``seconds``, ``volumes_ml``, Dice against the ground truth when there is
     one, or ``error``). ``ncr_definition="auto"`` gives each case the meaning of label 1
     its own names imply (``ncr_fallback``, else the current protocol, where they tell
     nothing); each result says which (``ncr_definition``, ``ncr_definition_from``).
@@ -175,7 +180,7 @@ def segment_cases(
                     result.update(_segment_one(
                         job, patient, model_for, device=device, force_cpu=force_cpu, batch_size=batch_size,
                         ncr_definition=ncr_definition, ncr_fallback=ncr_fallback, predict=predict,
-                        should_stop=should_stop, notify=notify,
+                        should_stop=should_stop, notify=notify, tta=tta,
                     ))
                 except InferenceCancelled:
                     break
@@ -215,7 +220,7 @@ def _record_existing(job: CaseJob, patient: Patient) -> dict[str, Any]:
 def _segment_one(
     job: CaseJob, patient: Patient, model_for: Callable[[Patient], Any], *, device: str, force_cpu: bool,
     batch_size: int | None, ncr_definition: str | None, ncr_fallback: str | None, predict: Any, should_stop: Any,
-    notify: Any,
+    notify: Any, tta: str = "auto",
 ) -> dict[str, Any]:
     from models.runtime import predict_patient
 
@@ -223,7 +228,7 @@ def _segment_one(
     model = model_for(patient)
     run = predict_patient(
         model, patient, device=device, force_cpu=force_cpu, batch_size=batch_size, should_stop=should_stop,
-        notify=notify, predict=predict, ncr_definition=ncr_definition,
+        notify=notify, predict=predict, ncr_definition=ncr_definition, tta=tta,
     )
     if should_stop is not None and should_stop():
         from models.inference import InferenceCancelled
@@ -238,6 +243,10 @@ def _segment_one(
         "ncr_definition": ncr_definition,
         "ncr_definition_from": ncr_source,
         "model": str(getattr(model, "path", None) or getattr(model, "name", "")),
+        "tier": run.tier,
+        "model_label": run.model_label,
+        "members": [m.get("file", "") for m in run.producer.get("members", [])],
+        "tta": run.tta,
         "device": run.device,
         "device_name": run.device_name,
         "inference_seconds": round(run.seconds, 3),

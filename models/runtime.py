@@ -16,6 +16,7 @@ the GUI can put it in the status bar and the CLI can put it in its JSON.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import time
@@ -28,16 +29,19 @@ import numpy as np
 import torch
 
 from brats_desktop.core.patient import Patient
-from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, postprocess
+from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, PostprocessParams, postprocess
 
-from .inference import InferenceCancelled, MissingModalityError, model_ncr_definition, predict_volume
+from .inference import (
+    InferenceCancelled, MissingModalityError, accepts_missing_modalities, model_ncr_definition, predict_volume,
+)
 from .inference import check_modalities as inference_check
-from .tta import Prediction, predict_with_tta, resolve_tta
+from .tiers import Tier
+from .tta import Prediction, predict_ensemble, predict_with_tta, resolve_tta
 
 __all__ = [
     "DeviceUnavailableError", "InferenceCancelled", "MissingModalityError", "PredictionRun",
     "auto_batch_size", "best_bundled_model", "check_modalities", "describe_device",
-    "predict_patient", "run_with_fallback", "select_device",
+    "model_label", "predict_patient", "run_with_fallback", "select_device",
 ]
 
 DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
@@ -180,14 +184,23 @@ class PredictionRun:
     # canonical grid (internal classes 0-3); ``raw_labels`` is its argmax. None from injected hooks.
     probabilities: np.ndarray | None = None
     tta: str = "none"  # the test-time augmentation that produced it (models.tta.TTA_MODES)
+    tier: str | None = None  # "fast" / "accurate" / "any_sequence" (models.tiers); None: a single model
+    model_label: str = ""  # what produced it, in words ("Accurate (3 models: ..., flip TTA)", or the model's name)
+    # models.tiers.Tier.record() (tier, members with their versions, TTA, rule), or one model's name: for sidecars
+    producer: dict[str, Any] = field(default_factory=dict)
+    # The post-processing rules (None: DEFAULT_POSTPROCESSING); a tier's enhancing-tumour rule is here
+    postprocess_params: PostprocessParams | None = None
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)  # the patient's voxel size (mm), for the rules in mm/mL
 
     def relabel(self, ncr_definition: str | None) -> None:
         """Post-process ``raw_labels`` into ``labels`` with label 1 meaning ``ncr_definition`` (None: raw).
 
         The app calls it again when the user changes the meaning, so no re-run is needed.
+        A tier's enhancing-tumour rule (``postprocess_params``) is one of the steps.
         """
         assert self.raw_labels is not None
-        self.labels = postprocess(self.raw_labels, target=ncr_definition, source=self.model_ncr_definition)
+        self.labels = postprocess(self.raw_labels, target=ncr_definition, source=self.model_ncr_definition,
+                                  params=self.postprocess_params, spacing=self.spacing)
         self.ncr_definition = ncr_definition
 
 
@@ -277,13 +290,17 @@ def run_with_fallback(
 
 
 def best_bundled_model(patient: Patient | None, cache: dict[Path, Any] | None = None) -> Any:
-    """The bundled model with the most inputs ``patient`` has; the default when none fits.
+    """The bundled model that reads the most of ``patient``'s sequences; the default when none fits.
 
-    ``bundled_models()`` lists the FLAIR + T1CE default first; a four-modality model
-    ships only if it measured better, so it wins whenever the patient has all four.
-    When none fits, the default is returned and the modality check names what is
-    missing. ``cache`` (path -> loaded model) spares reloading across patients. Raises
-    ``ModelLoadError`` when no model file exists or one cannot be loaded.
+    ``bundled_models()`` lists the FLAIR + T1CE default first. A model that finds all its
+    inputs in the patient beats one trained with modality dropout (``optional_modalities``),
+    however many inputs that has: the dropout model reads absent sequences as zeros and
+    is the stand-in for patients lacking one, not an upgrade. Among full fits, more inputs
+    win (a four-modality model ships only if it measured better); ties go to the default.
+    When no model finds all its inputs, a dropout model that reads part of the patient's
+    sequences is used; when none does, the default is returned and the modality check
+    names what is missing. ``cache`` (path -> loaded model) spares reloading across
+    patients. Raises ``ModelLoadError`` when no model file exists or one cannot be loaded.
     """
     from .checkpoint import ModelLoadError, bundled_models, default_model_path, load_model
 
@@ -298,9 +315,15 @@ def best_bundled_model(patient: Patient | None, cache: dict[Path, Any] | None = 
     if not candidates:
         raise ModelLoadError(default_model_path(), "model file not found (no bundled model installed)")
     if patient is not None:
-        fitting = [p for p in candidates if not patient.missing(loaded(p).modalities)]
-        if fitting:  # max() keeps the first of equals: the default wins ties
-            return loaded(max(fitting, key=lambda p: len(loaded(p).modalities)))
+        full = [p for p in candidates if not patient.missing(loaded(p).modalities)]
+        if full:  # max() keeps the first of equals: the default wins ties
+            return loaded(max(full, key=lambda p: (not accepts_missing_modalities(loaded(p)),
+                                                   len(loaded(p).modalities))))
+        have = set(patient.images)
+        partial = [p for p in candidates
+                   if accepts_missing_modalities(loaded(p)) and have & set(loaded(p).modalities)]
+        if partial:
+            return loaded(max(partial, key=lambda p: len(have & set(loaded(p).modalities))))
     return loaded(candidates[0])
 
 
@@ -331,6 +354,35 @@ def check_modalities(model: Any, patient: Patient) -> list[str]:
     return inference_check(model, patient.images)
 
 
+def _ensemble_with(predict: PredictFn, mode: str) -> Callable[..., Any]:
+    """Several members through an injected single-model hook (tests): their mean softmax, else a majority vote."""
+
+    def run(members: list[Any], images: dict[str, np.ndarray], *, progress: Progress | None = None,
+            **options: Any) -> Prediction:
+        outputs = []
+        for k, member in enumerate(members):
+            def part(done: int, total: int, k: int = k) -> None:
+                if progress is not None:
+                    progress(k * total + done, len(members) * total)
+
+            kwargs = dict(options, tta=mode) if mode != "none" else options
+            outputs.append(predict(member, images, progress=part, **kwargs))
+        probs = [o.probabilities for o in outputs if isinstance(o, Prediction) and o.probabilities is not None]
+        if len(probs) == len(outputs):
+            mean = sum(p.astype(np.float32) for p in probs) / len(probs)
+            return Prediction(mean.argmax(axis=0).astype(np.uint8), mean.astype(np.float16), mode)
+        labels = [np.asarray(o.labels if isinstance(o, Prediction) else o) for o in outputs]
+        votes = np.stack([sum((x == c) for x in labels) for c in range(4)])
+        return Prediction(votes.argmax(axis=0).astype(np.uint8), None, mode)
+
+    return run
+
+
+def model_label(model: Any, tta: str) -> str:
+    """A single model's description for the layer and the JSON: its name and the TTA that ran."""
+    return f"{getattr(model, 'name', 'model')} ({'flip TTA' if tta == 'flip' else 'no TTA'})"
+
+
 def predict_patient(
     model: Any,
     patient: Patient,
@@ -345,40 +397,59 @@ def predict_patient(
     ncr_definition: str | None = DEFAULT_NCR_DEFINITION,
     tta: str = "auto",
 ) -> PredictionRun:
-    """Segment ``patient`` with ``model``: the one code path of the app and ``brats-predict``.
+    """Segment ``patient`` with ``model`` (a loaded model or a :class:`models.tiers.Tier`): the one code path
+    of the app and ``brats-predict``.
 
     ``batch_size`` None picks :func:`auto_batch_size` for the patient's slice size.
     ``tta`` is the test-time augmentation (:data:`models.tta.TTA_CHOICES`; "auto": the
-    measured default of the device, one pass on the CPU); ``run.probabilities`` is the
-    mean softmax over its passes.
+    measured default of the device, one pass on the CPU, or a tier's own); ``run.probabilities`` is the
+    mean softmax over its passes (and over a tier's members, :func:`models.tta.predict_ensemble`).
     ``ncr_definition`` is the meaning of label 1 the result should have
     (:meth:`PredictionRun.relabel`, which keeps the raw argmax beside; None: the raw argmax).
+    Progress runs once from 0 to the end over all members; a GPU out-of-memory retry
+    (smaller batches, then the CPU) starts the members again without going backwards.
 
     The result lies on the patient's canonical grid (``patient.shape``) voxel for voxel,
     so it can be shown beside the ground truth and written back with
     :func:`brats_desktop.core.nifti_io.write_label_map` onto ``patient.grid``.
     """
-    needed = check_modalities(model, patient)
+    tier = model if isinstance(model, Tier) else None
+    members = tier.members if tier is not None else [model]
+    needed: list[str] = []
+    for member in members:  # every member checked before any work: the message names the first gap
+        needed += [m for m in check_modalities(member, patient) if m not in needed]
     target = select_device(device, force_cpu)
-    images = {m: patient.images[m] for m in needed}
-    run = run_with_fallback(
-        model,
-        images,
+    images = {m: patient.images[m] for m in needed if m in patient.images}
+    requested = tier.tta if tier is not None and (tta or "auto") == "auto" else tta
+    options: dict[str, Any] = dict(
         device=target,
         batch_size=batch_size if batch_size is not None else auto_batch_size(patient.shape, target),
-        progress=progress,
-        should_stop=should_stop,
-        notify=notify,
-        predict=predict,
-        tta=tta,
+        progress=progress, should_stop=should_stop, notify=notify,
     )
+    if len(members) == 1:
+        run = run_with_fallback(members[0], images, predict=predict, tta=requested, **options)
+    else:
+        mode = resolve_tta(requested, target)
+        ensemble = functools.partial(predict_ensemble, tta=mode) if predict is None else _ensemble_with(predict, mode)
+        run = run_with_fallback(members, images, predict=ensemble, tta="none", **options)
+        run.tta = mode
     if run.labels.shape != patient.shape:
         raise RuntimeError(
             f"prediction shape {run.labels.shape} does not match the patient grid {patient.shape}"
         )
     start = time.perf_counter()
     run.raw_labels = run.labels
-    run.model_ncr_definition = model_ncr_definition(model)
+    run.model_ncr_definition = model_ncr_definition(members[0])
+    run.spacing = tuple(float(s) for s in patient.spacing)  # type: ignore[assignment]
+    if tier is not None:
+        ran = dataclasses.replace(tier, tta=run.tta)  # the label names the TTA that ran ("auto" resolved)
+        run.tier, run.model_label, run.producer = ran.key, ran.label, ran.record()
+        run.postprocess_params = ran.postprocess_params()
+    else:
+        run.model_label = model_label(model, run.tta)
+        path = getattr(model, "path", None)
+        run.producer = {"tier": None, "model_label": run.model_label, "tta": run.tta, "min_enhancing_ml": None,
+                        "members": [{"file": Path(path).name if path else "", "name": getattr(model, "name", "")}]}
     run.relabel(ncr_definition)
     run.seconds += time.perf_counter() - start
     return run

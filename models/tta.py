@@ -172,8 +172,8 @@ def predict_ensemble(
     differently; averaging their softmax is the fold-ensemble the cross-validation
     scores (``training.crossval --ensemble-with``). Each member keeps its own
     preprocessing (a 2.5-D and a 2-D model may be mixed); their outputs meet on the
-    patient's grid. Costs one full prediction per member, so it is an evaluation tool
-    here, not a default (the CPU budget is one pass). Progress counts all members' slices;
+    patient's grid. Costs one full prediction per member, so the app runs it only for the
+    Accurate tier (:mod:`models.tiers`), not by default (the CPU budget is one pass). Progress counts all members' slices;
     ``options`` (tta, device, batch_size, amp, should_stop) go to :func:`predict_with_tta`.
     """
     members = list(models)
@@ -185,10 +185,15 @@ def predict_ensemble(
     total: np.ndarray | None = None
     mode = resolve_tta(options.pop("tta", "none"), options.get("device", "cpu"))
     options.pop("probabilities", None)
+    # Members reading other planes have other slice counts: each member's share of the bar is
+    # the first member's count, so progress stays monotonic and ends exactly at its total.
+    unit: list[int] = []
     for k, member in enumerate(members):
         def member_progress(done: int, n: int, k: int = k) -> None:
-            if progress is not None:
-                progress(k * n + done, len(members) * n)
+            if progress is not None and n > 0:
+                if not unit:
+                    unit.append(n)
+                progress(k * unit[0] + (done * unit[0]) // n, len(members) * unit[0])
 
         pred = predict_with_tta(member, images, tta=mode, progress=member_progress, probabilities=True, **options)
         assert pred.probabilities is not None

@@ -384,12 +384,11 @@ class RawImport(Operation):
         rerun = self.rerun(ctx)
         problems += self.after_rerun(ctx, rerun, [ctx.root])
         names = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
-        for wanted in ("raw_t1ce.nii.gz", "raw_flair.nii.gz", "raw_brainmask.nii.gz", "brats-import.json",
-                       "raw_prediction.nii.gz", "raw_prediction-native.nii.gz"):
+        outputs = ("raw_prediction.nii.gz", "raw_prediction-native.nii.gz", "raw_prediction.json")  # .json: its sidecar
+        for wanted in ("raw_t1ce.nii.gz", "raw_flair.nii.gz", "raw_brainmask.nii.gz", "brats-import.json", *outputs):
             if wanted not in names:
                 problems.append(f"after the rerun {out} lacks {wanted}")
-        extra = [n for n in names if "prediction" in n and n not in ("raw_prediction.nii.gz",
-                                                                    "raw_prediction-native.nii.gz")]
+        extra = [n for n in names if "prediction" in n and n not in outputs]
         problems += [f"the rerun wrote a second prediction: {n}" for n in extra]
         siblings = [p.name for p in ctx.root.iterdir() if p.name.startswith("raw-brats") and p.name != "raw-brats"]
         problems += [f"the rerun imported twice: {n}" for n in siblings]

@@ -158,18 +158,24 @@ def test_real_case_prediction_lies_on_its_grid(tmp_path, shared_data, capsys):
     assert set(np.unique(np.asarray(got.dataobj))) <= {0, 1, 2, 3}
 
 
-def test_without_model_uses_the_bundled_model_the_app_would_pick(tmp_path, capsys, monkeypatch):
+def test_without_model_uses_the_bundled_tier_the_app_would_pick(tmp_path, capsys, monkeypatch):
     import models.checkpoint as checkpoint
+    import models.tiers as tiers
+    from tier_support import write_manifest
 
     two = tiny_model(tmp_path / "two", modalities=("flair", "t1ce")).path
-    four = tiny_model(tmp_path / "four", modalities=("t1", "t1ce", "t2", "flair"), seed=1).path
-    monkeypatch.setattr(checkpoint, "bundled_models", lambda: [two, four])
+    tiny_model(tmp_path / "four", modalities=("t1", "t1ce", "t2", "flair"), seed=1)
+    write_manifest(tmp_path, ["two/tiny.pt"], ["two/tiny.pt", "four/tiny.pt"])
+    monkeypatch.setattr(tiers, "BUNDLED_DIR", tmp_path)
     full, _, _ = write_patient_folder(tmp_path, "full", "RAS", "2023")
     pair, _, _ = write_patient_folder(tmp_path, "pair", "RAS", "2023", modalities=("flair", "t1ce"))
-    assert main([str(full), "--device", "cpu"]) == 0
-    assert json.loads(capsys.readouterr().out)["model"] == str(four)
-    assert main([str(pair), "--device", "cpu"]) == 0
-    assert json.loads(capsys.readouterr().out)["model"] == str(two)
+    assert main([str(full), "--device", "cpu"]) == 0  # no GPU: Fast
+    record = json.loads(capsys.readouterr().out)
+    assert record["model"] == str(two) and record["tier"] == "fast"
+    assert main([str(full), "--device", "cpu", "--accurate", "--out", str(tmp_path / "acc.nii.gz")]) == 0
+    assert json.loads(capsys.readouterr().out)["members"] == ["two/tiny.pt", "four/tiny.pt"]
+    assert main([str(pair), "--device", "cpu", "--accurate"]) == 1  # a member needs T1 and T2
+    assert "T1, T2" in capsys.readouterr().err
     monkeypatch.setattr(checkpoint, "bundled_models", lambda: [])
     assert main([str(pair)]) == 1
     assert "--model" in capsys.readouterr().err

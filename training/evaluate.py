@@ -51,7 +51,7 @@ from brats_desktop.core.label_meaning import AUTO, resolve_ncr_definition
 from brats_desktop.core.lesionwise import LESION_REGIONS, LESIONWISE_METHODS, lesionwise_regions
 from brats_desktop.core.metrics import compare, hd95
 from brats_desktop.core.patient import load_patient
-from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, NCR_DEFINITIONS, postprocess
+from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, NCR_DEFINITIONS, PostprocessParams, postprocess
 from models.checkpoint import LoadedModel, ModelLoadError, default_model_path, load_model, save_model
 from models.inference import MissingModalityError, model_ncr_definition, predict_volume
 from models.tta import TTA_CHOICES, predict_ensemble, predict_with_tta, resolve_tta
@@ -120,6 +120,7 @@ def evaluate_folders(
     ensemble: Sequence[LoadedModel] = (),
     modalities: Sequence[str] | None = None,
     on_prediction: PredictionHook | None = None,
+    params: PostprocessParams | None = None,
 ) -> list[dict[str, Any]]:
     """Predict, post-process as the app does, and score each folder; unusable folders are reported and skipped.
 
@@ -132,7 +133,8 @@ def evaluate_folders(
     averaged with ``model``'s (:func:`models.tta.predict_ensemble`). ``modalities``: the
     model sees only these sequences of each patient (a patient lacking one is reported
     and skipped). ``on_prediction(folder, patient, raw, probabilities)`` receives each
-    argmax before post-processing with its mean softmax ((classes, X, Y, Z) float16).
+    argmax before post-processing with its mean softmax ((classes, X, Y, Z) float16). ``params``: the post-processing
+    rules (None: the app's default; a tier's: :meth:`models.tiers.Tier.postprocess_params`).
     """
     rows: list[dict[str, Any]] = []
     for folder in folders:
@@ -161,7 +163,8 @@ def evaluate_folders(
                 pred = predict_with_tta(model, images, tta=tta, device=device, batch_size=batch_size,
                                         probabilities=False).labels
             raw = pred
-            pred = postprocess(pred, target=definition, source=model_ncr_definition(model), spacing=patient.spacing)
+            pred = postprocess(pred, target=definition, source=model_ncr_definition(model), params=params,
+                               spacing=patient.spacing)
             seconds = time.perf_counter() - t0
             if on_prediction is not None:
                 on_prediction(Path(folder), patient, raw, probabilities)
@@ -268,6 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="brats-evaluate", description="Dice and HD95 of a model on labelled patients.")
     p.add_argument("data", nargs="+", type=Path, help="patient folders or folders of patient folders")
     p.add_argument("--model", type=Path, help="model file (default: the bundled model)")
+    tier_group = p.add_mutually_exclusive_group()
+    for tier in ("accurate", "fast"):
+        tier_group.add_argument(f"--{tier}", dest="tier", action="store_const", const=tier,
+                                help=f"score the {tier.capitalize()} tier of models/bundled/tiers.json (its members "
+                                "averaged, its TTA unless --tta names one, its enhancing rule), as the app runs it")
     p.add_argument("--out", type=Path, help="output folder (default runs/eval-<time>)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--batch-size", type=int, default=16)
@@ -292,12 +300,23 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--interactive scores click correction, not the automatic model: not with --record or --ensemble-with")
     if args.record and args.ensemble_with:
         p.error("--record stores one model's scores in its file: not with --ensemble-with")
+    if args.tier and (args.model or args.ensemble_with or args.record or args.interactive is not None):
+        p.error("--accurate/--fast score a bundled tier: not with --model, --ensemble-with, --record or --interactive")
     if args.threads:
         torch.set_num_threads(args.threads)
     path = args.model or default_model_path()
+    params = None
     try:
-        model = load_model(path)
-        partners = [load_model(extra) for extra in args.ensemble_with]
+        if args.tier:
+            from models.tiers import load_tier
+
+            tier = load_tier(args.tier)
+            model, partners, params, path = tier.primary, tier.members[1:], tier.postprocess_params(), tier.path
+            args.tta = tier.tta if args.tta == "auto" else args.tta
+            print(f"brats-evaluate: {tier.label}", file=sys.stderr)
+        else:
+            model = load_model(path)
+            partners = [load_model(extra) for extra in args.ensemble_with]
     except ModelLoadError as exc:
         print(f"brats-evaluate: {exc}", file=sys.stderr)
         return 2
@@ -313,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     definition = None if args.ncr_definition == "raw" else args.ncr_definition
     lesion_method = None if args.lesion_method == "none" else args.lesion_method
     rows = evaluate_folders(model, folders, args.device, args.batch_size, log, definition, lesion_method, tta,
-                            report_definition=True, ensemble=partners)
+                            report_definition=True, ensemble=partners, params=params)
     if not rows:
         print("brats-evaluate: no patient could be evaluated", file=sys.stderr)
         return 1

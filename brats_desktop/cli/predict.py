@@ -1,15 +1,21 @@
 """``brats-predict``: segment patient folders without the GUI, by the app's own code path.
 
-    brats-predict PATIENT_DIR [--out FILE.nii.gz] [--model CKPT] [--device cpu|cuda|auto]
-    brats-predict COHORT_DIR  [--out DIR] [--csv FILE.csv] ...
+    brats-predict PATIENT_DIR [--out FILE.nii.gz] [--fast | --accurate] [--model CKPT] [--device cpu|cuda|auto]
+    brats-predict COHORT_DIR  [--out DIR] [--csv FILE.csv] [--fast | --accurate] ...
     brats-predict RAW_DIR --preprocess [--dicom-seg] [--report]
 
 One patient folder: writes the prediction (by default ``<folder>/<case id>_prediction.nii.gz``,
 ``-prediction`` for BraTS 2023 names, the app's Export/Save name from :mod:`brats_desktop.core.naming`;
 ``-1`` ... appended when that exists: a default never replaces anything) in the patient's
 own label convention on the source affine, and prints ONE JSON object on stdout with
-the output path, the device, the seconds taken and, when the folder has a
-segmentation, the Dice per class (NCR, ED, ET) and per region (WT, TC, ET).
+the output path, the tier and its models, the device, the seconds taken and, when the folder has a
+segmentation, the Dice per class (NCR, ED, ET) and per region (WT, TC, ET). Beside the
+mask, ``<mask name>.json`` (:mod:`brats_desktop.core.prediction_sidecar`) records what made it.
+
+The model tier (:mod:`models.tiers`): ``--fast`` (the bundled model, one pass),
+``--accurate`` (the Accurate ensemble of ``models/bundled/tiers.json``), default by device
+(Accurate on a CUDA GPU, else Fast). ``--model CKPT`` runs that checkpoint instead
+(``--accurate`` then adds flip test-time augmentation to it).
 
 A folder of patient folders: each is processed the same way and a CSV with one row per
 patient is written; the JSON object then summarises the run and names the CSV.
@@ -62,7 +68,15 @@ def _parser() -> argparse.ArgumentParser:
         "(default: <patient folder>/<case id>_prediction.nii.gz, or -prediction for BraTS 2023 names, "
         "never replacing a file)",
     )
-    p.add_argument("--model", type=Path, help="checkpoint to use (default: the bundled model)")
+    p.add_argument("--model", type=Path,
+                   help="checkpoint to use instead of the bundled tiers (--accurate then means flip TTA on it)")
+    tiers = p.add_mutually_exclusive_group()
+    tiers.add_argument("--accurate", dest="tier", action="store_const", const="accurate",
+                       help="the Accurate tier: several bundled models averaged, with test-time augmentation "
+                       "(seconds more per case on a CPU; the default on a CUDA GPU)")
+    tiers.add_argument("--fast", dest="tier", action="store_const", const="fast",
+                       help="the Fast tier: the bundled model alone, one pass (the default without a CUDA GPU)")
+    p.set_defaults(tier="auto")
     p.add_argument("--preprocess", action="store_true",
                    help="PATIENT_DIR holds raw scans (DICOM or scanner NIfTI): register to the T1CE, resample to "
                         "1 mm, skull-strip (HD-BET) into a BraTS folder first, then segment and also write the "
@@ -84,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
                    "averaged over --tta passes) as float32 NIfTI on the source grid; one patient folder only")
     p.add_argument("--tta", choices=("auto", "none", "flip"), default="auto",
                    help="test-time augmentation: flip averages the image with its left-right mirror (about "
-                   "twice the time, the app's Accurate option); auto: none on CPU, flip on a GPU")
+                   "twice the time); auto (default): the tier's own (models/bundled/tiers.json), or for --model "
+                   "none on CPU, flip on a GPU")
     p.add_argument("--dicom-seg", action="store_true",
                    help="also write the prediction as DICOM SEG on the original T1CE series' grid and a TID 1500 SR "
                    "with the volumes and RANO measurements (<case>_prediction.seg.dcm / .sr.dcm); for patients "
@@ -116,17 +131,34 @@ def _load_model(path: Path | None) -> Any:
 _BUNDLED_CACHE: dict[Path, Any] = {}
 
 
-def _model_for(model: Any, patient: Any) -> Any:
-    """``--model`` if given, else the bundled model the app would pick for this patient."""
+def _model_for(model: Any, patient: Any, tier: str = "auto", device: str = "auto") -> Any:
+    """``--model`` if given, else the bundled tier (``models.tiers.Tier``) for this patient and device."""
     from models.checkpoint import ModelLoadError
-    from models.runtime import best_bundled_model
+    from models.runtime import select_device
+    from models.tiers import load_tier, resolve_tier
 
     if model is not None:
         return model
     try:
-        return best_bundled_model(patient, _BUNDLED_CACHE)
+        return load_tier(resolve_tier(tier, select_device(device)), patient, _BUNDLED_CACHE)
     except ModelLoadError as exc:
         raise CliError(f"{exc}; pass a checkpoint with --model") from exc
+
+
+def _tta_for(model: Any, tier: str, tta: str) -> str:
+    """``--accurate`` with ``--model``: flip TTA on that checkpoint (what Accurate adds to one model)."""
+    return "flip" if model is not None and tier == "accurate" and tta == "auto" else tta
+
+
+def _write_sidecar(written: Path, run: Any, patient: Any, definition: str | None) -> Path:
+    from brats_desktop.core.prediction_sidecar import sidecar_record, write_sidecar
+
+    record = sidecar_record(written, run.producer, patient=patient.name, ncr_definition=definition,
+                            label_convention=patient.convention.value, device=run.device, edited=False)
+    try:
+        return write_sidecar(written, record, protected=patient.input_paths)
+    except ExportError as exc:
+        raise CliError(f"cannot write the prediction's sidecar: {exc}") from exc
 
 
 def _dice_block(pred, ref) -> dict[str, dict[str, float]]:
@@ -155,6 +187,7 @@ def predict_folder(
     overwrite: bool = False,
     ncr_definition: str = AUTO,
     tta: str = "auto",
+    tier: str = "auto",
     uncertainty: Path | None = None,
     dicom_seg: bool = False,
     report: bool = False,
@@ -192,10 +225,12 @@ def predict_folder(
     print(f"brats-predict: {patient.name}: {meaning_line(definition, source)}", file=sys.stderr)
     notes: list[str] = []
     try:
-        used = _model_for(model, patient)
+        used = _model_for(model, patient, tier, device)
+        if getattr(used, "key", None) == "any_sequence":
+            print(f"brats-predict: {patient.name}: {used.label}: the any-sequence model stands in", file=sys.stderr)
         run = predict_patient(
             used, patient, device=device, batch_size=batch_size, notify=notes.append, ncr_definition=definition,
-            tta=tta,
+            tta=_tta_for(model, tier, tta),
         )
     except MissingModalityError as exc:
         raise CliError(f"{folder}: {exc}{patient.unread_note(exc.missing)}") from exc
@@ -209,6 +244,7 @@ def predict_folder(
         raise CliError(f"{target}: already exists (use --overwrite to replace it)") from exc
     except (ExportError, PermissionError) as exc:
         raise CliError(f"{target}: cannot write the prediction ({exc}); choose another place with --out") from exc
+    sidecar = _write_sidecar(written, run, patient, definition)
     uncertainty_written = _write_uncertainty(run, patient, uncertainty, overwrite) if uncertainty is not None else None
     extra: dict[str, Any] = {}
     try:
@@ -226,6 +262,10 @@ def predict_folder(
         "ncr_definition": definition,
         "ncr_definition_from": source,
         "tta": run.tta,
+        "tier": run.tier,
+        "model_label": run.model_label,
+        "members": [m["file"] for m in run.producer.get("members", [])],
+        "sidecar": str(sidecar),
         "model": str(getattr(used, "path", None) or used.name),
         "device": run.device,
         "device_name": run.device_name,
@@ -270,8 +310,9 @@ def _write_uncertainty(run: Any, patient: Any, target: Path, overwrite: bool) ->
 
 def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
     row = {k: record.get(k, "") for k in (
-        "patient", "input", "output", "device", "seconds", "ncr_definition", "ncr_definition_from", "error",
+        "patient", "input", "output", "tier", "device", "seconds", "ncr_definition", "ncr_definition_from", "error",
     )}
+    row["tier"] = row["tier"] or ""  # None for --model runs
     # Files the read left out (the case was segmented without them, or not at all when the model needs them).
     row["skipped_files"] = "; ".join(f"{Path(s['file']).name}: {s['problem']}" for s in record.get("skipped_files", ()))
     row["status"] = record.get("status") or ("failed" if "error" in record else "done")
@@ -321,7 +362,7 @@ def predict_cohort(
         mine = shard(jobs, ranks)
 
         def model_for(patient: Any) -> Any:
-            return _model_for(model, patient)
+            return _model_for(model, patient, args.tier, args.device)
 
         def report(done: int, total: int, result: dict[str, Any]) -> None:
             meaning = (f" ({meaning_line(result['ncr_definition'], result.get('ncr_definition_from', ''))})"
@@ -333,7 +374,7 @@ def predict_cohort(
 
         results = segment_cases(
             mine, model_for, device=args.device, batch_size=args.batch_size, ncr_definition=args.ncr_definition,
-            num_workers=args.workers, progress=report,
+            num_workers=args.workers, progress=report, tta=_tta_for(model, args.tier, args.tta),
         )
         results = gather_results(results, ranks, [c.key for c in cohort.cases])
         if not ranks.main:
@@ -371,6 +412,7 @@ def predict_cohort(
             "with_damaged_files": sum(1 for r in results if r.get("skipped_files")),
             "ranks": ranks.world,
             "device": done[0]["device"] if done else None,
+            "tiers": sorted({str(r.get("tier")) for r in done if r.get("tier")}),
             "seconds": round(time.perf_counter() - start, 3),
             "results": records,
         }
@@ -430,15 +472,12 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
         return predict_folder(
             root, model, out=args.out, device=args.device,
             batch_size=args.batch_size, overwrite=args.overwrite, ncr_definition=args.ncr_definition,
-            tta=args.tta, uncertainty=args.uncertainty, dicom_seg=args.dicom_seg, report=args.report,
+            tta=args.tta, tier=args.tier, uncertainty=args.uncertainty, dicom_seg=args.dicom_seg, report=args.report,
         )
     if args.uncertainty is not None:
         raise CliError("--uncertainty takes one patient folder; this is a folder of patients")
     if args.dicom_seg:
         raise CliError("--dicom-seg takes one patient folder (imported from DICOM); this is a folder of patients")
-    if args.tta == "flip":  # cohort_predict.segment_cases does not take tta yet: say so rather than ignore it
-        print("brats-predict: --tta flip applies to a single patient for now; the cohort runs without it",
-              file=sys.stderr)
     return predict_cohort(root, folders, model, args)
 
 
@@ -465,7 +504,8 @@ def _predict_raw(root: Path, args: argparse.Namespace) -> dict[str, Any]:
             raise CliError(str(exc)) from exc
     record = predict_folder(
         imported.folder, _load_model(args.model), out=out, device=args.device, batch_size=args.batch_size,
-        overwrite=overwrite, ncr_definition=args.ncr_definition, tta=args.tta, uncertainty=args.uncertainty,
+        overwrite=overwrite, ncr_definition=args.ncr_definition, tta=args.tta, tier=args.tier,
+        uncertainty=args.uncertainty,
         dicom_seg=args.dicom_seg, report=args.report,
     )
     try:

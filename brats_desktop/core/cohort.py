@@ -94,6 +94,8 @@ class Review:
     dice_ai_vs_gt: dict[str, float] | None = None
     dice_corrected_vs_gt: dict[str, float] | None = None
     dice_ai_vs_corrected: dict[str, float] | None = None
+    ai_tier: str | None = None  # which model tier made the AI prediction ("fast", "accurate", "any_sequence")
+    ai_model: str | None = None  # ... in words, e.g. "Accurate (3 models: axial + coronal + sagittal, flip TTA)"
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Review":
@@ -382,6 +384,8 @@ class Cohort:
                 continue
             record.review.ai_volumes_ml = result["volumes_ml"]
             record.review.dice_ai_vs_gt = result.get("dice_regions")
+            if result.get("model_label"):  # a record-only job (status "existing") does not know: keep the old
+                record.review.ai_tier, record.review.ai_model = result.get("tier"), result["model_label"]
 
     # ---------------------------------------------------------------- summary
     def summary_rows(self) -> list[dict[str, Any]]:

@@ -48,13 +48,18 @@ def _digest(path: str, size: int, mtime_ns: int) -> str:
 
 
 def algorithm_of(model: object | None) -> Algorithm:
-    """The model's name and a version: ``sha256:`` + 12 hex digits of its weights file (``unknown`` without one)."""
+    """The model's name and a version: ``sha256:`` + 12 hex digits of its weights file (``unknown`` without one).
+
+    A tier of several member files gets the digest of their digests, so any changed member changes the version.
+    """
     if model is None:
         return Algorithm("unknown model", "unknown")
     name = str(getattr(model, "name", None) or "model")
-    path = getattr(model, "path", None)
+    # A tier of several models (models.tiers.Tier.paths): the digest of its members' digests, in order.
+    paths = [Path(p) for p in (getattr(model, "paths", None) or [getattr(model, "path", None)]) if p is not None]
     version = "unknown"
-    if path is not None and Path(path).is_file():
-        st = Path(path).stat()
-        version = "sha256:" + _digest(str(path), st.st_size, st.st_mtime_ns)[:12]
+    if paths and all(p.is_file() for p in paths):
+        digests = [_digest(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
+        combined = digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()
+        version = "sha256:" + combined[:12]
     return Algorithm(name, version)
