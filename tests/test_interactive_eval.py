@@ -201,3 +201,76 @@ def test_cli_corrects_each_patient_with_its_fold_model(tmp_path: Path, monkeypat
               "--folds", str(tmp_path / "folds.json"), "--fold-models", str(tmp_path / "models")])
     with pytest.raises(SystemExit, match="--folds and --fold-models go together"):
         main([str(root), "--out", str(out), "--interactive", "1", "--folds", str(tmp_path / "folds.json")])
+
+
+def _auto_model(path: Path, seed: int) -> Path:
+    """A tiny automatic model of its own (seeded) weights, saved where brats-train puts a fold's model."""
+    from models.checkpoint import load_model, save_model
+
+    _tiny_model(path)
+    loaded = load_model(path, fuse=False)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in loaded.network.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_model(path, loaded.network, loaded.metadata)
+
+
+def test_cli_starts_and_corrects_each_patient_with_its_fold_automatic_model(tmp_path: Path, monkeypatch) -> None:
+    """--fold-auto-models: a patient of fold i starts from DIR/fold-i/best.pt's segmentation and is corrected by
+    the click model warm-started from that same model (the bundled click model is never used)."""
+    from brats_desktop.interactive import engine as engine_module
+
+    root = _cases(tmp_path / "cohort")
+    (tmp_path / "folds.json").write_text(json.dumps({"folds": [["P2"], ["P1"]]}))
+    autos = {i: _auto_model(tmp_path / "auto" / f"fold-{i}" / "best.pt", seed=10 + i) for i in range(2)}
+
+    def no_bundled(cls, *args, **kwargs):
+        raise AssertionError("the bundled click model saw every patient: not out of fold")
+
+    monkeypatch.setattr(engine_module.ClickEngine, "bundled", classmethod(no_bundled))
+    out = tmp_path / "eval"
+    assert main([str(root), "--out", str(out), "--threads", "1", "--interactive", "2", "--engine", "click", "brush",
+                 "--folds", str(tmp_path / "folds.json"), "--fold-auto-models", str(tmp_path / "auto")]) == 0
+    rows = _csv(out / "interactive-cases.csv")
+    clicks = {r["case"]: r["model"] for r in rows if r["engine"] == "click"}
+    assert clicks == {"P1": f"warm-start:{autos[1]}", "P2": f"warm-start:{autos[0]}"}
+    cases = {(c["case"], c["engine"]): c for c in json.loads((out / "interactive.json").read_text())["cases"]}
+    assert cases[("P1", "brush")]["automatic_model"] == str(autos[1])
+    assert cases[("P2", "click")]["automatic_model"] == str(autos[0])
+    # The start is that fold model's own segmentation: what a plain run with that model starts from.
+    for case, fold in (("P1", 1), ("P2", 0)):
+        plain = tmp_path / f"plain-{case}"
+        assert main([str(root / case), "--model", str(autos[fold]), "--out", str(plain), "--threads", "1",
+                     "--interactive", "0", "--engine", "brush"]) == 0
+        start = next(r for r in rows if r["case"] == case and r["clicks"] == "0")
+        assert _csv(plain / "interactive-cases.csv")[0]["dice_wt"] == start["dice_wt"]
+    with pytest.raises(SystemExit, match="no automatic model for fold 1"):
+        (tmp_path / "auto" / "fold-1" / "best.pt").unlink()
+        main([str(root), "--out", str(out), "--interactive", "1", "--folds", str(tmp_path / "folds.json"),
+              "--fold-auto-models", str(tmp_path / "auto")])
+    with pytest.raises(SystemExit, match="need --folds"):
+        main([str(root), "--out", str(out), "--interactive", "1", "--fold-auto-models", str(tmp_path / "auto")])
+
+
+def test_click_model_from_an_automatic_model_is_its_untrained_warm_start() -> None:
+    """keep = follow = 0 answers as the automatic model; the defaults are the bundled click model's shortcut."""
+    from brats_desktop.interactive.engine import ClickEngine
+    from brats_desktop.interactive.network import assemble_inputs, click_model_from_automatic
+    from tests.interactive_support import tiny_auto
+
+    auto = tiny_auto(3)
+    same = click_model_from_automatic(auto, keep=0.0, follow=0.0)
+    rng = np.random.default_rng(0)
+    img = rng.normal(size=(2, 16, 16, 5)).astype(np.float32)
+    labels = rng.integers(0, 4, (16, 16, 5)).astype(np.uint8)
+    guid = (rng.random((4, 16, 16, 5)) > 0.9).astype(np.float32)
+    x = torch.from_numpy(assemble_inputs(img, labels, guid, [1, 2, 3]))
+    with torch.no_grad():
+        torch.testing.assert_close(same.network(x), auto.network(x[:, :6]), rtol=0, atol=0)
+    default = click_model_from_automatic(auto)
+    prior = default.network.prior.weight.detach()[:, :, 0, 0]
+    assert prior[3, 7] == 4.0 and prior[3, 12] == 4.0 and float(prior.abs().sum()) == 4.0 * 7  # keep 3 + follow 4
+    assert default.metadata["training"]["steps"] == 0
+    ClickEngine(default)  # a valid click model for the engine

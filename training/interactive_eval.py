@@ -8,8 +8,16 @@ then clicks N times, each click answered by an engine:
 * ``click``: the click model (``ClickEngine``; the bundled one, ``--click-model PATH``,
   or per fold with ``--folds RUN/folds.json --fold-models DIR``: a patient of fold i is
   corrected by ``DIR/fold-i/model.pt``, the model that never saw it);
+
 * ``brush``: one 3-D brush dab per click; ``region``: the 3-D region tool
   (:mod:`training.baseline_engines`), the manual tools the AI has to beat.
+
+With ``--folds F --fold-auto-models DIR`` the evaluation is out-of-fold from the start: a
+patient of fold i starts from the automatic segmentation of ``DIR/fold-i/best.pt`` (an
+automatic model's cross-validation, ``brats-train`` per fold) and, unless ``--fold-models``
+names trained click models, is corrected by the untrained click model warm-started from
+that same fold model (:func:`brats_desktop.interactive.network.click_model_from_automatic`,
+what the bundled click model is of the bundled automatic model): no model saw the patient.
 
 After every click Dice of WT / TC / ET is recorded (:func:`brats_desktop.core.metrics.dice_scores`).
 Written to ``--out``:
@@ -60,6 +68,7 @@ CASE_COLUMNS = ("case", "engine", "clicks", "dice_wt", "dice_tc", "dice_et", "se
                 "click_voxel", "click_label", "model", "ncr_definition")
 CURVE_COLUMNS = ("engine", "clicks", "cases", "dice_wt", "dice_tc", "dice_et")
 FOLD_MODEL = "model.pt"  # DIR/fold-i/model.pt: the layout of the click model's cross-validation
+FOLD_AUTO_MODEL = "best.pt"  # DIR/fold-i/best.pt: the layout of brats-train runs, one per fold
 
 
 class Engine(Protocol):
@@ -264,26 +273,83 @@ def fold_model_path(models: Path, fold: int) -> Path:
     return path
 
 
-class ClickModels:
-    """The click engine for each patient: its fold's model when folds are given, else one model for all."""
+def fold_auto_model_path(models: Path, fold: int) -> Path:
+    """``models/fold-i/best.pt``: the automatic model that did not train on fold i."""
+    path = Path(models) / f"fold-{fold}" / FOLD_AUTO_MODEL
+    if not path.is_file():
+        raise SystemExit(f"brats-evaluate: {path}: no automatic model for fold {fold} (not trained yet?)")
+    return path
 
-    def __init__(self, device: str, model: Path | None = None, folds: Path | None = None,
-                 fold_models: Path | None = None, log: Callable[[str], None] = lambda s: None) -> None:
-        if (folds is None) != (fold_models is None):
-            raise SystemExit("brats-evaluate: --folds and --fold-models go together")
-        self.device, self.model, self.log = device, model, log
-        self.folds = read_folds(folds) if folds is not None else {}
-        self.fold_models = fold_models
+
+class AutoModels:
+    """The automatic model that makes each patient's starting map: its fold's with ``--fold-auto-models``."""
+
+    def __init__(self, default: Any, folds: Mapping[str, int], fold_auto_models: Path | None,
+                 log: Callable[[str], None] = lambda s: None) -> None:
+        self.default, self.folds, self.fold_auto_models, self.log = default, folds, fold_auto_models, log
         self._loaded: dict[str, Any] = {}
 
     def for_patient(self, name: str) -> tuple[Any, str]:
-        """(engine, what it is): the fold model for a patient of the folds, else ``--click-model`` or the bundled one."""
+        """(loaded automatic model, its key): fold i's ``best.pt`` for a patient of fold i, else the default."""
+        if self.fold_auto_models is None or name not in self.folds:
+            if self.fold_auto_models is not None:
+                self.log(f"{name} is in no fold of the folds file: starts from the automatic model given")
+            return self.default, str(getattr(self.default, "path", None) or getattr(self.default, "name", "model"))
+        path = fold_auto_model_path(self.fold_auto_models, self.folds[name])
+        key = str(path)
+        if key not in self._loaded:
+            from models.checkpoint import ModelLoadError, load_model
+
+            try:
+                self._loaded[key] = load_model(path)  # fused, as the app runs it
+            except ModelLoadError as exc:
+                raise SystemExit(f"brats-evaluate: automatic model {path}: {exc}") from None
+        return self._loaded[key], key
+
+
+class ClickModels:
+    """The click engine for each patient: its fold's model when folds are given, else one model for all.
+
+    With ``fold_auto_models`` and no ``fold_models``, a patient of the folds is corrected by
+    the untrained warm start of its fold's automatic model (``for_patient``'s ``auto``).
+    """
+
+    def __init__(self, device: str, model: Path | None = None, folds: Path | None = None,
+                 fold_models: Path | None = None, log: Callable[[str], None] = lambda s: None,
+                 fold_auto_models: Path | None = None) -> None:
+        if folds is None and (fold_models is not None or fold_auto_models is not None):
+            raise SystemExit("brats-evaluate: --fold-models and --fold-auto-models need --folds")
+        if folds is not None and fold_models is None and fold_auto_models is None:
+            raise SystemExit("brats-evaluate: --folds and --fold-models go together (or --folds with --fold-auto-models)")
+        self.device, self.model, self.log = device, model, log
+        self.folds = read_folds(folds) if folds is not None else {}
+        self.fold_models = fold_models
+        self.fold_auto_models = fold_auto_models
+        self._loaded: dict[str, Any] = {}
+
+    def for_patient(self, name: str, auto: tuple[Any, str] | None = None) -> tuple[Any, str]:
+        """(engine, what it is): the fold model for a patient of the folds, else ``--click-model`` or the bundled one.
+
+        ``auto`` = (the patient's fold automatic model, its key) when the click model is to be
+        warm-started from it (``--fold-auto-models`` without ``--fold-models``).
+        """
         if name in self.folds:
-            assert self.fold_models is not None
-            return self._load(fold_model_path(self.fold_models, self.folds[name]))
+            if self.fold_models is not None:
+                return self._load(fold_model_path(self.fold_models, self.folds[name]))
+            assert auto is not None
+            return self._warm_start(*auto)
         if self.folds:
             self.log(f"{name} is in no fold of the folds file: corrected by the final click model")
         return self._load(self.model)
+
+    def _warm_start(self, auto: Any, key: str) -> tuple[Any, str]:
+        from brats_desktop.interactive.engine import ClickEngine
+        from brats_desktop.interactive.network import click_model_from_automatic
+
+        name = f"warm-start:{key}"
+        if name not in self._loaded:
+            self._loaded[name] = ClickEngine(click_model_from_automatic(auto), device=self.device)
+        return self._loaded[name], name
 
     def _load(self, path: Path | None) -> tuple[Any, str]:
         from brats_desktop.interactive.engine import ClickEngine
@@ -316,6 +382,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--fold-models", type=Path, metavar="DIR",
                    help="a click-model cross-validation folder (fold-i/model.pt): the patients of fold i "
                    "are corrected by that model")
+    g.add_argument("--fold-auto-models", type=Path, metavar="DIR",
+                   help="an automatic-model cross-validation folder (fold-i/best.pt): the patients of fold i "
+                   "start from that model's segmentation and, without --fold-models, are corrected by the "
+                   "untrained click model warm-started from it (out-of-fold from start to end)")
 
 
 def run(args: argparse.Namespace, model: Any, folders: Sequence[Path], out: Path,
@@ -332,8 +402,12 @@ def run(args: argparse.Namespace, model: Any, folders: Sequence[Path], out: Path
 
     if args.interactive < 0:
         raise SystemExit("brats-evaluate: --interactive needs a number of clicks >= 0")
-    clicks_models = ClickModels(args.device, args.click_model, args.folds, args.fold_models, log) \
+    fold_auto = getattr(args, "fold_auto_models", None)
+    clicks_models = ClickModels(args.device, args.click_model, args.folds, args.fold_models, log, fold_auto) \
         if "click" in args.engine else None
+    if fold_auto is not None and args.folds is None:
+        raise SystemExit("brats-evaluate: --fold-auto-models needs --folds")
+    autos = AutoModels(model, read_folds(args.folds) if fold_auto is not None else {}, fold_auto, log)
     baselines = {"brush": BrushEngine(), "region": RegionEngine()}
     requested = None if args.ncr_definition == "raw" else args.ncr_definition
     tta = resolve_tta(args.tta, args.device)
@@ -343,7 +417,9 @@ def run(args: argparse.Namespace, model: Any, folders: Sequence[Path], out: Path
         try:
             patient = load_patient(folder)
             definition, _ = resolve_ncr_definition(requested, patient)
-            start = predict_patient(model, patient, device=args.device, ncr_definition=definition, tta=tta).labels
+            auto = autos.for_patient(patient.name)
+            prediction = predict_patient(auto[0], patient, device=args.device, ncr_definition=definition, tta=tta)
+            start = prediction.labels
         except (PatientLoadError, MissingModalityError) as exc:
             log(f"skipping {folder}: {exc}")
             continue
@@ -351,13 +427,13 @@ def run(args: argparse.Namespace, model: Any, folders: Sequence[Path], out: Path
         for name in args.engine:
             if name == "click":
                 assert clicks_models is not None
-                engine, which = clicks_models.for_patient(patient.name)
+                engine, which = clicks_models.for_patient(patient.name, auto)
             else:
                 engine, which = baselines[name], name
             curve = robot_curve(engine, patient.images, start, patient.ground_truth, args.interactive,
                                 patient.spacing, warm_up=which not in warmed)
             warmed.add(which)
-            cases.append({"case": patient.name, "engine": name, "model": which,
+            cases.append({"case": patient.name, "engine": name, "model": which, "automatic_model": auto[1],
                           "ncr_definition": definition or "raw", "curve": curve})
             first, last = curve[0], curve[-1]
             log(f"{patient.name} [{name}]: Dice WT {first['WT']:.3f}->{last['WT']:.3f} "
@@ -368,7 +444,8 @@ def run(args: argparse.Namespace, model: Any, folders: Sequence[Path], out: Path
         return 1
     meta = {"automatic_model": getattr(model, "name", ""), "tta": tta, "ncr_definition": args.ncr_definition
             if requested != AUTO else "auto (per folder)", "folds": str(args.folds) if args.folds else None,
-            "fold_models": str(args.fold_models) if args.fold_models else None}
+            "fold_models": str(args.fold_models) if args.fold_models else None,
+            "fold_auto_models": str(fold_auto) if fold_auto else None}
     summary = write_report(cases, args.interactive, out, meta)
     for engine, s in summary.items():
         noc = " ".join(f"NoC {k} {v['mean']:.1f} ({v['failures']} at cap)" for k, v in s["noc"].items())

@@ -117,3 +117,30 @@ def warm_start(auto: LoadedModel, keep: float = 0.0, follow: float = 0.0) -> tup
     net.load_state_dict(target)
     net.eval()
     return net, arch
+
+
+def click_model_from_automatic(auto: LoadedModel, keep: float = 4.0, follow: float = 4.0,
+                               window: int = 96, slices_each_side: int = 3) -> LoadedModel:
+    """An untrained click model (:func:`warm_start`) of ``auto``, ready for :class:`.engine.ClickEngine`.
+
+    The bundled click model is exactly this of the bundled automatic model (keep = follow = 4,
+    no training steps): building it from another automatic model, e.g. one fold's of a
+    cross-validation, gives a click model that saw no patient that model did not see.
+    ``auto`` must be loaded with ``fuse=True``.
+    """
+    context = int(auto.metadata["preprocessing"].get("context", 1))
+    net, arch = warm_start(auto, keep=keep, follow=follow)
+    meta = {
+        "name": f"click-{auto.name}",
+        "modalities": list(auto.metadata["modalities"]),
+        "classes": auto.metadata["classes"],
+        "label_convention": auto.metadata.get("label_convention", ""),
+        "ncr_definition": auto.metadata.get("ncr_definition", "brats2013"),
+        "preprocessing": auto.metadata["preprocessing"],
+        "architecture": {"type": "unet2d", **arch},
+        "interactive": {**interactive_spec(context), "slices_each_side": int(slices_each_side), "window": int(window)},
+        "training": {"warm_start": auto.name, "keep": float(keep), "follow": float(follow), "steps": 0,
+                     "warm_start_file": str(auto.path) if auto.path is not None else None},
+        "licence": auto.metadata.get("licence", ""),
+    }
+    return LoadedModel(net, meta, None)
