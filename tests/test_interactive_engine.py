@@ -10,6 +10,7 @@ from torch import nn
 from brats_desktop.interactive import Click, Scribble
 from brats_desktop.interactive import guidance as G
 from brats_desktop.interactive.engine import ClickEngine, bundled_click_model_path
+from brats_desktop.interactive.grow import NO_GROWTH
 from brats_desktop.interactive.network import assemble_inputs, warm_start
 from models.checkpoint import LoadedModel, load_model, save_model
 from tests.interactive_support import AUTO_ARCH, SHAPE, images, tiny_auto, tiny_click_model, tiny_engine, tiny_metadata
@@ -18,12 +19,16 @@ torch.set_num_threads(1)
 
 
 class FlairThreshold(nn.Module):
-    """Enhancing where the centre FLAIR channel is bright, else background: a predictable 'network'."""
+    """Enhancing where the centre FLAIR channel is bright, else background: a predictable 'network'.
+
+    Confident both ways (enhancing is far from plausible on dark voxels), as a trained model
+    is away from a lesion: a click grows only where its class is plausible.
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = torch.zeros(x.shape[0], 4, *x.shape[-2:])
         logits[:, 0] = 0.5
-        logits[:, 3] = (x[:, 1] > 1.0).float()
+        logits[:, 3] = torch.where(x[:, 1] > 1.0, 5.0, -5.0)
         return logits
 
 
@@ -220,10 +225,11 @@ def test_changes_stay_within_reach_of_the_click() -> None:
     imgs = images(10)
     imgs["flair"][1:19, 1:19, 2:7] = 400.0  # one big bright lesion
     labels = np.zeros(SHAPE, np.uint8)
-    reach = ClickEngine(threshold_engine().model, reach=5.0).refine(imgs, labels, [Click((2, 2, 4), 3)])
+    # The network's changes (growing over the lesion is the growth rule's, tested with it).
+    reach = ClickEngine(threshold_engine().model, reach=5.0, grow=NO_GROWTH).refine(imgs, labels, [Click((2, 2, 4), 3)])
     assert reach.labels[4, 4, 4] == 3 and reach.labels[2, 2, 2] == 3  # 2.8 and 2 voxels away
     assert (reach.labels[10:, 10:] == 0).all()  # beyond 5 voxels nothing moved
-    unlimited = ClickEngine(threshold_engine().model, reach=None).refine(imgs, labels, [Click((2, 2, 4), 3)])
+    unlimited = ClickEngine(threshold_engine().model, reach=None, grow=NO_GROWTH).refine(imgs, labels, [Click((2, 2, 4), 3)])
     assert (unlimited.labels[10:16, 10:16, 2:7] == 3).all()
 
 
@@ -255,7 +261,7 @@ def test_answers_take_the_corrected_maps_meaning_of_label_1(monkeypatch, meaning
     automatic prediction did; otherwise a click near the rim would turn that edema back into label 1."""
     engine = tiny_engine(local=False, reach=None, ncr_definition=meaning)
     answer = _ring_answer(SHAPE)
-    monkeypatch.setattr(engine, "_predict", lambda norm, labels, guidance, box: answer[box].copy())
+    monkeypatch.setattr(engine, "_predict", lambda norm, labels, guidance, box, probabilities=False: (answer[box].copy(), None))
     result = engine.refine(images(), np.zeros(SHAPE, np.uint8), [Click((10, 13, 4), 3)])
     assert result.labels[10, 10, 4] == 1  # necrosis inside the rim stays necrosis
     assert result.labels[10, 13, 4] == 3  # the ring (and the clicked voxel) enhancing
@@ -266,6 +272,6 @@ def test_a_label_1_click_keeps_the_networks_label_1_in_the_2021_meaning(monkeypa
     """Clicking label 1 says where label 1 is: the answer around it is not turned into edema."""
     engine = tiny_engine(local=False, reach=None, ncr_definition="brats2021")
     answer = _ring_answer(SHAPE)
-    monkeypatch.setattr(engine, "_predict", lambda norm, labels, guidance, box: answer[box].copy())
+    monkeypatch.setattr(engine, "_predict", lambda norm, labels, guidance, box, probabilities=False: (answer[box].copy(), None))
     result = engine.refine(images(), np.zeros(SHAPE, np.uint8), [Click((10, 16, 4), 1)])
     assert result.labels[10, 16, 4] == 1 and result.labels[16, 10, 4] == 1

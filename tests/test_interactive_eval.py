@@ -274,3 +274,19 @@ def test_click_model_from_an_automatic_model_is_its_untrained_warm_start() -> No
     assert prior[3, 7] == 4.0 and prior[3, 12] == 4.0 and float(prior.abs().sum()) == 4.0 * 7  # keep 3 + follow 4
     assert default.metadata["training"]["steps"] == 0
     ClickEngine(default)  # a valid click model for the engine
+
+
+def test_cli_click_grow_sets_the_engines_growth_rule(tmp_path: Path) -> None:
+    root = _cases(tmp_path / "cohort")
+    (tmp_path / "folds.json").write_text(json.dumps({"folds": [["P1", "P2"]]}))
+    _auto_model(tmp_path / "auto" / "fold-0" / "best.pt", seed=3)
+    args = [str(root), "--threads", "1", "--interactive", "1", "--folds", str(tmp_path / "folds.json"),
+            "--fold-auto-models", str(tmp_path / "auto")]
+    assert main([*args, "--out", str(tmp_path / "none"), "--click-grow", "none"]) == 0
+    assert json.loads((tmp_path / "none" / "interactive.json").read_text())["click_grow"] == "none"
+    assert main([*args, "--out", str(tmp_path / "default")]) == 0
+    from brats_desktop.interactive.engine import GROW
+
+    assert json.loads((tmp_path / "default" / "interactive.json").read_text())["click_grow"] == GROW.notation()
+    with pytest.raises(SystemExit, match="--click-grow: 'far' is not a growth setting"):
+        main([*args, "--out", str(tmp_path / "bad"), "--click-grow", "far"])

@@ -62,3 +62,12 @@ def test_wrong_label_values_and_voxels_are_refused_in_words(tmp_path) -> None:
     with pytest.raises(ValueError, match="outside the image grid"):
         s.click((99, 1, 1), 2)
     assert s.guidance == ()
+
+
+def test_session_hands_the_automatic_models_probabilities_to_the_engine(tmp_path) -> None:
+    """Clicks grow where the model that made the starting map found their class plausible (that map's own model)."""
+    s = session(make_folder(tmp_path / "p", NAMES_2020, seg_values="2020"))
+    prior = s.engine._prior_for(s.patient.images, s.internal_labels.shape)
+    assert prior is not None and prior.shape == (4, *s.internal_labels.shape)
+    np.testing.assert_allclose(prior.astype(np.float32).sum(axis=0), 1.0, atol=1e-2)
+    assert s.engine._prior_for({m: a.copy() for m, a in s.patient.images.items()}, s.internal_labels.shape) is None

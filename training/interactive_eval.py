@@ -382,6 +382,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--fold-models", type=Path, metavar="DIR",
                    help="a click-model cross-validation folder (fold-i/model.pt): the patients of fold i "
                    "are corrected by that model")
+    g.add_argument("--click-grow", metavar="RULE",
+                   help="how far a click grows (brats_desktop.interactive.grow): 'none' (the click model's answer "
+                   "only) or a rule such as m2r20d1j0.75; default: the engine's (interactive.engine.GROW)")
     g.add_argument("--fold-auto-models", type=Path, metavar="DIR",
                    help="an automatic-model cross-validation folder (fold-i/best.pt): the patients of fold i "
                    "start from that model's segmentation and, without --fold-models, are corrected by the "
@@ -403,6 +406,14 @@ def run(args: argparse.Namespace, model: Any, folders: Sequence[Path], out: Path
     if args.interactive < 0:
         raise SystemExit("brats-evaluate: --interactive needs a number of clicks >= 0")
     fold_auto = getattr(args, "fold_auto_models", None)
+    grow = None
+    if getattr(args, "click_grow", None) is not None:
+        from brats_desktop.interactive.grow import GrowRule
+
+        try:
+            grow = GrowRule.parse(args.click_grow)
+        except ValueError as exc:
+            raise SystemExit(f"brats-evaluate: --click-grow: {exc}") from None
     clicks_models = ClickModels(args.device, args.click_model, args.folds, args.fold_models, log, fold_auto) \
         if "click" in args.engine else None
     if fold_auto is not None and args.folds is None:
@@ -428,6 +439,11 @@ def run(args: argparse.Namespace, model: Any, folders: Sequence[Path], out: Path
             if name == "click":
                 assert clicks_models is not None
                 engine, which = clicks_models.for_patient(patient.name, auto)
+                # As InteractiveSession does: clicks grow where the starting segmentation's model found their class plausible.
+                if hasattr(engine, "set_prior"):
+                    engine.set_prior(patient.images, prediction.probabilities)
+                if grow is not None:
+                    engine.grow = grow
             else:
                 engine, which = baselines[name], name
             curve = robot_curve(engine, patient.images, start, patient.ground_truth, args.interactive,
@@ -445,7 +461,8 @@ def run(args: argparse.Namespace, model: Any, folders: Sequence[Path], out: Path
     meta = {"automatic_model": getattr(model, "name", ""), "tta": tta, "ncr_definition": args.ncr_definition
             if requested != AUTO else "auto (per folder)", "folds": str(args.folds) if args.folds else None,
             "fold_models": str(args.fold_models) if args.fold_models else None,
-            "fold_auto_models": str(fold_auto) if fold_auto else None}
+            "fold_auto_models": str(fold_auto) if fold_auto else None,
+            "click_grow": args.click_grow if getattr(args, "click_grow", None) else _default_grow()}
     summary = write_report(cases, args.interactive, out, meta)
     for engine, s in summary.items():
         noc = " ".join(f"NoC {k} {v['mean']:.1f} ({v['failures']} at cap)" for k, v in s["noc"].items())
@@ -457,3 +474,9 @@ def run(args: argparse.Namespace, model: Any, folders: Sequence[Path], out: Path
     log(f"wrote {out / 'interactive-cases.csv'}, interactive-curves.csv, interactive-summary.csv, "
         f"interactive.json and interactive.png")
     return 0
+
+
+def _default_grow() -> str:
+    from brats_desktop.interactive.engine import GROW
+
+    return GROW.notation()

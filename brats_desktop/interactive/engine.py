@@ -6,7 +6,12 @@ Per call the network runs only on a window around the newest guidance: in-plane
 ± ``slices_each_side``, so a click is answered in a fraction of a second on a CPU and
 its effect stays local. Of the window's changes only those 26-connected to the newest
 guidance and within :data:`REACH` voxels of it are kept (:func:`.local.connected_changes`):
-a click in one lesion does not move another. Then every pointed-at voxel gets its label and ``locked`` voxels (hand
+a click in one lesion does not move another.
+Then each new item grows over the piece it was put on (:mod:`.grow`: where the class
+probabilities make its label plausible, connected to it, showing what the clicked voxel
+showed, within a reach): the automatic segmentation's probabilities when they were given
+(:meth:`ClickEngine.set_prior`), else the network's own in its window.
+Then every pointed-at voxel gets its label and ``locked`` voxels (hand
 painted) keep theirs unless the guidance points at them.
 """
 
@@ -24,6 +29,7 @@ import numpy as np
 from brats_desktop.core.preprocessing import PreprocessingSpec, brain_mask, normalise
 
 from . import guidance as G
+from .grow import GrowRule, grow_box, grow_region
 from .local import connected_changes, near
 
 CLICK_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "bundled" / "interactive"
@@ -33,6 +39,9 @@ EMPTY_BOX: tuple[slice, slice, slice] = (slice(0, 0), slice(0, 0), slice(0, 0))
 # held-out training windows a reach of 12 kept TC from falling after 3 clicks (0.899 -> 0.904
 # instead of 0.899 -> 0.899 unlimited, untrained model; 0.880 -> 0.899 for a 4-minute model).
 REACH = 12.0
+# How far a click grows (see .grow); chosen by patient-level cross-validation on out-of-fold
+# starting maps (training/interactive_grow_cv.py, README "AI correction").
+GROW = GrowRule(margin=2.0, reach=20.0, relative=1.0, relative_intensity=0.75)
 
 
 @dataclass
@@ -59,7 +68,7 @@ class ClickEngine:
 
     def __init__(self, model: Any, device: str = "cpu", window: int | None = None,
                  slices_each_side: int | None = None, local: bool = True, reach: float | None = REACH,
-                 ncr_definition: str | None = None) -> None:
+                 ncr_definition: str | None = None, grow: GrowRule = GROW) -> None:
         from models.inference import model_ncr_definition
 
         from .network import interactive_spec
@@ -81,6 +90,7 @@ class ClickEngine:
         self.slices_each_side = int(slices_each_side if slices_each_side is not None else spec.get("slices_each_side", 3))
         self.local = local
         self.reach = reach
+        self.grow = grow
         # The meaning of label 1 in the map being corrected (core.postprocessing.NCR_DEFINITIONS;
         # None: as the model answers). Settable between calls: the app follows its Label 1 setting.
         self.ncr_definition = ncr_definition
@@ -92,6 +102,8 @@ class ClickEngine:
         self._cache: tuple[Any, np.ndarray] | None = None
         self._network = None
         self._last_guidance: tuple[G.Guidance, ...] = ()
+        self._prior_key: tuple | None = None
+        self._prior: tuple[Any, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ construction
 
@@ -166,8 +178,13 @@ class ClickEngine:
         return boxes
 
     def _predict(self, norm: np.ndarray, labels: np.ndarray, guidance: Sequence[G.Guidance],
-                 box: tuple[slice, slice, slice]) -> np.ndarray:
-        """Network labels (uint8) on ``box``: context slices from the volume, in-plane padded to the U-Net's multiple."""
+                 box: tuple[slice, slice, slice], probabilities: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """Network labels (uint8) on ``box``: context slices from the volume, in-plane padded to the U-Net's multiple.
+
+        With ``probabilities`` also the softmax (classes, *box) of the network without its
+        labels/guidance shortcut (``prior_channels``): what the images say, not what the map
+        and the clicks add (for a warm-started model exactly the automatic model's answer).
+        """
         import torch
 
         from models.runtime import uses_amp
@@ -200,9 +217,18 @@ class ClickEngine:
                     logits = net(x)
             else:
                 logits = net(x)
-            out = logits.float().argmax(dim=1).to(torch.uint8).cpu().numpy()  # (N, X, Y)
+            logits = logits.float()
+            out = logits.argmax(dim=1).to(torch.uint8).cpu().numpy()  # (N, X, Y)
+            probs = None
+            if probabilities:
+                start, stop = getattr(net, "prior_channels", None) or (0, 0)
+                body = logits - net.prior(x[:, start:stop]).float() if stop > start else logits
+                probs = torch.softmax(body, dim=1).cpu().numpy()  # (N, C, X, Y)
         sx, sy = box[0].stop - box[0].start, box[1].stop - box[1].start
-        return np.ascontiguousarray(out[:, :sx, :sy].transpose(1, 2, 0))
+        labels_out = np.ascontiguousarray(out[:, :sx, :sy].transpose(1, 2, 0))
+        if probs is not None:
+            probs = np.ascontiguousarray(probs[:, :, :sx, :sy].transpose(1, 2, 3, 0))
+        return labels_out, probs
 
     def _in_shown_meaning(self, predicted: np.ndarray, focus: Sequence[G.Guidance]) -> np.ndarray:
         """The network's labels in the meaning of label 1 that the corrected map uses.
@@ -221,6 +247,62 @@ class ClickEngine:
         from brats_desktop.core.postprocessing import necrosis_inside_enhancing
 
         return necrosis_inside_enhancing(predicted)
+
+    def set_prior(self, images: Mapping[str, np.ndarray], probabilities: np.ndarray | None) -> None:
+        """Class probabilities (classes, X, Y, Z) of an automatic segmentation of ``images`` for growing clicks.
+
+        Used only while refining these very image arrays (held, so their ids stay theirs);
+        None forgets them. Without them a click grows within the network's window only.
+        """
+        with self._lock:
+            if probabilities is None:
+                self._prior_key, self._prior = None, None
+                return
+            arrays = tuple(images[m] for m in self.modalities if m in images)
+            self._prior_key = tuple((id(a), a.shape) for a in arrays)
+            self._prior = (arrays, probabilities)
+
+    def _prior_for(self, images: Mapping[str, np.ndarray], shape: Sequence[int]) -> np.ndarray | None:
+        if self._prior is None:
+            return None
+        arrays = tuple(images[m] for m in self.modalities if m in images)
+        if tuple((id(a), a.shape) for a in arrays) != self._prior_key or self._prior[1].shape[1:] != tuple(shape):
+            return None
+        return self._prior[1]
+
+    def _grow(self, norm: np.ndarray, labels: np.ndarray, out: np.ndarray, item: G.Guidance,
+              prior: np.ndarray | None, window: tuple[np.ndarray, tuple[slice, slice, slice]] | None,
+              locked: np.ndarray | None, earlier: Sequence[G.Guidance] = ()) -> np.ndarray | None:
+        """Relabel in ``out`` the piece ``item`` grows over; returns its (n, 3) voxels or None.
+
+        ``earlier`` guidance of other labels keeps what is nearer to it (see :func:`.grow.grow_region`).
+        """
+        points = G.exact_voxels(item)
+        points = points[np.all((points >= 0) & (points < np.asarray(labels.shape)), axis=1)]
+        if not len(points):
+            return None
+        box = grow_box(points, labels.shape, self.grow.reach)
+        if prior is not None:
+            probs = prior[(slice(None), *box)]
+        elif window is not None:  # the network's own probabilities, inside its window only
+            probs_w, wbox = window
+            box = tuple(slice(max(a.start, b.start), min(a.stop, b.stop)) for a, b in zip(box, wbox))  # type: ignore[assignment]
+            if any(s.stop <= s.start for s in box):
+                return None
+            probs = probs_w[(slice(None), *(slice(a.start - b.start, a.stop - b.start) for a, b in zip(box, wbox)))]
+        else:
+            return None
+        origin = np.array([s.start for s in box])
+        rivals = [G.exact_voxels(g) for g in earlier if g.label != item.label]
+        others = np.concatenate(rivals) - origin if rivals else None
+        region = grow_region(probs, labels[box], points - origin, item.label, self.grow, others=others,
+                             images=norm[(slice(None), *box)] if self.grow.uses_images else None,
+                             locked=None if locked is None else locked[box])
+        if not region.any():
+            return None
+        idx = np.argwhere(region) + origin
+        out[tuple(idx.T)] = item.label
+        return idx
 
     def prepare(self, images: Mapping[str, np.ndarray]) -> None:
         """Normalise ``images`` now (cached for these arrays), so the first click costs what later ones do."""
@@ -267,8 +349,13 @@ class ClickEngine:
                 norm = self._normalised(images)
                 if norm.shape[1:] != labels.shape:
                     raise ValueError(f"labels shape {labels.shape} != image shape {norm.shape[1:]}")
+                prior = self._prior_for(images, labels.shape) if self.grow.enabled else None
+                windows: list[tuple[np.ndarray, tuple[slice, slice, slice]]] = []
                 for box in self._windows(labels.shape, focus):
-                    predicted = self._in_shown_meaning(self._predict(norm, out, guidance, box), focus)
+                    raw, probs = self._predict(norm, out, guidance, box, self.grow.enabled and prior is None)
+                    if probs is not None:
+                        windows.append((probs, box))
+                    predicted = self._in_shown_meaning(raw, focus)
                     old = out[box]
                     if self.local:
                         origin = [s.start for s in box]
@@ -285,6 +372,13 @@ class ClickEngine:
                     old[keep] = predicted[keep]  # a view: writes into out
                     lo, hi = np.array([s.start for s in box]), np.array([s.stop - 1 for s in box])
                     bbox = _union(bbox, lo, hi)
+                if self.grow.enabled:
+                    for n, item in enumerate(focus):  # each grows over the piece it was put on, as the map showed it
+                        window = next((w for w in windows if _contains(w[1], G.exact_voxels(item))), None)
+                        earlier = guidance[: len(guidance) - len(focus) + n]
+                        idx = self._grow(norm, labels, out, item, prior, window, locked, earlier)
+                        if idx is not None:
+                            bbox = _union(bbox, idx.min(axis=0), idx.max(axis=0))
         for item in guidance:  # pointed-at voxels get their label, locked or not
             pts = G.exact_voxels(item)
             ok = np.all((pts >= 0) & (pts < np.asarray(labels.shape)), axis=1)
@@ -299,3 +393,7 @@ class ClickEngine:
 def _inside_any(item: G.Guidance, shape: Sequence[int]) -> bool:
     pts = G.exact_voxels(item)
     return bool(np.any(np.all((pts >= 0) & (pts < np.asarray(shape)), axis=1)))
+
+
+def _contains(box: tuple[slice, slice, slice], points: np.ndarray) -> bool:
+    return bool(all(((points[:, a] >= box[a].start) & (points[:, a] < box[a].stop)).all() for a in range(3)))

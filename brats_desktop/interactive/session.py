@@ -70,6 +70,8 @@ class InteractiveSession:
                                          ncr_definition=ncr_definition)
         if hasattr(engine, "prepare"):
             engine.prepare(patient.images)  # the first click then costs what later ones do
+        if hasattr(engine, "set_prior"):
+            engine.set_prior(patient.images, run.probabilities)  # clicks grow where the model found their class plausible
         return cls(patient, run.labels, engine)
 
     # ------------------------------------------------------------------ file terms

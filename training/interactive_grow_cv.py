@@ -1,0 +1,222 @@
+"""Choose the click engine's growth rule by patient-level cross-validation, on out-of-fold starts.
+
+``python -m training.interactive_grow_cv cache --folds F --fold-auto-models DIR --data D... --out C``
+runs each patient's fold automatic model once (as ``brats-evaluate --interactive`` does:
+:func:`models.runtime.predict_patient`, the folder's own meaning of label 1) and stores the
+start, its probabilities, the reference and the model's inputs in ``C/<patient>.npz``.
+
+``python -m training.interactive_grow_cv search --cache C --fold-auto-models DIR --clicks N --grid G``
+runs the robot user (:func:`training.interactive_eval.robot_curve`) with the click engine built
+from the patient's own fold model (the untrained warm start, as bundled) under every growth
+setting of the grid, and writes one row per patient and setting to ``C/search.csv``.
+
+``python -m training.interactive_grow_cv select --cache C`` picks, for each fold, the setting
+with the best mean gain on the OTHER folds' patients and reports that fold's patients with
+it (rotated over the folds), so no patient's figure comes from a setting chosen on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REGIONS = ("WT", "TC", "ET")
+
+
+def cache(args: argparse.Namespace) -> int:
+    import torch
+
+    from brats_desktop.core.label_meaning import resolve_ncr_definition
+    from brats_desktop.core.patient import load_patient
+    from models.runtime import predict_patient
+
+    from .evaluate import labelled_folders
+    from .interactive_eval import AutoModels, read_folds
+
+    torch.set_num_threads(1)
+    folds = read_folds(args.folds)
+    autos = AutoModels(None, folds, args.fold_auto_models, print)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for folder in labelled_folders(args.data):
+        target = args.out / f"{folder.name}.npz"
+        if target.exists() or folder.name not in folds:
+            continue
+        if not (args.fold_auto_models / f"fold-{folds[folder.name]}" / "done").exists():
+            continue  # that fold's training has not finished (best.pt is rewritten every epoch)
+        try:
+            model, key = autos.for_patient(folder.name)
+        except SystemExit as exc:  # that fold's model is not trained yet
+            print(exc)
+            continue
+        t0 = time.time()
+        patient = load_patient(folder)
+        definition, _ = resolve_ncr_definition(None if args.ncr_definition == "raw" else args.ncr_definition, patient)
+        run = predict_patient(model, patient, device="cpu", ncr_definition=definition, tta="none")
+        tmp = target.with_name(target.stem + ".partial.npz")
+        np.savez(tmp, start=run.labels, probabilities=run.probabilities, truth=patient.ground_truth,
+                 spacing=np.asarray(patient.spacing), fold=folds[folder.name], model=key,
+                 ncr_definition=str(definition), **{f"image_{m}": patient.images[m] for m in model.modalities})
+        tmp.replace(target)
+        print(f"{folder.name} fold {folds[folder.name]}: {time.time() - t0:.0f} s", flush=True)
+    return 0
+
+
+def load_case(path: Path) -> dict[str, Any]:
+    with np.load(path) as z:
+        return {"name": path.stem, "start": z["start"], "probabilities": z["probabilities"], "truth": z["truth"],
+                "spacing": tuple(z["spacing"]), "fold": int(z["fold"]), "model": str(z["model"]),
+                "images": {k[len("image_"):]: z[k] for k in z.files if k.startswith("image_")}}
+
+
+def parse_rule(text: str):
+    """A growth setting of the grid (:meth:`brats_desktop.interactive.grow.GrowRule.parse`'s notation)."""
+    from brats_desktop.interactive.grow import GrowRule
+
+    try:
+        return GrowRule.parse(text)
+    except ValueError as exc:
+        raise SystemExit(f"interactive_grow_cv: {exc}") from None
+
+
+SEARCH_COLUMNS = ("case", "fold", "setting", "clicks", "WT", "TC", "ET", "seconds")
+
+
+def search(args: argparse.Namespace) -> int:
+    import torch
+
+    from brats_desktop.interactive.engine import ClickEngine
+    from brats_desktop.interactive.network import click_model_from_automatic
+    from models.checkpoint import load_model
+
+    from .interactive_eval import fold_auto_model_path, robot_curve
+
+    torch.set_num_threads(1)
+    out = args.cache / args.name
+    done: set[tuple[str, str]] = set()
+    if out.exists():
+        with open(out, newline="", encoding="utf-8") as fh:
+            done = {(r["case"], r["setting"]) for r in csv.DictReader(fh)}
+    engines: dict[int, ClickEngine] = {}
+    paths = sorted(p for p in args.cache.glob("*.npz") if not p.name.endswith(".partial.npz"))
+    with open(out, "a", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=SEARCH_COLUMNS)
+        if not done:
+            writer.writeheader()
+        for path in paths:
+            case = None
+            for setting in args.grid:
+                if (path.stem, setting) in done:
+                    continue
+                case = case or load_case(path)
+                if args.only_folds and case["fold"] not in args.only_folds:
+                    break
+                fold = case["fold"]
+                if fold not in engines:
+                    auto = load_model(fold_auto_model_path(args.fold_auto_models, fold))
+                    engines[fold] = ClickEngine(click_model_from_automatic(auto))
+                engine = engines[fold]
+                engine.grow = parse_rule(setting)
+                engine.set_prior(case["images"], case["probabilities"])
+                curve = robot_curve(engine, case["images"], case["start"], case["truth"], args.clicks,
+                                    case["spacing"], warm_up=False)
+                for row in curve:
+                    writer.writerow({"case": path.stem, "fold": fold, "setting": setting, "clicks": row["clicks"],
+                                     **{r: f"{row[r]:.4f}" for r in REGIONS},
+                                     "seconds": "" if row["seconds"] is None else f"{row['seconds']:.4f}"})
+                fh.flush()
+                last = curve[-1]
+                print(f"{path.stem} {setting}: WT {curve[0]['WT']:.3f}->{last['WT']:.3f} TC {curve[0]['TC']:.3f}->"
+                      f"{last['TC']:.3f} ET {curve[0]['ET']:.3f}->{last['ET']:.3f}", flush=True)
+    return 0
+
+
+def read_search(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """(case, setting) -> {"fold", "curve": {region: [Dice after 0..N clicks]}, "seconds": [...]}."""
+    table: dict[tuple[str, str], dict[str, Any]] = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        for r in csv.DictReader(fh):
+            entry = table.setdefault((r["case"], r["setting"]), {"fold": int(r["fold"]), "curve": {g: [] for g in REGIONS},
+                                                                  "seconds": []})
+            for g in REGIONS:
+                entry["curve"][g].append(float(r[g]))
+            if r["seconds"]:
+                entry["seconds"].append(float(r["seconds"]))
+    return table
+
+
+def score(entries: list[dict[str, Any]]) -> float:
+    """What a setting is chosen by: the mean over WT, TC, ET of the mean Dice gain after N clicks."""
+    return float(np.mean([e["curve"][g][-1] - e["curve"][g][0] for e in entries for g in REGIONS]))
+
+
+def select(args: argparse.Namespace) -> int:
+    """Rotate over the folds: choose on the others, report the held-out fold with the choice."""
+    table = read_search(args.cache / args.name)
+    settings = sorted({s for _, s in table})
+    cases = sorted({c for c, _ in table})
+    complete = [c for c in cases if all((c, s) in table for s in settings)]
+    folds = sorted({table[(c, settings[0])]["fold"] for c in complete})
+    lines = [f"{len(complete)} cases with every setting; settings: {', '.join(settings)}", ""]
+    lines.append("| held-out fold | chosen on the other folds | its training score | held-out gain WT / TC / ET |")
+    lines.append("|---|---|---|---|")
+    held_out: list[dict[str, Any]] = []
+    for f in folds:
+        train = [c for c in complete if table[(c, settings[0])]["fold"] != f]
+        test = [c for c in complete if table[(c, settings[0])]["fold"] == f]
+        if not train or not test:
+            continue
+        best = max(settings, key=lambda s: score([table[(c, s)] for c in train]))
+        chosen = [table[(c, best)] for c in test]
+        held_out += chosen
+        gains = [np.mean([e["curve"][g][-1] - e["curve"][g][0] for e in chosen]) for g in REGIONS]
+        lines.append(f"| {f} | {best} | {score([table[(c, best)] for c in train]):+.4f} | "
+                     + " / ".join(f"{g:+.3f}" for g in gains) + " |")
+    if held_out:
+        mean = {g: np.mean([e["curve"][g] for e in held_out], axis=0) for g in REGIONS}
+        lines += ["", f"Held-out (each fold with the setting chosen on the others), {len(held_out)} cases: "
+                  + ", ".join(f"{g} {mean[g][0]:.3f} -> {mean[g][-1]:.3f} ({mean[g][-1] - mean[g][0]:+.3f})"
+                              for g in REGIONS)]
+    lines += ["", "| setting | all cases: mean Dice gain WT / TC / ET | score | p95 s |", "|---|---|---|---|"]
+    for s in settings:
+        es = [table[(c, s)] for c in complete]
+        gains = [np.mean([e["curve"][g][-1] - e["curve"][g][0] for e in es]) for g in REGIONS]
+        secs = [x for e in es for x in e["seconds"]]
+        lines.append(f"| {s} | " + " / ".join(f"{g:+.3f}" for g in gains) + f" | {score(es):+.4f} | "
+                     f"{np.percentile(secs, 95) if secs else float('nan'):.3f} |")
+    text = "\n".join(lines) + "\n"
+    (args.cache / (Path(args.name).stem + "-select.md")).write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.interactive_grow_cv", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("cache")
+    c.add_argument("--data", type=Path, nargs="+", required=True)
+    c.add_argument("--folds", type=Path, required=True)
+    c.add_argument("--fold-auto-models", type=Path, required=True)
+    c.add_argument("--ncr-definition", default="auto")
+    c.add_argument("--out", type=Path, required=True)
+    se = sub.add_parser("search")
+    se.add_argument("--cache", type=Path, required=True)
+    se.add_argument("--fold-auto-models", type=Path, required=True)
+    se.add_argument("--clicks", type=int, default=10)
+    se.add_argument("--grid", nargs="+", required=True, help="growth settings: none, m2r20, m3r30i0.8, ...")
+    se.add_argument("--only-folds", type=int, nargs="*", default=[])
+    se.add_argument("--name", default="search.csv", help="results file inside the cache folder (appended, resumable)")
+    sl = sub.add_parser("select")
+    sl.add_argument("--cache", type=Path, required=True)
+    sl.add_argument("--name", default="search.csv")
+    args = p.parse_args(argv)
+    return {"cache": cache, "search": search, "select": select}[args.command](args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
