@@ -11,8 +11,9 @@ from the patient's own fold model (the untrained warm start, as bundled) under e
 setting of the grid, and writes one row per patient and setting to ``C/search.csv``.
 
 ``python -m training.interactive_grow_cv select --cache C`` picks, for each fold, the setting
-with the best mean gain on the OTHER folds' patients and reports that fold's patients with
-it (rotated over the folds), so no patient's figure comes from a setting chosen on it.
+with the best mean gain among those with a harm rate of at most 5 % on the OTHER folds'
+patients and reports that fold's patients with it (rotated over the folds), so no patient's
+figure comes from a setting chosen on it.
 """
 
 from __future__ import annotations
@@ -84,6 +85,19 @@ def parse_rule(text: str):
         raise SystemExit(f"interactive_grow_cv: {exc}") from None
 
 
+def _brush():
+    from .baseline_engines import BrushEngine
+
+    return BrushEngine()
+
+
+def _region():
+    from .baseline_engines import RegionEngine
+
+    return RegionEngine()
+
+
+BASELINES = {"brush": _brush, "region": _region}  # grid names that run brats-evaluate's baseline engines
 SEARCH_COLUMNS = ("case", "fold", "setting", "clicks", "WT", "TC", "ET", "seconds")
 
 
@@ -117,12 +131,16 @@ def search(args: argparse.Namespace) -> int:
                 if args.only_folds and case["fold"] not in args.only_folds:
                     break
                 fold = case["fold"]
-                if fold not in engines:
-                    auto = load_model(fold_auto_model_path(args.fold_auto_models, fold))
-                    engines[fold] = ClickEngine(click_model_from_automatic(auto))
-                engine = engines[fold]
-                engine.grow = parse_rule(setting)
-                engine.set_prior(case["images"], case["probabilities"])
+                if setting in BASELINES:  # the manual tools the clicks are compared with
+                    engine = BASELINES[setting]()
+                else:
+                    if fold not in engines:
+                        auto = load_model(fold_auto_model_path(args.fold_auto_models, fold))
+                        engines[fold] = ClickEngine(click_model_from_automatic(auto))
+                    engine = engines[fold]
+                    engine.grow = parse_rule(setting)
+                    # --window-only: as the app runs it today, with the network's own probabilities in its window.
+                    engine.set_prior(case["images"], None if args.window_only else case["probabilities"])
                 curve = robot_curve(engine, case["images"], case["start"], case["truth"], args.clicks,
                                     case["spacing"], warm_up=False)
                 for row in curve:
@@ -150,17 +168,58 @@ def read_search(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
     return table
 
 
+def robot_figures(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """brats-evaluate's summary (NoC, harm rate, seconds) of these curves, through its own functions."""
+    from .interactive_eval import harmful, summarize
+
+    cases = []
+    for e in entries:
+        n = len(e["curve"]["WT"])
+        rows = []
+        for k in range(n):
+            row = {r: e["curve"][r][k] for r in REGIONS}
+            seconds = e["seconds"][k - 1] if 0 < k <= len(e["seconds"]) else None
+            rows.append({"clicks": k, **row, "seconds": seconds,
+                         "harmful": bool(k and seconds is not None and harmful(rows[-1], row))})
+        cases.append({"engine": "click", "curve": rows})
+    return summarize(cases, len(cases[0]["curve"]) - 1)["click"]
+
+
+def figures_line(entries: list[dict[str, Any]]) -> str:
+    f = robot_figures(entries)
+    return (f"NoC@90 WT {f['noc']['WT@90']['mean']:.2f} ({f['noc']['WT@90']['failures']} at cap), "
+            f"NoC@85 TC {f['noc']['TC@85']['mean']:.2f}, NoC@85 ET {f['noc']['ET@85']['mean']:.2f}, "
+            f"harm rate {f['harm_rate']:.1%} of {f['clicks_made']} clicks, "
+            f"s per click p50 {f['seconds_p50']:.3f} / p95 {f['seconds_p95']:.3f}")
+
+
+MAX_HARM = 0.05  # the harm rate a setting may have on the folds it is chosen on (the issue's target)
+
+
 def score(entries: list[dict[str, Any]]) -> float:
-    """What a setting is chosen by: the mean over WT, TC, ET of the mean Dice gain after N clicks."""
+    """The mean over WT, TC, ET of the mean Dice gain after N clicks."""
     return float(np.mean([e["curve"][g][-1] - e["curve"][g][0] for e in entries for g in REGIONS]))
+
+
+def choose(settings: list[str], entries_of) -> str:
+    """The best :func:`score` among the settings whose harm rate is at most :data:`MAX_HARM`
+    (the least harmful when none is), on the entries ``entries_of(setting)`` gives."""
+    harm = {s: robot_figures(entries_of(s))["harm_rate"] for s in settings}
+    safe = [s for s in settings if harm[s] <= MAX_HARM]
+    if not safe:
+        return min(settings, key=lambda s: harm[s])
+    return max(safe, key=lambda s: score(entries_of(s)))
 
 
 def select(args: argparse.Namespace) -> int:
     """Rotate over the folds: choose on the others, report the held-out fold with the choice."""
     table = read_search(args.cache / args.name)
-    settings = sorted({s for _, s in table})
-    cases = sorted({c for c, _ in table})
-    complete = [c for c in cases if all((c, s) in table for s in settings)]
+    if args.grid:  # these settings, on the cases that have them all
+        settings = sorted(args.grid)
+        complete = sorted(c for c in {c for c, _ in table} if all((c, s) in table for s in settings))
+    else:  # the settings every case has (a grid narrowed part-way through keeps what all cases share)
+        complete = sorted({c for c, _ in table})
+        settings = sorted(s for s in {s for _, s in table} if all((c, s) in table for c in complete))
     folds = sorted({table[(c, settings[0])]["fold"] for c in complete})
     lines = [f"{len(complete)} cases with every setting; settings: {', '.join(settings)}", ""]
     lines.append("| held-out fold | chosen on the other folds | its training score | held-out gain WT / TC / ET |")
@@ -171,7 +230,7 @@ def select(args: argparse.Namespace) -> int:
         test = [c for c in complete if table[(c, settings[0])]["fold"] == f]
         if not train or not test:
             continue
-        best = max(settings, key=lambda s: score([table[(c, s)] for c in train]))
+        best = choose(settings, lambda s: [table[(c, s)] for c in train])
         chosen = [table[(c, best)] for c in test]
         held_out += chosen
         gains = [np.mean([e["curve"][g][-1] - e["curve"][g][0] for e in chosen]) for g in REGIONS]
@@ -181,7 +240,7 @@ def select(args: argparse.Namespace) -> int:
         mean = {g: np.mean([e["curve"][g] for e in held_out], axis=0) for g in REGIONS}
         lines += ["", f"Held-out (each fold with the setting chosen on the others), {len(held_out)} cases: "
                   + ", ".join(f"{g} {mean[g][0]:.3f} -> {mean[g][-1]:.3f} ({mean[g][-1] - mean[g][0]:+.3f})"
-                              for g in REGIONS)]
+                              for g in REGIONS), "", figures_line(held_out)]
     lines += ["", "| setting | all cases: mean Dice gain WT / TC / ET | score | p95 s |", "|---|---|---|---|"]
     for s in settings:
         es = [table[(c, s)] for c in complete]
@@ -189,6 +248,9 @@ def select(args: argparse.Namespace) -> int:
         secs = [x for e in es for x in e["seconds"]]
         lines.append(f"| {s} | " + " / ".join(f"{g:+.3f}" for g in gains) + f" | {score(es):+.4f} | "
                      f"{np.percentile(secs, 95) if secs else float('nan'):.3f} |")
+    final = choose(settings, lambda s: [table[(c, s)] for c in complete])
+    lines += ["", f"Chosen on all {len(complete)} cases (what the engine ships): {final}"]
+    lines += ["", "All cases per setting:"] + [f"- {s}: {figures_line([table[(c, s)] for c in complete])}" for s in settings]
     text = "\n".join(lines) + "\n"
     (args.cache / (Path(args.name).stem + "-select.md")).write_text(text, encoding="utf-8")
     print(text)
@@ -210,10 +272,13 @@ def main(argv: list[str] | None = None) -> int:
     se.add_argument("--clicks", type=int, default=10)
     se.add_argument("--grid", nargs="+", required=True, help="growth settings: none, m2r20, m3r30i0.8, ...")
     se.add_argument("--only-folds", type=int, nargs="*", default=[])
+    se.add_argument("--window-only", action="store_true",
+                    help="do not give the engine the automatic model's probabilities (the app's case)")
     se.add_argument("--name", default="search.csv", help="results file inside the cache folder (appended, resumable)")
     sl = sub.add_parser("select")
     sl.add_argument("--cache", type=Path, required=True)
     sl.add_argument("--name", default="search.csv")
+    sl.add_argument("--grid", nargs="*", default=[], help="choose among these settings only (default: all shared)")
     args = p.parse_args(argv)
     return {"cache": cache, "search": search, "select": select}[args.command](args)
 
