@@ -346,12 +346,15 @@ def auto_batch_size(shape: tuple[int, int, int], device: torch.device | str = "c
 
 
 def check_modalities(model: Any, patient: Patient) -> list[str]:
-    """The modalities to feed the model, in channel order.
+    """The modalities to feed the model (or every member of a tier), in channel order.
 
     Raises :class:`models.inference.MissingModalityError` naming what the patient lacks,
     before any device is touched or any work is done.
     """
-    return inference_check(model, patient.images)
+    needed: list[str] = []
+    for member in (model.members if isinstance(model, Tier) else [model]):
+        needed += [m for m in inference_check(member, patient.images) if m not in needed]
+    return needed
 
 
 def _ensemble_with(predict: PredictFn, mode: str) -> Callable[..., Any]:
@@ -415,9 +418,7 @@ def predict_patient(
     """
     tier = model if isinstance(model, Tier) else None
     members = tier.members if tier is not None else [model]
-    needed: list[str] = []
-    for member in members:  # every member checked before any work: the message names the first gap
-        needed += [m for m in check_modalities(member, patient) if m not in needed]
+    needed = check_modalities(model, patient)  # every member, before any work
     target = select_device(device, force_cpu)
     images = {m: patient.images[m] for m in needed if m in patient.images}
     requested = tier.tta if tier is not None and (tta or "auto") == "auto" else tta

@@ -369,9 +369,14 @@ def load_tier(tier: str, patient: Any = None, cache: dict[Path, Any] | None = No
 
 
 def tier_summaries(folder: Path | None = None) -> list[tuple[str, str, list[str], str]]:
-    """(title, TTA, member files, description) of each manifest tier, for Help; no torch. Empty without a manifest."""
+    """(title, TTA, member files, description) of each manifest tier, for Help; no torch. Empty without a manifest.
+
+    A member whose file is absent (the optional any-sequence model before it is trained) is marked "(not installed)".
+    """
     try:
         specs = read_manifest(folder)
     except TierError:
         return []
-    return [(TIER_TITLES.get(k, k), s.tta, list(s.members), s.description) for k, s in specs.items()]
+    return [(TIER_TITLES.get(k, k), s.tta,
+             [m if p.is_file() else f"{m} (not installed)" for m, p in zip(s.members, s.paths(folder))],
+             s.description) for k, s in specs.items()]

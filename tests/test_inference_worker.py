@@ -296,24 +296,31 @@ def test_run_waits_for_a_progressive_load_to_finish(qtbot, tmp_path, window):
     assert win.state.layer("Prediction").data.shape == (40, 36, 24)
 
 
-def test_bundled_model_is_chosen_by_the_patients_modalities(qtbot, tmp_path, monkeypatch):
-    import models.checkpoint as checkpoint
+def test_the_bundled_tier_is_loaded_for_the_patient(qtbot, tmp_path, monkeypatch):
+    import models.tiers as tiers
+    from tier_support import write_manifest
 
     two = tiny_model(tmp_path / "two", modalities=("flair", "t1ce")).path
     four = tiny_model(tmp_path / "four", modalities=("flair", "t1ce", "t1", "t2"), seed=2).path
-    monkeypatch.setattr(checkpoint, "bundled_models", lambda: [two, four])
+    write_manifest(tmp_path, ["two/tiny.pt"], ["two/tiny.pt", "four/tiny.pt"])
+    monkeypatch.setattr(tiers, "BUNDLED_DIR", tmp_path)
     settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings=settings, dialogs=RecordingDialogs())
+    dialogs = RecordingDialogs()
+    win = MainWindow(settings=settings, dialogs=dialogs)
     qtbot.addWidget(win)
     images, labels = synthetic_arrays(seed=5)
     win.show_patient(patient_from_arrays("all-four", images, labels))
-    assert win.segment.model.path == four
+    assert win.segment.model.key == "fast" and win.segment.model.paths == [two]  # no GPU: Fast
+    win.segment.accurate_action.trigger()
+    assert win.segment.model.paths == [two, four]
     pair = {m: images[m] for m in ("flair", "t1ce")}
     win.show_patient(patient_from_arrays("flair-t1ce", pair, labels))
-    assert win.segment.model.path == two
+    assert win.segment.run() is False  # an Accurate member needs T1 and T2: said before anything runs
+    assert dialogs.errors[-1][0] == "Missing modalities" and "T1, T2" in dialogs.errors[-1][1]
+    win.segment.accurate_action.trigger()  # Fast reads FLAIR + T1CE
     with qtbot.waitSignal(win.segment.prediction_applied, timeout=60_000):
         win.segment.run_action.trigger()
-    assert win.segment.last_run is not None
+    assert win.segment.last_run.tier == "fast"
     win.state.set_patient(None)
     win.close()
 

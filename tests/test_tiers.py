@@ -146,7 +146,7 @@ def test_a_bad_manifest_or_missing_member_is_named(tmp_path):
     assert load_tier("fast", folder=tmp_path).key == "fast"
     with pytest.raises(checkpoint.ModelLoadError, match="gone.pt.*not found"):
         load_tier("accurate", folder=tmp_path)
-    assert tiers.tier_summaries(tmp_path)[1] == ("Accurate", "none", ["gone.pt"], "test accurate")
+    assert tiers.tier_summaries(tmp_path)[1] == ("Accurate", "none", ["gone.pt (not installed)"], "test accurate")
 
 
 def test_the_enhancing_rule_is_off_while_null_and_kept_through_relabel(tmp_path):

@@ -1,4 +1,5 @@
-"""Segment → Accurate (test-time augmentation) in the real main window, and brats-predict --tta."""
+"""Segment → Accurate on a loaded checkpoint (its flip test-time augmentation) in the real main window,
+and brats-predict --tta. The tiers themselves: tests/test_tiers_app.py."""
 
 from __future__ import annotations
 
@@ -73,7 +74,10 @@ def test_accurate_action_runs_flip_tta_and_is_remembered(qtbot, window, model):
     assert run.probabilities is not None and run.probabilities.shape == (4, *patient.shape)
 
     again = SegmentController(win, win.state, settings=win.settings)
-    assert again.accurate_action.isChecked() and again.tta == "flip"
+    assert again.accurate_action.isChecked() and again.tier_request == "accurate"
+    again.load_model(model.path)  # Accurate on a loaded checkpoint is its flip TTA
+    again.info_dialog.close()
+    assert again.tta == "flip"
 
 
 def test_brats_predict_tta_flag(tmp_path, model):

@@ -2,7 +2,9 @@
 
 Mixed into :class:`~brats_desktop.app.main_window.MainWindow`; features export through
 ``app.patients.export_layer`` (one path: atomic write, never over an input file, asks
-before replacing).
+before replacing). A layer a Run produced (``layer.producer``) gets the JSON sidecar of
+:mod:`brats_desktop.core.prediction_sidecar` beside it: its tier, models, TTA, and whether
+it was edited after the Run.
 """
 
 from __future__ import annotations
@@ -47,6 +49,28 @@ class LayerExportMixin:
         if self._last_touched in layers:
             return self._last_touched
         return layers[-1] if layers else None
+
+    def _write_producer_sidecar(self, layer: LabelLayer, written: Path) -> str:
+        """``<mask>.json``: what produced the layer, and whether it still holds the Run's labels.
+
+        Returns "" or, when the sidecar could not be written (the mask is), a note for the status bar.
+        """
+        from brats_desktop.core.prediction_sidecar import sidecar_record, write_sidecar
+
+        segment = self.app.feature("segment")
+        run = getattr(segment, "last_run", None)
+        ran = getattr(run, "labels", None)
+        edited = None if ran is None or ran.shape != layer.data.shape else not np.array_equal(ran, layer.data)
+        patient = self.state.patient
+        record = sidecar_record(written, layer.producer or {}, patient=patient.name, layer=layer.name,
+                                label_convention=patient.convention.value,
+                                ncr_definition=getattr(run, "ncr_definition", None),
+                                device=getattr(run, "device", None), edited=edited)
+        try:
+            write_sidecar(written, record, protected=patient.input_paths)
+        except (ExportError, OSError) as exc:  # the mask is written; say what is missing beside it
+            return f" (its sidecar JSON could not be written: {exc})"
+        return ""
 
     def export_layer(self, name: str | None = None) -> Path | None:
         """Write a label layer as NIfTI on the patient's grid and in its label convention."""
@@ -101,10 +125,11 @@ class LayerExportMixin:
         except (ExportError, OSError) as exc:
             self.dialogs.error(self, "Export failed", str(exc))
             return None
+        note = self._write_producer_sidecar(layer, written) if layer.producer else ""
         layer.set_modified(False)
         annotation = self.app.feature("annotation")
         if annotation is not None:  # a file holds this prediction now: quitting need not ask
             annotation.saver.note_written(layer, written)
-        self.statusBar().showMessage(f"Exported {layer.name} to {written}", 8000)
+        self.statusBar().showMessage(f"Exported {layer.name} to {written}{note}", 8000)
         self.exported.emit(written)
         return written

@@ -68,6 +68,15 @@ class LabelLayer(QObject, LayerDisplayMixin):
         self._opacity = float(opacity)
         self._outline = False
         self._modified = False
+        # What produced the labels (a prediction's tier), for the Layers dock and the export's sidecar
+        self.origin = ""  # short, e.g. "Accurate"
+        self.origin_tip = ""  # lines for a tooltip: the models, the TTA, a stand-in's Dice
+        self.producer: dict | None = None  # machine-readable (models.tiers.Tier.record()), for the sidecar
+
+    def set_origin(self, text: str, tip: str = "", producer: dict | None = None) -> None:
+        """Say what produced the labels (shown beside the name in the Layers dock; kept by Export)."""
+        self.origin, self.origin_tip, self.producer = text, tip, producer
+        self.display_changed.emit()
 
     # -- data -------------------------------------------------------------------------
     @property

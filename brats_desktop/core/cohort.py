@@ -350,9 +350,13 @@ class Cohort:
         record.review.user = user or current_user()
         record.review.updated = now_iso()
 
-    def record_prediction(self, record: CaseRecord, labels: np.ndarray, patient: Patient) -> None:
-        """Keep the AI prediction's volumes and Dice against the ground truth in the review."""
+    def record_prediction(self, record: CaseRecord, labels: np.ndarray, patient: Patient,
+                          producer: dict[str, Any] | None = None) -> None:
+        """Keep the AI prediction's volumes and Dice against the ground truth in the review
+        (and, with ``producer`` = ``PredictionRun.producer``, which tier made it)."""
         review = record.review
+        if producer:
+            review.ai_tier, review.ai_model = producer.get("tier"), producer.get("model_label")
         review.ai_volumes_ml = region_volumes(labels, patient.voxel_volume_ml)
         review.dice_ai_vs_gt = (
             region_dice(labels, patient.ground_truth) if patient.ground_truth is not None else None

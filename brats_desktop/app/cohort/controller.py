@@ -406,7 +406,7 @@ class CohortController(Feature):
             else:
                 self._window.annotation.saver.note_written(layer, target)
                 self._ai_labels = layer.data.copy()
-                self.cohort.record_prediction(record, self._ai_labels, patient)
+                self.cohort.record_prediction(record, self._ai_labels, patient, layer.producer)
                 self.prefetcher.forget(record.key)
                 self._save_review()
                 self.panel.model.refresh_case(record.key)
@@ -476,6 +476,8 @@ class CohortController(Feature):
             # Each case gets its own folder's meaning of label 1, as brats-predict does; the
             # remembered menu choice only where a case's names tell nothing.
             "ncr_definition": AUTO, "ncr_fallback": segment.remembered_ncr_definition(), "predict": segment.predict,
+            # segment.model_for gives each case the tier Segment → Accurate chooses (or the loaded checkpoint)
+            "tta": segment.tta,
         }
         worker = SegmentAllWorker(jobs, segment.model_for, options, parent=self)
         worker.case_done.connect(self._on_case_done)

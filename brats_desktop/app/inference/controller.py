@@ -3,8 +3,8 @@
 A window feature (``window.segment``); the window knows nothing else about inference.
 The controller
 
-* adds Segment → Run (toolbar button, Ctrl+R), Cancel, Force CPU, Accurate (test-time augmentation) and
-  Label 1 (Necrosis) Means (kept in QSettings),
+* adds Segment → Run (toolbar button, Ctrl+R), Cancel, Force CPU, Accurate (the model tier, models.tiers)
+  and Label 1 (Necrosis) Means (kept in QSettings),
   Model Information…, the metrics dock, and File → Load Model… / Export Prediction as
   NIfTI…;
 * checks that the open patient has the checkpoint's modalities before starting, and
@@ -50,7 +50,7 @@ class SegmentController(SegmentActionsMixin, ModelChoiceMixin, LabelMeaningMixin
     """Runs the bundled (or a user-loaded) checkpoint on the patient in ``state``."""
 
     prediction_applied = Signal(object)  # the prediction LabelLayer, once it is on screen
-    _device_found = Signal(str)  # from the device probe's thread
+    _device_found = Signal(str, str)  # name and type of the device, from the device probe's thread
     running_changed = Signal(bool)
     model_changed = Signal(object)  # models.checkpoint.LoadedModel
 
@@ -212,19 +212,21 @@ class SegmentController(SegmentActionsMixin, ModelChoiceMixin, LabelMeaningMixin
         patient = self._state.patient
         if patient is None:
             raise ValueError("no patient is open")
+        runner = self.model_for(patient)
         run = predict_patient(
-            self.model_for(patient), patient, force_cpu=self.force_cpu, batch_size=self.batch_size,
+            runner, patient, force_cpu=self.force_cpu, batch_size=self.batch_size,
             ncr_definition=self.ncr_definition, tta=self.tta,
         )
-        self._apply(run)
+        self._apply(run, runner)
         return run
 
-    def _apply(self, run: Any) -> LabelLayer:
+    def _apply(self, run: Any, runner: Any = None) -> LabelLayer:
         """Show a finished prediction as the "Prediction" layer (created, or refilled keeping its display).
 
         A prediction already on screen is refilled through ``replace_labels`` when the
         window provides one (the label editor's), so a re-run or re-labelling is one
-        undo step of that layer instead of wiping its history.
+        undo step of that layer instead of wiping its history. The layer says which tier
+        (or model) made it; ``runner`` (the Tier or model that ran) gives the tooltip's details.
         """
         layer = self._state.layer(PREDICTION_LAYER)
         if layer is not None and self.replace_labels is not None:
@@ -232,6 +234,9 @@ class SegmentController(SegmentActionsMixin, ModelChoiceMixin, LabelMeaningMixin
         else:
             layer = self._state.replace_layer(PREDICTION_LAYER, run.labels, PREDICTION, modified=False)
         layer.set_visible(True)
+        layer.set_origin(*origin_of(run, runner), producer=dict(getattr(run, "producer", {}) or {}) or None)
+        if run.tier in ("fast", "accurate"):
+            self._show_default_tier(run.tier)  # what "auto" chose here, until the user chooses
         self.last_run = run
         self._update_meaning_notes()
         self.metrics_dock.show()
@@ -277,13 +282,15 @@ class SegmentController(SegmentActionsMixin, ModelChoiceMixin, LabelMeaningMixin
             self._end_cancelled()
             return
         self.progress_bar.setValue(100)
-        layer = self._apply(run)
+        layer = self._apply(run, worker.model)
         self._finish_run()
         QApplication.processEvents()  # let the views draw the overlay before we call it done
         self.last_run_to_overlay_s = time.perf_counter() - self._run_started
         self._update_device_label(run.device)
         counts = {CLASS_SHORT[c]: int((run.labels == c).sum()) for c in (1, 2, 3)}
         found = "no tumour found" if not any(counts.values()) else "prediction shown as layer “Prediction”"
+        if layer.origin:
+            found += f" ({layer.origin})"
         extra = f" ({'; '.join(run.notes)})" if run.notes else ""
         self._status(f"Segmented in {run.seconds:.1f} s on {run.device_name}: {found}{extra}", 15000)
         if run.notes:
@@ -384,3 +391,20 @@ class SegmentController(SegmentActionsMixin, ModelChoiceMixin, LabelMeaningMixin
             )
             return None
         return self.app.patients.export_layer(layer.name)
+
+
+def origin_of(run: Any, runner: Any = None) -> tuple[str, str]:
+    """(short text, tooltip) of what made ``run``: "Accurate", "Fast", "Any-sequence: FLAIR + T2" or a model's name."""
+    tier = getattr(run, "tier", None)
+    label = getattr(run, "model_label", "") or ""
+    details = label
+    if hasattr(runner, "details"):  # the tier's lines, headed by the label of what ran (its TTA resolved)
+        lines = runner.details().split("\n")
+        details = "\n".join([label or lines[0], *lines[1:]])
+    if tier == "any_sequence":
+        reads = " + ".join(MODALITY_LABELS.get(m, m) for m in (getattr(runner, "modalities", None) or []))
+        return (f"Any-sequence: {reads}" if reads else "Any-sequence"), details
+    if tier in ("fast", "accurate"):
+        return tier.capitalize(), details
+    name = getattr(runner, "name", None) or label
+    return (str(name) if name else ""), label

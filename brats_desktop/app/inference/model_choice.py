@@ -1,4 +1,4 @@
-"""Which model Segment runs: the best bundled one for the patient, or one the user loaded.
+"""Which model Segment runs: the bundled tier (Fast or Accurate) for the patient, or one the user loaded.
 
 One part of :class:`~brats_desktop.app.inference.controller.SegmentController`: File →
 Load Model… / Recent Models / Use Bundled Model, and Model Information…. ``models`` (and
@@ -21,7 +21,8 @@ class ModelChoiceMixin:
 
     @property
     def model(self) -> Any:
-        """The checkpoint a Run would use now: the one loaded by the user, else the best bundled one."""
+        """What a Run would use now: the checkpoint loaded by the user, else the bundled tier
+        (a :class:`models.tiers.Tier`, which names itself, its files and inputs like a model)."""
         return self.model_for(self._state.patient)
 
     @property
@@ -30,12 +31,21 @@ class ModelChoiceMixin:
         return self._user_model
 
     def model_for(self, patient: Any) -> Any:
-        """User-loaded model, else :func:`models.runtime.best_bundled_model` for ``patient``."""
-        from models.runtime import best_bundled_model
+        """User-loaded model, else the bundled tier Segment → Accurate chooses, loaded for ``patient``
+        (:func:`models.tiers.load_tier`: the any-sequence model stands in when the patient lacks a
+        sequence the tier needs). Called from Segment All's thread too."""
+        from models.tiers import load_tier
 
         if self._user_model is not None:
             return self._user_model
-        return best_bundled_model(patient, self._bundled_cache)
+        return load_tier(self.resolved_tier(), patient, self._bundled_cache)
+
+    def resolved_tier(self) -> str:
+        """"fast" or "accurate" for the next run: the menu's choice, else by the device a run would use."""
+        from models.runtime import select_device
+        from models.tiers import resolve_tier
+
+        return resolve_tier(self.tier_request, select_device("auto", self.force_cpu))
 
     def load_model(self, path: Path | str | None = None) -> Any:
         """File → Load Model…: use another checkpoint for this session and show its metadata."""
@@ -107,6 +117,22 @@ class ModelChoiceMixin:
             self.recent_models_menu.addAction("(none)").setEnabled(False)
         self.recent_models_menu.setToolTipsVisible(True)
 
+    def tier_rows(self, model: Any = None) -> list[tuple[str, str]]:
+        """Model Information's rows about the tiers: each with its models, and which the next Run uses."""
+        from models.tiers import tier_summaries
+
+        rows = []
+        for title, tta, members, description in tier_summaries():
+            rows.append((f"{title} tier", "\n".join([description, *(f"• {m}" for m in members),
+                                                      f"test-time augmentation: {tta}"])))
+        if self._user_model is not None:
+            rows.append(("Next Run", f"the loaded checkpoint {self._user_model.name} "
+                         f"({'flip TTA' if self.tta == 'flip' else 'TTA by device'}); "
+                         "File → Use Bundled Model goes back to the tiers"))
+        elif model is not None and hasattr(model, "details"):
+            rows.append(("Next Run", model.details()))
+        return rows
+
     def show_model_info(self) -> QDialog | None:
         """Non-modal dialog with the checkpoint's metadata (modalities, training, metrics, licence)."""
         from models.checkpoint import ModelLoadError
@@ -119,6 +145,8 @@ class ModelChoiceMixin:
         if self.info_dialog is not None:
             self.info_dialog.close()
             self.info_dialog.deleteLater()
-        self.info_dialog = ModelInfoDialog(model, self._window, self.prediction_meaning() or self.ncr_definition)
+        self.info_dialog = ModelInfoDialog(getattr(model, "primary", model), self._window,
+                                           self.prediction_meaning() or self.ncr_definition,
+                                           tiers=self.tier_rows(model))
         self.info_dialog.show()
         return self.info_dialog

@@ -21,13 +21,14 @@ from brats_desktop.core.postprocessing import NCR_DEFINITIONS
 class ModelInfoDialog(QDialog):
     """Shows a checkpoint's metadata: what it needs, how it was trained, how well it did, its licence."""
 
-    def __init__(self, model: Any, parent: QWidget | None = None, prediction_meaning: str | None = None) -> None:
+    def __init__(self, model: Any, parent: QWidget | None = None, prediction_meaning: str | None = None,
+                 tiers: list[tuple[str, str]] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Model: {model.name}")
         self.setModal(False)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
         self.browser = QTextBrowser()
-        self.browser.setHtml(model_info_html(model, prediction_meaning))
+        self.browser.setHtml(model_info_html(model, prediction_meaning, tiers))
         self.browser.setMinimumSize(520, 420)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.close)
@@ -65,13 +66,17 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
-def model_info_html(model: Any, prediction_meaning: str | None = None) -> str:
+def model_info_html(model: Any, prediction_meaning: str | None = None,
+                    tiers: list[tuple[str, str]] | None = None) -> str:
     """What a user needs first (inputs, licence, quality, provenance), then all metadata as JSON.
 
     Class 1 is named after the meaning of label 1 in the model's training data
     (``ncr_definition``), not the metadata's ``classes`` text, which ``brats-train``
     writes as "NCR/NET" whatever the data: one dialog must not say two things.
     ``prediction_meaning`` is what the app's predictions currently give label 1.
+    ``tiers``: (title, text) rows first, the Fast and Accurate tiers and their models
+    (``models/bundled/tiers.json``) and what the next Run uses; the rest describes ``model``
+    (the loaded checkpoint, or the tier's first model).
     """
     meta: dict[str, Any] = dict(model.metadata)
     path = getattr(model, "path", None)
@@ -118,4 +123,12 @@ def model_info_html(model: Any, prediction_meaning: str | None = None) -> str:
         for k, v in rows
     )
     full = html.escape(json.dumps(meta, indent=2, default=str))
-    return f"<table cellspacing='6'>{body}</table><h4>All metadata</h4><pre>{full}</pre>"
+    tier_part = ""
+    if tiers:
+        tier_body = "".join(
+            f"<tr><th align='left' valign='top'>{html.escape(k)}</th>"
+            f"<td><pre style='margin:0; white-space:pre-wrap'>{html.escape(v)}</pre></td></tr>"
+            for k, v in tiers
+        )
+        tier_part = f"<h4>Model tiers</h4><table cellspacing='6'>{tier_body}</table><h4>This model</h4>"
+    return f"{tier_part}<table cellspacing='6'>{body}</table><h4>All metadata</h4><pre>{full}</pre>"

@@ -43,12 +43,18 @@ class SegmentActionsMixin:
         self.force_cpu_action.setToolTip("Run on the CPU even when a GPU is available")
         self.force_cpu_action.toggled.connect(self._on_force_cpu_toggled)
 
-        self.accurate_action = QAction("&Accurate (Test-Time Augmentation)", self)
+        # The model tier (models.tiers): checked = Accurate, unchecked = Fast. Never chosen: by
+        # device (Accurate on a CUDA GPU), shown once the device probe or a Run has named it.
+        self.accurate_action = QAction("&Accurate (Slower on a CPU)", self)
         self.accurate_action.setCheckable(True)
-        self.accurate_action.setChecked(as_bool(self._settings.value(ACCURATE_KEY, False)))
+        stored = self._settings.value(ACCURATE_KEY, None)
+        self._tier_choice: str | None = None if stored is None else ("accurate" if as_bool(stored) else "fast")
+        self._showing_default = False
+        self.accurate_action.setChecked(self._tier_choice == "accurate")
         self.accurate_action.setToolTip(
-            "Average the prediction with that of the left-right mirrored image: "
-            "about twice the time on the CPU (always on with a GPU)"
+            "The Accurate tier: several models averaged, each also run on the left-right mirrored image "
+            "(seconds more per case on a CPU, well under a second on a GPU). Off: the Fast tier, the bundled "
+            "model alone. Until chosen: on with a CUDA GPU, off otherwise."
         )
         self.accurate_action.toggled.connect(self._on_accurate_toggled)
 
@@ -188,16 +194,28 @@ class SegmentActionsMixin:
         def probe() -> None:
             from models.runtime import describe_device, select_device
 
-            self._device_found.emit(describe_device(select_device("auto", force_cpu)))
+            device = select_device("auto", force_cpu)
+            self._device_found.emit(describe_device(device), device.type)
 
         if "torch" in sys.modules:
             probe()
         else:
             self._probe_pool.start(probe)
 
-    def _on_device_found(self, name: str) -> None:
+    def _on_device_found(self, name: str, kind: str = "cpu") -> None:
         if not self.running:  # a run in progress has named its own device
             self.device_label.setText(f"Device: {name}")
+        self._show_default_tier("accurate" if kind == "cuda" else "fast")
+
+    def _show_default_tier(self, tier: str | None) -> None:
+        """Tick Accurate as "auto" resolves on this machine, while the user has not chosen (nothing is stored)."""
+        if self._tier_choice is not None or tier not in ("fast", "accurate"):
+            return
+        self._showing_default = True
+        try:
+            self.accurate_action.setChecked(tier == "accurate")
+        finally:
+            self._showing_default = False
 
     def _update_device_label(self, device: Any = None) -> None:
         from models.runtime import describe_device, select_device
@@ -206,11 +224,22 @@ class SegmentActionsMixin:
         self.device_label.setText(f"Device: {describe_device(device)}")
 
     @property
+    def tier_request(self) -> str:
+        """The tier asked for: "accurate" / "fast" once chosen (remembered), else "auto" (by device)."""
+        return self._tier_choice or "auto"
+
+    @property
     def tta(self) -> str:
-        """Test-time augmentation of the next run: "flip" when Accurate is on, else the device's default."""
-        return "flip" if self.accurate_action.isChecked() else "auto"
+        """Test-time augmentation of the next run: a tier's own ("auto"); for a loaded checkpoint "flip"
+        when Accurate is on (what Accurate adds to one model), else the device's default."""
+        if self.user_model is not None and self.accurate_action.isChecked():
+            return "flip"
+        return "auto"
 
     def _on_accurate_toggled(self, checked: bool) -> None:
+        if self._showing_default:
+            return  # the device's default shown, not a choice: nothing is remembered
+        self._tier_choice = "accurate" if checked else "fast"
         self._settings.setValue(ACCURATE_KEY, bool(checked))
         self._settings.sync()
 

@@ -61,9 +61,13 @@ class LayerControls(QFrame):
         self.visible.setChecked(layer.visible)
         self.visible.toggled.connect(layer.set_visible)
         top.addWidget(self.visible)
-        kind = QLabel(f"({layer.kind})")
-        kind.setStyleSheet("color: gray;")
-        top.addWidget(kind, 1)
+        # What made a prediction ("— Accurate"), the kind beside it; the tooltip says more.
+        self.origin = QLabel()
+        top.addWidget(self.origin)
+        self.kind = QLabel(f"({layer.kind})")
+        self.kind.setStyleSheet("color: gray;")
+        top.addWidget(self.kind, 1)
+        self._show_origin()
         self.outline = QCheckBox("Outline")
         self.outline.setToolTip("Draw only the boundary of each class")
         self.outline.setChecked(layer.outline)
@@ -96,7 +100,16 @@ class LayerControls(QFrame):
         row.addWidget(self.opacity, 1)
         layout.addLayout(row)
 
+    def _show_origin(self) -> None:
+        layer = self.layer
+        self.origin.setText(f"— {layer.origin}" if layer.origin else "")
+        self.origin.setVisible(bool(layer.origin))
+        tip = layer.origin_tip or f"Show or hide the layer {layer.name!r}"
+        for widget in (self.visible, self.origin, self.kind):
+            widget.setToolTip(tip)
+
     def _on_display_changed(self) -> None:
+        self._show_origin()
         # Setting a control to the layer's own value feeds back a no-op to the layer.
         self.outline.setChecked(self.layer.outline)
         self.visible.setChecked(self.layer.visible)
