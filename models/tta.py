@@ -15,7 +15,7 @@ softmax is the argmax of the logits).
 
 Speed (``bench/bench_inference.py``, README): "flip" costs about twice "none", which
 breaks the 3 s budget of a 240x240x155 case on 2 CPU cores, so the CPU default is
-"none" and "flip" is the app's "Accurate" option; on a GPU the second pass is cheap and
+"none" and "flip" is part of the Accurate tier (models.tiers); on a GPU the second pass is cheap and
 "auto" uses it.
 """
 
