@@ -220,10 +220,11 @@ def select(args: argparse.Namespace) -> int:
     else:  # the settings every case has (a grid narrowed part-way through keeps what all cases share)
         complete = sorted({c for c, _ in table})
         settings = sorted(s for s in {s for _, s in table} if all((c, s) in table for c in complete))
-    folds = sorted({table[(c, settings[0])]["fold"] for c in complete})
+    folds = sorted({table[(c, settings[0])]["fold"] for c in complete}) if not args.compare else []
     lines = [f"{len(complete)} cases with every setting; settings: {', '.join(settings)}", ""]
-    lines.append("| held-out fold | chosen on the other folds | its training score | held-out gain WT / TC / ET |")
-    lines.append("|---|---|---|---|")
+    if not args.compare:
+        lines.append("| held-out fold | chosen on the other folds | its training score | held-out gain WT / TC / ET |")
+        lines.append("|---|---|---|---|")
     held_out: list[dict[str, Any]] = []
     for f in folds:
         train = [c for c in complete if table[(c, settings[0])]["fold"] != f]
@@ -248,11 +249,13 @@ def select(args: argparse.Namespace) -> int:
         secs = [x for e in es for x in e["seconds"]]
         lines.append(f"| {s} | " + " / ".join(f"{g:+.3f}" for g in gains) + f" | {score(es):+.4f} | "
                      f"{np.percentile(secs, 95) if secs else float('nan'):.3f} |")
-    final = choose(settings, lambda s: [table[(c, s)] for c in complete])
-    lines += ["", f"Chosen on all {len(complete)} cases (what the engine ships): {final}"]
+    if not args.compare:
+        final = choose(settings, lambda s: [table[(c, s)] for c in complete])
+        lines += ["", f"Chosen on all {len(complete)} cases (what the engine ships): {final}"]
     lines += ["", "All cases per setting:"] + [f"- {s}: {figures_line([table[(c, s)] for c in complete])}" for s in settings]
     text = "\n".join(lines) + "\n"
-    (args.cache / (Path(args.name).stem + "-select.md")).write_text(text, encoding="utf-8")
+    suffix = "-compare.md" if args.compare else "-select.md"
+    (args.cache / (Path(args.name).stem + suffix)).write_text(text, encoding="utf-8")
     print(text)
     return 0
 
@@ -279,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     sl.add_argument("--cache", type=Path, required=True)
     sl.add_argument("--name", default="search.csv")
     sl.add_argument("--grid", nargs="*", default=[], help="choose among these settings only (default: all shared)")
+    sl.add_argument("--compare", action="store_true",
+                    help="only the per-setting figures on the cases that have them all (baselines beside a rule)")
     args = p.parse_args(argv)
     return {"cache": cache, "search": search, "select": select}[args.command](args)
 
