@@ -60,10 +60,14 @@ def test_every_bundled_member_exists_and_loads_with_weights_only():
             torch.load(path, map_location="cpu", weights_only=True)
 
 
-def test_accurate_today_is_the_bundled_model_with_flip_tta():
+def test_the_shipped_accurate_tier_is_the_axial_model_with_a_coronal_one():
+    """What the folds chose: two orthogonal planes beat one; flip TTA and a sagittal third added nothing."""
     fast, accurate = load_tier("fast"), load_tier("accurate")
-    assert fast.tta == "none" and accurate.tta == "flip"
-    assert fast.label.startswith("Fast (1 model: axial") and "flip TTA" in accurate.label
+    assert fast.tta == "none" and accurate.tta == "none"
+    assert fast.label.startswith("Fast (1 model: axial")
+    assert accurate.label == "Accurate (2 models: axial + coronal, no TTA)"
+    assert accurate.members[0] is not accurate.members[1]
+    assert [m.metadata["preprocessing"].get("plane", "axial") for m in accurate.members] == ["axial", "coronal"]
 
 
 def test_a_three_plane_tier_gives_the_mean_of_its_members(tmp_path):
