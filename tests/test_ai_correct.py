@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt
 
 from brats_desktop.app.help.shortcuts import gesture_entries, shortcut_conflicts, shortcut_entries
 from brats_desktop.app.state import PREDICTION
+from brats_desktop.core.patient import patient_from_arrays
 from tests.ai_correct_support import FakeEngine, use_fake_engine
 from tests.annotation_support import annot_window, click, pos, stroke  # noqa: F401
 
@@ -393,3 +394,34 @@ def test_the_engine_works_in_the_label_1_meaning_chosen_in_the_segment_menu(qtbo
     click(qtbot, window.axial_view, (12, 9, CENTRE[2]))
     wait_idle(qtbot, controller)
     assert len(engine.calls) == 1 and engine.ncr_definition == meaning
+
+
+def test_a_click_gets_the_automatic_segmentations_probabilities_of_this_patient_only(qtbot, ai):
+    """Clicks grow where the automatic model found their class plausible: the engine is handed
+    that prediction's probabilities, and never those of a patient that is no longer open."""
+    window, controller, engine = ai
+    priors: list = []
+    engine.set_prior = lambda images, probabilities: priors.append((images, probabilities))
+    patient = window.state.patient
+    probabilities = np.zeros((4, *patient.shape), np.float16)
+    probabilities[0] = 1.0
+
+    class Run:
+        pass
+
+    run = Run()
+    run.probabilities = probabilities
+    window.segment.last_run = run
+    window.segment.prediction_applied.emit(None)
+    click(qtbot, window.axial_view, (12, 9, CENTRE[2]))
+    wait_idle(qtbot, controller)
+    assert len(priors) == 1 and priors[0][1] is probabilities and priors[0][0] is patient.images
+
+    window.show_patient(patient_from_arrays("other", {m: v.copy() for m, v in patient.images.items()},
+                                            None))
+    qtbot.waitUntil(lambda: window.state.patient is not patient, timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_2)
+    window.state.set_cursor(CENTRE)
+    click(qtbot, window.axial_view, (12, 9, CENTRE[2]))
+    wait_idle(qtbot, controller)
+    assert priors[-1][1] is None  # another patient: no probabilities of the first one

@@ -82,6 +82,11 @@ class AiCorrectController(Feature):
         self.editor.active_layer_changed.connect(self._on_active_layer_changed)
         self.editor.history_changed.connect(self.guidance_changed)
         self.state.patient_changed.connect(self._on_patient_changed)
+        # The automatic segmentation's probabilities, kept with the patient they belong to.
+        self._prior: tuple[Any, np.ndarray] | None = None
+        segment = self.app.feature("segment")
+        if segment is not None and hasattr(segment, "prediction_applied"):
+            segment.prediction_applied.connect(self._on_prediction_applied)
         self.state.layers_changed.connect(self._on_layers_changed)
         self._update_actions()
 
@@ -255,6 +260,7 @@ class AiCorrectController(Feature):
             tuple(log.all_guidance(self.editor.history(layer))), locked,
             bool(getattr(segment, "force_cpu", False)),
             getattr(segment, "ncr_definition", None),
+            self.prior_for(patient),
         )
         n = len(job.guidance)
         self._status(f"AI correcting… ({n} click{'s' if n != 1 else ''} on {layer.name})", 0)
@@ -359,8 +365,21 @@ class AiCorrectController(Feature):
                      MESSAGE_MS)
         self.guidance_changed.emit()
 
+    def prior_for(self, patient: Any) -> np.ndarray | None:
+        """The last automatic segmentation's probabilities if they are of ``patient`` (same object, same grid)."""
+        if self._prior is None or self._prior[0] is not patient:
+            return None
+        probabilities = self._prior[1]
+        return probabilities if tuple(probabilities.shape[1:]) == tuple(patient.shape) else None
+
     # ------------------------------------------------------------------ events
+    def _on_prediction_applied(self, _layer: object) -> None:
+        run = getattr(self.app.feature("segment"), "last_run", None)
+        probabilities = getattr(run, "probabilities", None)
+        self._prior = None if probabilities is None else (self.state.patient, probabilities)
+
     def _on_patient_changed(self, _patient: object) -> None:
+        self._prior = None
         self._logs.clear()
         self._valid_from = self._token + 1
         self._accept_when_idle = False

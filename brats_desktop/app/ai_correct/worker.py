@@ -52,6 +52,9 @@ class RefineJob:
     locked: np.ndarray | None
     force_cpu: bool
     ncr_definition: str | None = None  # label 1's meaning in the layer (the Segment menu's setting)
+    # Class probabilities (C, X, Y, Z) of this patient's automatic segmentation: a click grows
+    # over the piece where they find its class plausible (beyond the network's window).
+    prior: np.ndarray | None = None
 
     @classmethod
     def preload(cls, force_cpu: bool, images: Mapping[str, np.ndarray] | None = None,
@@ -127,6 +130,8 @@ class RefineWorker(QObject):
                 return
             if hasattr(engine, "ncr_definition"):
                 engine.ncr_definition = job.ncr_definition
+            if hasattr(engine, "set_prior"):  # None forgets another patient's
+                engine.set_prior(job.images, job.prior)
             result = engine.refine(job.images, job.labels, list(job.guidance), locked=job.locked)
         except MemoryError:
             self.failed.emit(job, f"{job.patient_name}: not enough memory for AI correction")
