@@ -8,22 +8,19 @@ import pytest
 import torch
 from PySide6.QtCore import QSettings, Qt
 
-import models.tiers as tiers
 from brats_desktop.app.inference.controller import ACCURATE_KEY, SegmentController
 from brats_desktop.app.main_window import MainWindow
 from brats_desktop.core.patient import patient_from_arrays
 from brats_desktop.core.prediction_sidecar import read_sidecar
 from inference_support import RecordingDialogs, close_window, synthetic_arrays, tiny_model
-from tier_support import any_sequence_model, three_plane_bundle, write_manifest
+from tier_support import any_sequence_model, install_three_plane_bundle, write_manifest
 
 torch.set_num_threads(1)
 
 
 @pytest.fixture
 def bundle(tmp_path, monkeypatch):
-    folder = tmp_path / "bundled"
-    models = three_plane_bundle(folder)
-    monkeypatch.setattr(tiers, "BUNDLED_DIR", folder)
+    folder, models = install_three_plane_bundle(tmp_path, monkeypatch)
     return folder, models
 
 

@@ -10,11 +10,10 @@ import json
 import pytest
 import torch
 
-import models.tiers as tiers
 from brats_desktop.cli.predict import main
 from brats_desktop.core.prediction_sidecar import read_sidecar, sidecar_path
 from inference_support import tiny_model, write_patient_folder
-from tier_support import three_plane_bundle
+from tier_support import install_three_plane_bundle
 
 torch.set_num_threads(1)
 
@@ -22,9 +21,7 @@ torch.set_num_threads(1)
 @pytest.fixture
 def bundle(tmp_path, monkeypatch):
     """A three-plane tiny Accurate tier and a one-model Fast tier, installed as the bundled manifest."""
-    folder = tmp_path / "bundled"
-    models = three_plane_bundle(folder)
-    monkeypatch.setattr(tiers, "BUNDLED_DIR", folder)
+    folder, models = install_three_plane_bundle(tmp_path, monkeypatch)
     return models
 
 

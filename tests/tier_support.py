@@ -45,3 +45,13 @@ def three_plane_bundle(folder: Path) -> dict[str, Any]:
         models[plane] = tiny_model(folder / plane, seed=seed, plane=plane)
     write_manifest(folder, ["axial/tiny.pt"], [f"{p}/tiny.pt" for p in models])
     return models
+
+
+def install_three_plane_bundle(tmp_path: Path, monkeypatch) -> tuple[Path, dict[str, Any]]:
+    """:func:`three_plane_bundle` under ``tmp_path/bundled``, made the app's bundled folder for this test."""
+    import models.tiers as tiers
+
+    folder = tmp_path / "bundled"
+    models = three_plane_bundle(folder)
+    monkeypatch.setattr(tiers, "BUNDLED_DIR", folder)
+    return folder, models
