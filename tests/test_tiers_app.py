@@ -128,6 +128,6 @@ def test_a_patient_without_t1ce_gets_the_any_sequence_model_and_its_dice(qtbot, 
     run = _run(qtbot, window)
     assert run.tier == "any_sequence" and run.producer["missing"] == ["t1ce"]
     box = _layer_box(window)
-    assert box.origin.text() == "— Any-sequence: FLAIR + T2"
+    assert box.origin.text() == "— Any-sequence: FLAIR + T2 (out-of-fold Dice WT 0.81, TC 0.62, ET 0.48)"
     assert "Out-of-fold Dice with FLAIR + T2: WT 0.81, TC 0.62, ET 0.48 (31 patients)" in box.origin.toolTip()
     assert not window.dialogs.errors

@@ -403,7 +403,13 @@ def origin_of(run: Any, runner: Any = None) -> tuple[str, str]:
         details = "\n".join([label or lines[0], *lines[1:]])
     if tier == "any_sequence":
         reads = " + ".join(MODALITY_LABELS.get(m, m) for m in (getattr(runner, "modalities", None) or []))
-        return (f"Any-sequence: {reads}" if reads else "Any-sequence"), details
+        text = f"Any-sequence: {reads}" if reads else "Any-sequence"
+        # How far to trust a map made without some sequences belongs next to it, not only on hover.
+        scores = getattr(runner, "subset_dice", None) or {}
+        parts = [f"{k} {float(scores[k]):.2f}" for k in ("WT", "TC", "ET") if k in scores]
+        if parts:
+            text += f" (out-of-fold Dice {', '.join(parts)})"
+        return text, details
     if tier in ("fast", "accurate"):
         return tier.capitalize(), details
     name = getattr(runner, "name", None) or label

@@ -63,10 +63,11 @@ class LayerControls(QFrame):
         top.addWidget(self.visible)
         # What made a prediction ("— Accurate"), the kind beside it; the tooltip says more.
         self.origin = QLabel()
-        top.addWidget(self.origin)
+        self.origin.setWordWrap(True)  # a stand-in model's Dice is long: wrap rather than widen the dock
+        top.addWidget(self.origin, 1)
         self.kind = QLabel(f"({layer.kind})")
         self.kind.setStyleSheet("color: gray;")
-        top.addWidget(self.kind, 1)
+        top.addWidget(self.kind)
         self._show_origin()
         self.outline = QCheckBox("Outline")
         self.outline.setToolTip("Draw only the boundary of each class")
