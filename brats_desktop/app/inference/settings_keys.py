@@ -6,7 +6,7 @@ from typing import Any
 
 PREDICTION_LAYER = "Prediction"
 FORCE_CPU_KEY = "inference/force_cpu"
-ACCURATE_KEY = "inference/accurate"  # Segment → Accurate (test-time augmentation), models.tta
+ACCURATE_KEY = "inference/accurate"  # Segment → Accurate: the model tier (models.tiers)
 NCR_DEFINITION_KEY = "inference/ncr_definition"
 LABEL1_MEANING = {
     "brats2021": "necrosis inside the enhancing rim (BraTS 2021+)",
