@@ -207,3 +207,12 @@ def close_window(win) -> None:
     win.close()
     win.deleteLater()
     QApplication.processEvents()
+
+
+def click_menu_action(qtbot, menu, action) -> None:
+    """Open ``menu`` and click ``action`` in it, as a user does."""
+    from PySide6.QtCore import Qt
+
+    menu.popup(menu.parentWidget().mapToGlobal(menu.parentWidget().rect().center()))
+    qtbot.waitUntil(menu.isVisible, timeout=5_000)
+    qtbot.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(action).center())

@@ -12,7 +12,7 @@ from brats_desktop.app.inference.controller import ACCURATE_KEY, SegmentControll
 from brats_desktop.app.main_window import MainWindow
 from brats_desktop.core.patient import patient_from_arrays
 from brats_desktop.core.prediction_sidecar import read_sidecar
-from inference_support import RecordingDialogs, close_window, synthetic_arrays, tiny_model
+from inference_support import RecordingDialogs, click_menu_action, close_window, synthetic_arrays, tiny_model
 from tier_support import any_sequence_model, install_three_plane_bundle, write_manifest
 
 torch.set_num_threads(1)
@@ -39,12 +39,6 @@ def window(qtbot, tmp_path, bundle):
     close_window(win)
 
 
-def _click_menu_action(qtbot, menu, action) -> None:
-    menu.popup(menu.parentWidget().mapToGlobal(menu.parentWidget().rect().center()))
-    qtbot.waitUntil(menu.isVisible, timeout=5_000)
-    qtbot.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(action).center())
-
-
 def _run(qtbot, win):
     with qtbot.waitSignal(win.segment.prediction_applied, timeout=60_000):
         qtbot.mouseClick(win.segment.toolbar.widgetForAction(win.segment.run_action), Qt.MouseButton.LeftButton)
@@ -67,7 +61,7 @@ def test_toggling_accurate_changes_the_next_run_and_the_layer_says_so(qtbot, win
     assert fast.tier == "fast" and len(fast.producer["members"]) == 1
     assert _layer_box(win).origin.text() == "— Fast"
 
-    _click_menu_action(qtbot, win.menu("Segment"), action)
+    click_menu_action(qtbot, win.menu("Segment"), action)
     assert action.isChecked() and win.settings.value(ACCURATE_KEY) in (True, "true")
 
     accurate = _run(qtbot, win)

@@ -15,7 +15,7 @@ from PySide6.QtCore import QSettings, Qt
 from brats_desktop.app.inference.controller import ACCURATE_KEY, SegmentController
 from brats_desktop.app.main_window import MainWindow
 from brats_desktop.core.patient import patient_from_arrays
-from inference_support import RecordingDialogs, close_window, synthetic_arrays, tiny_model, write_patient_folder
+from inference_support import RecordingDialogs, click_menu_action, close_window, synthetic_arrays, tiny_model, write_patient_folder
 from models.tta import predict_with_tta
 
 torch.set_num_threads(1)
@@ -40,13 +40,6 @@ def window(qtbot, tmp_path, model):
     close_window(win)
 
 
-def _click_menu_action(qtbot, menu, action) -> None:
-    """Open ``menu`` and click ``action`` in it, as a user does."""
-    menu.popup(menu.parentWidget().mapToGlobal(menu.parentWidget().rect().center()))
-    qtbot.waitUntil(menu.isVisible, timeout=5_000)
-    qtbot.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(action).center())
-
-
 def test_accurate_action_runs_flip_tta_and_is_remembered(qtbot, window, model):
     win = window
     images, labels = synthetic_arrays(seed=3)
@@ -60,7 +53,7 @@ def test_accurate_action_runs_flip_tta_and_is_remembered(qtbot, window, model):
         win.segment.run_action.trigger()
     assert win.segment.last_run.tta == "none"  # CPU default
 
-    _click_menu_action(qtbot, menu, action)
+    click_menu_action(qtbot, menu, action)
     assert action.isChecked()
     assert win.settings.value(ACCURATE_KEY) in (True, "true")
 
