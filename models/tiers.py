@@ -242,6 +242,11 @@ class Tier:
         found = table.get(subset_key(self.modalities)) if isinstance(table, Mapping) else None
         return dict(found) if isinstance(found, Mapping) else None
 
+    @property
+    def subset_dice_brief(self) -> str:
+        """"WT 0.80, TC 0.60, ET 0.50" of :attr:`subset_dice`, or "" when none is recorded (the layer's row)."""
+        return dice_parts(self.subset_dice or {})
+
     def details(self) -> str:
         """Several lines for a tooltip or Model Information: members, TTA, rule, the subset's Dice."""
         lines = [self.label]
@@ -289,13 +294,17 @@ class Tier:
         return out
 
 
+def dice_parts(scores: Mapping[str, Any]) -> str:
+    """"WT 0.80, TC 0.60, ET 0.50" of the regions ``scores`` has ("" for none)."""
+    return ", ".join(f"{k} {float(scores[k]):.2f}" for k in ("WT", "TC", "ET") if k in scores)
+
+
 def subset_dice_text(scores: Mapping[str, Any] | None, modalities: Any) -> str:
     """"Out-of-fold Dice with FLAIR + T2: WT 0.80, TC 0.60, ET 0.50 (31 patients)", or why there is none."""
     if not scores:
         return f"No out-of-fold Dice recorded for {_words(modalities)} alone."
-    parts = [f"{k} {float(scores[k]):.2f}" for k in ("WT", "TC", "ET") if k in scores]
     n = f" ({int(scores['n'])} patients)" if "n" in scores else ""
-    return f"Out-of-fold Dice with {_words(modalities)}: {', '.join(parts)}{n}"
+    return f"Out-of-fold Dice with {_words(modalities)}: {dice_parts(scores)}{n}"
 
 
 def _loader(cache: dict[Path, Any] | None):

@@ -405,10 +405,9 @@ def origin_of(run: Any, runner: Any = None) -> tuple[str, str]:
         reads = " + ".join(MODALITY_LABELS.get(m, m) for m in (getattr(runner, "modalities", None) or []))
         text = f"Any-sequence: {reads}" if reads else "Any-sequence"
         # How far to trust a map made without some sequences belongs next to it, not only on hover.
-        scores = getattr(runner, "subset_dice", None) or {}
-        parts = [f"{k} {float(scores[k]):.2f}" for k in ("WT", "TC", "ET") if k in scores]
-        if parts:
-            text += f" (out-of-fold Dice {', '.join(parts)})"
+        brief = getattr(runner, "subset_dice_brief", "")
+        if brief:
+            text += f" (out-of-fold Dice {brief})"
         return text, details
     if tier in ("fast", "accurate"):
         return tier.capitalize(), details
