@@ -81,5 +81,5 @@ def reverse_context(x, slices_per_modality: int):
     n, c, h, w = x.shape
     m = c // slices_per_modality
     v = x.reshape(n, m, slices_per_modality, h, w)
-    v = v.flip(2) if hasattr(v, "flip") and not isinstance(v, np.ndarray) else v[:, :, ::-1]
+    v = v[:, :, ::-1] if isinstance(v, np.ndarray) else v.flip(2)  # torch tensors take no negative steps
     return v.reshape(n, c, h, w)
