@@ -16,7 +16,7 @@ from brats_desktop.interactive.engine import RefineResult
 from brats_desktop.interactive.guidance import Click
 from tests.test_training_evaluate import _tiny_model
 from tests.tiny_cases import make_folder
-from training.baseline_engines import BrushEngine, RegionEngine
+from training.baseline_engines import BrushEngine, ComponentOracle, RegionEngine
 from training.evaluate import main
 from training.interactive_eval import CASE_COLUMNS, number_of_clicks, robot_curve, summarize
 
@@ -137,6 +137,32 @@ def test_region_engine_relabels_the_piece_under_the_click_and_cannot_grow() -> N
     assert np.array_equal(nothing.labels, labels) and nothing.labels[0, 15, 0] == 0
 
 
+def test_oracle_fixes_exactly_the_error_component_under_the_click() -> None:
+    truth = np.zeros((16, 16, 16), np.uint8)
+    truth[2:8, 2:8, 2:8] = 2
+    truth[11:14, 11:14, 11:14] = 2  # a second missed lesion of the same class
+    shown = np.zeros_like(truth)
+    shown[2:8, 2:8, 2:5] = 2  # the first lesion half found
+    oracle = ComponentOracle(truth)
+    fixed = oracle.refine({}, shown, [Click((4, 4, 6), 2)])
+    assert (fixed.labels[2:8, 2:8, 2:8] == 2).all()  # the clicked error, all of it
+    assert not fixed.labels[11:14, 11:14, 11:14].any()  # the other error waits for its own click
+    assert fixed.labels[tuple(s.start for s in fixed.bbox)] == 2 and not shown[2:8, 2:8, 5:8].any()
+    # A click whose voxel is already right changes that voxel only (nothing else is "its" error).
+    same = oracle.refine({}, shown, [Click((0, 0, 0), 2)]).labels
+    assert same[0, 0, 0] == 2 and int((same != shown).sum()) == 1
+
+
+def test_robot_with_the_oracle_fixes_one_error_per_click() -> None:
+    truth = np.zeros((16, 16, 16), np.uint8)
+    truth[2:8, 2:8, 2:8] = 2
+    truth[11:14, 11:14, 11:14] = 3
+    start = np.zeros_like(truth)
+    curve = robot_curve(ComponentOracle(truth), {}, start, truth, 3)
+    assert [row["click"].label if row["click"] else None for row in curve[1:]] == [2, 3, None]
+    assert curve[1]["ET"] == 0.0 and curve[2]["ET"] == 1.0 and curve[2]["WT"] == 1.0
+
+
 def _cases(root: Path) -> Path:
     for pid in ("P1", "P2"):
         make_folder(root / pid, {"flair": f"{pid}_flair.nii.gz", "t1ce": f"{pid}_t1ce.nii.gz",
@@ -154,14 +180,16 @@ def test_cli_writes_per_click_rows_summary_and_curves_for_each_engine(tmp_path: 
     model = _tiny_model(tmp_path / "m.pt")
     out = tmp_path / "eval"
     assert main([str(root), "--model", str(model), "--out", str(out), "--threads", "1",
-                 "--interactive", "3", "--engine", "brush", "region"]) == 0
+                 "--interactive", "3", "--engine", "brush", "region", "oracle"]) == 0
     rows = _csv(out / "interactive-cases.csv")
     assert tuple(rows[0]) == CASE_COLUMNS
     assert [(r["case"], r["engine"], r["clicks"]) for r in rows[:4]] == [("P1", "brush", str(k)) for k in range(4)]
-    assert len(rows) == 2 * 2 * 4  # cases x engines x (0..3 clicks)
+    assert len(rows) == 2 * 3 * 4  # cases x engines x (0..3 clicks)
     assert rows[0]["seconds"] == "" and rows[0]["ncr_definition"] == "brats2021"  # click 0: the automatic result
     summary = {r["engine"]: r for r in _csv(out / "interactive-summary.csv")}
-    assert set(summary) == {"brush", "region"}
+    assert set(summary) == {"brush", "region", "oracle"}
+    # The ceiling: every click fixes a whole error, so no manual tool ends above it.
+    assert float(summary["oracle"]["dice_wt_3"]) >= max(float(summary[e]["dice_wt_3"]) for e in ("brush", "region"))
     for key in ("dice_wt_0", "dice_wt_3", "noc_wt_90", "failures_wt_90", "noc_tc_80", "noc_et_85",
                 "harm_rate", "seconds_p50", "seconds_p95", "no_guidance_max_change"):
         assert key in summary["brush"]

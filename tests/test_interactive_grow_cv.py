@@ -37,3 +37,15 @@ def test_each_fold_gets_the_best_safe_setting_of_the_other_folds(tmp_path: Path)
     table = (tmp_path / "search-compare.md").read_text()
     assert "| steady | +0.300 / +0.300 / +0.300 |" in table and "held-out fold" not in table
     assert "harm rate 0.0% of 12 clicks" in table
+
+
+def test_the_oracle_and_manual_tools_are_never_chosen_as_a_setting(tmp_path: Path) -> None:
+    curves = {}
+    for case, fold in (("a", 0), ("b", 1)):
+        curves[(case, fold, "oracle")] = [0.5, 0.9, 0.95, 1.0]  # reads the reference: beats every setting
+        curves[(case, fold, "brush")] = [0.5, 0.55, 0.6, 0.65]
+        curves[(case, fold, "steady")] = [0.5, 0.52, 0.54, 0.56]
+    _write(tmp_path / "search.csv", curves)
+    assert select(argparse.Namespace(cache=tmp_path, name="search.csv", grid=[], compare=False)) == 0
+    text = (tmp_path / "search-select.md").read_text()
+    assert "| 0 | steady |" in text and "Chosen on all 2 cases (what the engine ships): steady" in text

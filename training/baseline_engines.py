@@ -23,10 +23,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from brats_desktop.core.components import CLASS, LESION, relabel_component
 from brats_desktop.core.editing import paint_ball
+from brats_desktop.core.history import bbox_of_mask
 from brats_desktop.core.labels import BACKGROUND
+from brats_desktop.core.robot_user import SIX_CONNECTED
 from brats_desktop.interactive.engine import RefineResult
 from brats_desktop.interactive.guidance import Click
 
@@ -110,3 +113,42 @@ class RegionEngine:
         out = labels.copy()
         bbox = relabel_component(out, click.voxel, click.label, scope)
         return RefineResult(labels=out, bbox=bbox or NOTHING, seconds=time.perf_counter() - started)
+
+
+class ComponentOracle:
+    """The ceiling of one click under the robot's protocol: the click fixes its whole error component.
+
+    It reads the reference, so it is no tool a user has: it says how far 10 clicks could
+    take a case if every click corrected exactly the error it was aimed at (the 6-connected
+    component of voxels whose reference label is the clicked one and that show something
+    else), no more and no less. Which errors the robot reaches in N clicks depends on how
+    much each click fixes, so this is also why a region (say the enhancing tumour, whose
+    errors are small) barely moves when the engine leaves large errors half fixed: the
+    robot keeps aiming at them.
+    """
+
+    name = "oracle"
+
+    def __init__(self, truth: np.ndarray) -> None:
+        self.truth = truth
+
+    def refine(
+        self,
+        images: Mapping[str, np.ndarray],
+        labels: np.ndarray,
+        guidance: Sequence[Any],
+        locked: np.ndarray | None = None,
+    ) -> RefineResult:
+        """Give the newest click's error component its reference label."""
+        started = time.perf_counter()
+        click = _newest_click(guidance)
+        if click is None:
+            return _unchanged(labels, started)
+        out = labels.copy()
+        wrong = (self.truth == click.label) & (labels != click.label)
+        pieces, _ = ndimage.label(wrong, SIX_CONNECTED)
+        piece = pieces[tuple(click.voxel)]
+        fixed = pieces == piece if piece else np.zeros(labels.shape, dtype=bool)
+        fixed[tuple(click.voxel)] = True
+        out[fixed] = click.label
+        return RefineResult(labels=out, bbox=bbox_of_mask(fixed) or NOTHING, seconds=time.perf_counter() - started)

@@ -10,7 +10,9 @@ then clicks N times, each click answered by an engine:
   corrected by ``DIR/fold-i/model.pt``, the model that never saw it);
 
 * ``brush``: one 3-D brush dab per click; ``region``: the 3-D region tool
-  (:mod:`training.baseline_engines`), the manual tools the AI has to beat.
+  (:mod:`training.baseline_engines`), the manual tools the AI has to beat; ``oracle``: each
+  click gives its whole error component the reference label (it reads the reference), the
+  ceiling of N clicks under this robot.
 
 With ``--folds F --fold-auto-models DIR`` the evaluation is out-of-fold from the start: a
 patient of fold i starts from the automatic segmentation of ``DIR/fold-i/best.pt`` (an
@@ -60,7 +62,7 @@ import numpy as np
 from brats_desktop.core.metrics import dice_scores
 from brats_desktop.core.robot_user import RobotUser
 
-ENGINES = ("click", "brush", "region")
+ENGINES = ("click", "brush", "region", "oracle")
 REGIONS = ("WT", "TC", "ET")
 NOC_THRESHOLDS: dict[str, tuple[float, ...]] = {"WT": (0.85, 0.90), "TC": (0.80, 0.85), "ET": (0.80, 0.85)}
 HARM_DROP = 0.01
@@ -375,7 +377,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="run the robot user for N clicks from the automatic result and report Dice after each")
     g.add_argument("--engine", nargs="+", choices=ENGINES, default=["click"],
                    help="what answers the clicks: click (the click model, default), brush (a 3-D dab of radius "
-                   "3 voxels), region (the 3-D region tool); several are run on the same automatic results")
+                   "3 voxels), region (the 3-D region tool), oracle (reads the reference: each click fixes its whole error "
+                   "component, the ceiling of N clicks under this robot); several are run on the same automatic results")
     g.add_argument("--click-model", type=Path, metavar="PATH", help="click model file (default: the bundled one)")
     g.add_argument("--folds", type=Path, metavar="FOLDS_JSON",
                    help="out-of-fold: a cross-validation's folds.json (with --fold-models)")
@@ -400,7 +403,7 @@ def run(args: argparse.Namespace, model: Any, folders: Sequence[Path], out: Path
     from models.runtime import predict_patient
     from models.tta import resolve_tta
 
-    from .baseline_engines import BrushEngine, RegionEngine
+    from .baseline_engines import BrushEngine, ComponentOracle, RegionEngine
     from brats_desktop.core.label_meaning import AUTO, resolve_ncr_definition
 
     if args.interactive < 0:
@@ -444,6 +447,8 @@ def run(args: argparse.Namespace, model: Any, folders: Sequence[Path], out: Path
                     engine.set_prior(patient.images, prediction.probabilities)
                 if grow is not None:
                     engine.grow = grow
+            elif name == "oracle":
+                engine, which = ComponentOracle(patient.ground_truth), name
             else:
                 engine, which = baselines[name], name
             curve = robot_curve(engine, patient.images, start, patient.ground_truth, args.interactive,

@@ -97,7 +97,14 @@ def _region():
     return RegionEngine()
 
 
+def _oracle(truth: np.ndarray):
+    from .baseline_engines import ComponentOracle
+
+    return ComponentOracle(truth)
+
+
 BASELINES = {"brush": _brush, "region": _region}  # grid names that run brats-evaluate's baseline engines
+REFERENCES = frozenset(BASELINES) | {"oracle"}  # measured beside the settings, never chosen as one
 SEARCH_COLUMNS = ("case", "fold", "setting", "clicks", "WT", "TC", "ET", "seconds")
 
 
@@ -131,7 +138,9 @@ def search(args: argparse.Namespace) -> int:
                 if args.only_folds and case["fold"] not in args.only_folds:
                     break
                 fold = case["fold"]
-                if setting in BASELINES:  # the manual tools the clicks are compared with
+                if setting == "oracle":  # the ceiling: each click fixes its whole error component
+                    engine = _oracle(case["truth"])
+                elif setting in BASELINES:  # the manual tools the clicks are compared with
                     engine = BASELINES[setting]()
                 else:
                     if fold not in engines:
@@ -220,6 +229,8 @@ def select(args: argparse.Namespace) -> int:
     else:  # the settings every case has (a grid narrowed part-way through keeps what all cases share)
         complete = sorted({c for c, _ in table})
         settings = sorted(s for s in {s for _, s in table} if all((c, s) in table for c in complete))
+    if not args.compare:  # the manual tools and the oracle are what a setting is compared with, not settings
+        settings = [s for s in settings if s not in REFERENCES]
     folds = sorted({table[(c, settings[0])]["fold"] for c in complete}) if not args.compare else []
     lines = [f"{len(complete)} cases with every setting; settings: {', '.join(settings)}", ""]
     if not args.compare:
