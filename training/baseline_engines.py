@@ -54,13 +54,8 @@ def _unchanged(labels: np.ndarray, started: float) -> RefineResult:
     return RefineResult(labels=labels.copy(), bbox=NOTHING, seconds=time.perf_counter() - started)
 
 
-class BrushEngine:
-    """One 3-D brush dab (ball of ``radius`` voxels) with the clicked label per click."""
-
-    name = "brush"
-
-    def __init__(self, radius: float = BRUSH_RADIUS) -> None:
-        self.radius = radius
+class _NewestClickEngine:
+    """An engine that acts on the newest click only (its earlier clicks already acted on ``labels``)."""
 
     def refine(
         self,
@@ -69,17 +64,34 @@ class BrushEngine:
         guidance: Sequence[Any],
         locked: np.ndarray | None = None,
     ) -> RefineResult:
-        """Paint the ball of the newest click (hand-painted ``locked`` voxels are painted too: the user clicked)."""
+        """Apply the newest click to a copy of ``labels``; no click, no change (hand-painted
+        ``locked`` voxels are changed too: the user clicked)."""
         started = time.perf_counter()
         click = _newest_click(guidance)
         if click is None:
             return _unchanged(labels, started)
         out = labels.copy()
-        bbox = paint_ball(out, click.voxel, self.radius, click.label)
+        bbox = self._apply(out, click)
         return RefineResult(labels=out, bbox=bbox or NOTHING, seconds=time.perf_counter() - started)
 
+    def _apply(self, out: np.ndarray, click: Click) -> tuple[slice, ...] | None:
+        """Change ``out`` in place for ``click``; the box of what may have changed, or None."""
+        raise NotImplementedError
 
-class RegionEngine:
+
+class BrushEngine(_NewestClickEngine):
+    """One 3-D brush dab (ball of ``radius`` voxels) with the clicked label per click."""
+
+    name = "brush"
+
+    def __init__(self, radius: float = BRUSH_RADIUS) -> None:
+        self.radius = radius
+
+    def _apply(self, out: np.ndarray, click: Click) -> tuple[slice, ...] | None:
+        return paint_ball(out, click.voxel, self.radius, click.label)
+
+
+class RegionEngine(_NewestClickEngine):
     """The 3-D region tool: the connected piece under the click takes the clicked label.
 
     ``scope`` "auto" (default) is how a user drives the tool: a background click removes
@@ -95,27 +107,15 @@ class RegionEngine:
             raise ValueError(f"scope must be {AUTO_SCOPE}, {LESION} or {CLASS}, got {scope!r}")
         self.scope = scope
 
-    def refine(
-        self,
-        images: Mapping[str, np.ndarray],
-        labels: np.ndarray,
-        guidance: Sequence[Any],
-        locked: np.ndarray | None = None,
-    ) -> RefineResult:
-        """Relabel the piece under the newest click; nothing on background."""
-        started = time.perf_counter()
-        click = _newest_click(guidance)
-        if click is None:
-            return _unchanged(labels, started)
+    def _apply(self, out: np.ndarray, click: Click) -> tuple[slice, ...] | None:
+        """Relabel the piece under the click; nothing on background."""
         scope = self.scope
         if scope == AUTO_SCOPE:
             scope = LESION if click.label == BACKGROUND else CLASS
-        out = labels.copy()
-        bbox = relabel_component(out, click.voxel, click.label, scope)
-        return RefineResult(labels=out, bbox=bbox or NOTHING, seconds=time.perf_counter() - started)
+        return relabel_component(out, click.voxel, click.label, scope)
 
 
-class ComponentOracle:
+class ComponentOracle(_NewestClickEngine):
     """The ceiling of one click under the robot's protocol: the click fixes its whole error component.
 
     It reads the reference, so it is no tool a user has: it says how far 10 clicks could
@@ -132,23 +132,12 @@ class ComponentOracle:
     def __init__(self, truth: np.ndarray) -> None:
         self.truth = truth
 
-    def refine(
-        self,
-        images: Mapping[str, np.ndarray],
-        labels: np.ndarray,
-        guidance: Sequence[Any],
-        locked: np.ndarray | None = None,
-    ) -> RefineResult:
-        """Give the newest click's error component its reference label."""
-        started = time.perf_counter()
-        click = _newest_click(guidance)
-        if click is None:
-            return _unchanged(labels, started)
-        out = labels.copy()
-        wrong = (self.truth == click.label) & (labels != click.label)
+    def _apply(self, out: np.ndarray, click: Click) -> tuple[slice, ...] | None:
+        """Give the click's error component its reference label."""
+        wrong = (self.truth == click.label) & (out != click.label)
         pieces, _ = ndimage.label(wrong, SIX_CONNECTED)
         piece = pieces[tuple(click.voxel)]
-        fixed = pieces == piece if piece else np.zeros(labels.shape, dtype=bool)
+        fixed = pieces == piece if piece else np.zeros(out.shape, dtype=bool)
         fixed[tuple(click.voxel)] = True
         out[fixed] = click.label
-        return RefineResult(labels=out, bbox=bbox_of_mask(fixed) or NOTHING, seconds=time.perf_counter() - started)
+        return bbox_of_mask(fixed)
