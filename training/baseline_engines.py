@@ -141,3 +141,18 @@ class ComponentOracle(_NewestClickEngine):
         fixed[tuple(click.voxel)] = True
         out[fixed] = click.label
         return bbox_of_mask(fixed)
+
+
+REFERENCE_ENGINES = ("brush", "region", "oracle")
+"""What the click engine is measured beside (``brats-evaluate --engine``, the growth search's grid names)."""
+
+
+def reference_engine(name: str, truth: np.ndarray) -> BrushEngine | RegionEngine | ComponentOracle:
+    """The reference engine called ``name`` for one case (``truth``: its reference, which only the oracle reads)."""
+    if name == "brush":
+        return BrushEngine()
+    if name == "region":
+        return RegionEngine()
+    if name == "oracle":
+        return ComponentOracle(truth)
+    raise ValueError(f"{name!r} is not a reference engine ({', '.join(REFERENCE_ENGINES)})")

@@ -403,7 +403,7 @@ def run(args: argparse.Namespace, model: Any, folders: Sequence[Path], out: Path
     from models.runtime import predict_patient
     from models.tta import resolve_tta
 
-    from .baseline_engines import BrushEngine, ComponentOracle, RegionEngine
+    from .baseline_engines import reference_engine
     from brats_desktop.core.label_meaning import AUTO, resolve_ncr_definition
 
     if args.interactive < 0:
@@ -422,7 +422,6 @@ def run(args: argparse.Namespace, model: Any, folders: Sequence[Path], out: Path
     if fold_auto is not None and args.folds is None:
         raise SystemExit("brats-evaluate: --fold-auto-models needs --folds")
     autos = AutoModels(model, read_folds(args.folds) if fold_auto is not None else {}, fold_auto, log)
-    baselines = {"brush": BrushEngine(), "region": RegionEngine()}
     requested = None if args.ncr_definition == "raw" else args.ncr_definition
     tta = resolve_tta(args.tta, args.device)
     cases: list[dict[str, Any]] = []
@@ -447,10 +446,8 @@ def run(args: argparse.Namespace, model: Any, folders: Sequence[Path], out: Path
                     engine.set_prior(patient.images, prediction.probabilities)
                 if grow is not None:
                     engine.grow = grow
-            elif name == "oracle":
-                engine, which = ComponentOracle(patient.ground_truth), name
             else:
-                engine, which = baselines[name], name
+                engine, which = reference_engine(name, patient.ground_truth), name
             curve = robot_curve(engine, patient.images, start, patient.ground_truth, args.interactive,
                                 patient.spacing, warm_up=which not in warmed)
             warmed.add(which)

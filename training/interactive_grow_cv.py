@@ -85,26 +85,6 @@ def parse_rule(text: str):
         raise SystemExit(f"interactive_grow_cv: {exc}") from None
 
 
-def _brush():
-    from .baseline_engines import BrushEngine
-
-    return BrushEngine()
-
-
-def _region():
-    from .baseline_engines import RegionEngine
-
-    return RegionEngine()
-
-
-def _oracle(truth: np.ndarray):
-    from .baseline_engines import ComponentOracle
-
-    return ComponentOracle(truth)
-
-
-BASELINES = {"brush": _brush, "region": _region}  # grid names that run brats-evaluate's baseline engines
-REFERENCES = frozenset(BASELINES) | {"oracle"}  # measured beside the settings, never chosen as one
 SEARCH_COLUMNS = ("case", "fold", "setting", "clicks", "WT", "TC", "ET", "seconds")
 
 
@@ -115,6 +95,7 @@ def search(args: argparse.Namespace) -> int:
     from brats_desktop.interactive.network import click_model_from_automatic
     from models.checkpoint import load_model
 
+    from .baseline_engines import REFERENCE_ENGINES, reference_engine
     from .interactive_eval import fold_auto_model_path, robot_curve
 
     torch.set_num_threads(1)
@@ -138,10 +119,8 @@ def search(args: argparse.Namespace) -> int:
                 if args.only_folds and case["fold"] not in args.only_folds:
                     break
                 fold = case["fold"]
-                if setting == "oracle":  # the ceiling: each click fixes its whole error component
-                    engine = _oracle(case["truth"])
-                elif setting in BASELINES:  # the manual tools the clicks are compared with
-                    engine = BASELINES[setting]()
+                if setting in REFERENCE_ENGINES:  # the manual tools and the ceiling the clicks are compared with
+                    engine = reference_engine(setting, case["truth"])
                 else:
                     if fold not in engines:
                         auto = load_model(fold_auto_model_path(args.fold_auto_models, fold))
@@ -230,7 +209,9 @@ def select(args: argparse.Namespace) -> int:
         complete = sorted({c for c, _ in table})
         settings = sorted(s for s in {s for _, s in table} if all((c, s) in table for c in complete))
     if not args.compare:  # the manual tools and the oracle are what a setting is compared with, not settings
-        settings = [s for s in settings if s not in REFERENCES]
+        from .baseline_engines import REFERENCE_ENGINES
+
+        settings = [s for s in settings if s not in REFERENCE_ENGINES]
     folds = sorted({table[(c, settings[0])]["fold"] for c in complete}) if not args.compare else []
     lines = [f"{len(complete)} cases with every setting; settings: {', '.join(settings)}", ""]
     if not args.compare:
