@@ -52,9 +52,9 @@ class SegmentActionsMixin:
         self._showing_default = False
         self.accurate_action.setChecked(self._tier_choice == "accurate")
         self.accurate_action.setToolTip(
-            "The Accurate tier: several models averaged, each also run on the left-right mirrored image "
-            "(seconds more per case on a CPU, well under a second on a GPU). Off: the Fast tier, the bundled "
-            "model alone. Until chosen: on with a CUDA GPU, off otherwise."
+            "The Accurate tier: several models averaged (seconds more per case on a CPU, well under a second "
+            "on a GPU; Model Information lists them). Off: the Fast tier, the bundled model alone. Until chosen: "
+            "on with a CUDA GPU, off otherwise. With a loaded checkpoint it adds the left-right mirrored image."
         )
         self.accurate_action.toggled.connect(self._on_accurate_toggled)
 
