@@ -62,10 +62,12 @@ def test_a_saved_prediction_reads_back_as_written(tmp_path: Path) -> None:
     np.testing.assert_array_equal(saved.raw, raw)
     assert saved.et_probability is not None and saved.et_probability.dtype == np.uint8
     assert np.abs(saved.et_probability_float() - probs[3].astype(np.float32)).max() <= 0.5 / 255 + 1e-6
+    assert saved.probabilities is not None and saved.probabilities.shape == (4, *raw.shape)
+    assert np.abs(saved.probabilities.astype(np.float32) / 255 - probs.astype(np.float32)).max() <= 0.5 / 255 + 1e-6
     assert saved.meta == {"fold": "fold-3", "tta": "flip"}
     np.testing.assert_array_equal(quantise_probability(np.array([0.0, 1 / 255, 0.5, 1.0, 1.2])), [0, 1, 128, 255, 255])
     without = load_prediction(save_prediction(tmp_path / "q.npz", raw, None, (1.0, 1.0, 1.0)))
-    assert without.et_probability is None and without.et_probability_float() is None
+    assert without.et_probability is None and without.et_probability_float() is None and without.probabilities is None
     with pytest.raises(ValueError, match="do not fit"):
         save_prediction(tmp_path / "r.npz", raw, probs[:, :3], (1.0, 1.0, 1.0))
     (tmp_path / "bad.npz").write_bytes(b"not a zip")

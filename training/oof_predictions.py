@@ -9,6 +9,9 @@ held-out patient, ``fold-i/pred{scores_name}/<patient>.npz`` (compressed, beside
 * ``et_probability``: the mean probability of enhancing tumour (over the TTA passes
   and the ensemble members that were averaged), quantised to uint8: p = value / 255,
   at most 1/510 off, which no threshold on a mean over a lesion notices;
+* ``probabilities``: every class's mean probability, quantised alike (classes, X, Y, Z),
+  so rules that re-decide the argmax itself (a bias against background) can be tuned;
+  files written before it existed lack it;
 * ``spacing`` (mm) and strings saying what produced them (``fold``, ``model``,
   ``model_ncr_definition``, ``tta``, ``ensemble_with``, ``subset``).
 
@@ -41,6 +44,7 @@ class SavedPrediction:
     et_probability: np.ndarray | None  # uint8 0-255 (p * 255), or None when none was saved
     spacing: tuple[float, float, float]
     meta: dict[str, str] = field(default_factory=dict)
+    probabilities: np.ndarray | None = None  # uint8 (classes, X, Y, Z), or None when not saved
 
     def et_probability_float(self) -> np.ndarray | None:
         """The ET probability as float32 in 0-1."""
@@ -64,7 +68,7 @@ def save_prediction(
     spacing: tuple[float, float, float],
     meta: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write ``raw`` and class 3 of ``probabilities`` ((classes, X, Y, Z), or None) atomically to ``target``."""
+    """Write ``raw`` and ``probabilities`` ((classes, X, Y, Z), or None; class 3 also on its own) atomically to ``target``."""
     arrays: dict[str, np.ndarray] = {
         "raw": np.asarray(raw, dtype=np.uint8),
         "spacing": np.asarray(spacing, dtype=float),
@@ -72,7 +76,8 @@ def save_prediction(
     if probabilities is not None:
         if probabilities.shape[1:] != raw.shape or probabilities.shape[0] <= ENHANCING:
             raise ValueError(f"probabilities of shape {probabilities.shape} do not fit labels of shape {raw.shape}")
-        arrays["et_probability"] = quantise_probability(probabilities[ENHANCING])
+        arrays["probabilities"] = quantise_probability(probabilities)
+        arrays["et_probability"] = arrays["probabilities"][ENHANCING]
     for key, value in (meta or {}).items():
         arrays[f"meta_{key}"] = np.asarray(str(value))
 
@@ -90,13 +95,15 @@ def load_prediction(path: Path) -> SavedPrediction:
         with np.load(path) as z:
             raw = z["raw"]
             et = z["et_probability"] if "et_probability" in z.files else None
+            probabilities = z["probabilities"] if "probabilities" in z.files else None
             spacing = tuple(float(v) for v in z["spacing"])
             meta = {k[len("meta_"):]: str(z[k]) for k in z.files if k.startswith("meta_")}
     except (OSError, KeyError, ValueError) as exc:
         raise ValueError(f"{path}: not a saved out-of-fold prediction ({exc})") from exc
-    if raw.dtype != np.uint8 or len(spacing) != 3 or (et is not None and et.shape != raw.shape):
+    if (raw.dtype != np.uint8 or len(spacing) != 3 or (et is not None and et.shape != raw.shape)
+            or (probabilities is not None and probabilities.shape[1:] != raw.shape)):
         raise ValueError(f"{path}: not a saved out-of-fold prediction (raw {raw.dtype} {raw.shape}, spacing {spacing})")
-    return SavedPrediction(path.stem, raw, et, spacing, meta)  # type: ignore[arg-type]
+    return SavedPrediction(path.stem, raw, et, spacing, meta, probabilities)  # type: ignore[arg-type]
 
 
 def read_reference(folder: Path) -> np.ndarray:
