@@ -1,0 +1,216 @@
+"""Choose how a tier decides whole tumour, on saved out-of-fold class probabilities.
+
+The two-plane Accurate tier under-draws the whole tumour: out of fold its members'
+mean misses about 2.6 tumour voxels for each one it draws too many, mostly at the edge,
+where the axial and the coronal model disagree and their mean splits the vote. Deciding
+whole tumour first (:func:`brats_desktop.core.decision.decide_labels`: a voxel is tumour
+when its background probability is below a threshold) moves that edge outward without
+retraining. This script measures each threshold on the fold models' own held-out
+patients, without predicting again::
+
+    python -m training.crossval --data ../shared/data/brats2013-train \\
+        --data ../shared/data/brats2018-train --out runs/acc-w24 --score-only --save-predictions \\
+        --ensemble-with runs/acc-coronal
+    python -m training.tune_tumour_threshold runs/acc-axial runs/acc-w24:ens-acc-coronal \
+        --baseline runs/acc-axial --out runs/tumour-first.md
+
+``RUN_DIR[:STEM]`` as :mod:`training.tune_et_rule` reads it; the files must hold every
+class's probability (``--save-predictions`` writes them). Each decision gets the app's
+whole post-processing (label 1 in the references' meaning, ``--ncr-definition``), then
+Dice against the reference. 0.5 needs no choosing (tumour where the tumour classes
+together are likelier than background); for higher thresholds the nested choice (the
+threshold of best mean WT/TC/ET Dice on the other folds' patients, applied to each fold's
+own) is the honest estimate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from brats_desktop.core.decision import decide_labels
+from brats_desktop.core.metrics import compare
+from brats_desktop.core.postprocessing import NCR_DEFINITIONS, postprocess
+
+from .compare_cv import paired, verdict
+from .oof_predictions import load_prediction, read_reference
+from .tune_et_rule import DEFAULT_DATA, KNOWN_LOW_GRADE, LOW_GRADE_STRATUM, _crop, prediction_folder_name
+
+REGIONS = ("WT", "TC", "ET")
+DEFAULT_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
+Threshold = float | None  # None: the plain argmax
+
+
+@dataclass
+class ThresholdCase:
+    """One held-out patient: the saved probabilities and the reference, cropped alike."""
+
+    name: str
+    fold: int
+    probabilities: np.ndarray  # uint8 (classes, box)
+    reference: np.ndarray
+    spacing: tuple[float, float, float]
+    model_ncr_definition: str
+    low_grade: bool
+
+
+def load_cases(spec: str, folders: dict[str, Path]) -> list[ThresholdCase]:
+    """Every saved prediction of ``RUN_DIR[:STEM]`` with its probabilities, beside its reference."""
+    run, _, stem = spec.partition(":")
+    run_dir = Path(run)
+    folds_file = run_dir / "folds.json"
+    if not folds_file.exists():
+        raise SystemExit(f"tune_tumour_threshold: {folds_file} not found: RUN_DIR must be a training.crossval run")
+    stored = json.loads(folds_file.read_text(encoding="utf-8"))
+    fold_of = {name: i for i, fold in enumerate(stored["folds"]) for name in fold}
+    strata = stored.get("strata") or {n: LOW_GRADE_STRATUM for n in KNOWN_LOW_GRADE}
+    cases = []
+    for path in sorted(run_dir.glob(f"fold-*/{prediction_folder_name(stem)}/*.npz")):
+        if path.name.startswith("."):  # a writer's temporary file
+            continue
+        saved = load_prediction(path)
+        if saved.probabilities is None:
+            raise SystemExit(f"tune_tumour_threshold: {path} holds no class probabilities (written before they were "
+                             "kept): move its folder aside and score again with --save-predictions")
+        if path.parent.parent.name != f"fold-{fold_of.get(saved.patient)}":
+            raise SystemExit(f"tune_tumour_threshold: {path}: {saved.patient} is not held out by this fold")
+        if saved.patient not in folders:
+            raise SystemExit(f"tune_tumour_threshold: {path}: no patient folder {saved.patient} under --data")
+        reference = read_reference(folders[saved.patient])
+        # Every voxel some threshold could make tumour: its background probability is below 1.
+        reachable = (saved.probabilities[0] < 255).astype(np.uint8)
+        box = _crop(reachable, reference, saved.raw)
+        cases.append(ThresholdCase(saved.patient, fold_of[saved.patient], saved.probabilities[(slice(None), *box)],
+                                   reference[box], saved.spacing, saved.meta.get("model_ncr_definition", "brats2013"),
+                                   strata.get(saved.patient) == LOW_GRADE_STRATUM))
+    if not cases:
+        raise SystemExit(f"tune_tumour_threshold: no saved predictions under {run_dir}")
+    return cases
+
+
+def score_thresholds(cases: Sequence[ThresholdCase], thresholds: Sequence[Threshold], ncr_definition: str | None
+                     ) -> dict[Threshold, dict[str, dict[str, float]]]:
+    """``{threshold: {patient: {"dice_WT", "dice_TC", "dice_ET", "mean"}}}`` after the app's post-processing."""
+    out: dict[Threshold, dict[str, dict[str, float]]] = {}
+    for threshold in thresholds:
+        rows = {}
+        for case in cases:
+            raw = decide_labels(case.probabilities, threshold)
+            labels = postprocess(raw, target=ncr_definition or case.model_ncr_definition,
+                                 source=case.model_ncr_definition, spacing=case.spacing)
+            c = compare(labels, case.reference)
+            row = {f"dice_{r}": c[r].dice for r in REGIONS}
+            row["mean"] = float(np.mean([row[f"dice_{r}"] for r in REGIONS]))
+            rows[case.name] = row
+        out[threshold] = rows
+    return out
+
+
+def _mean(rows: dict[str, dict[str, float]], names: Sequence[str], key: str) -> float:
+    return float(np.mean([rows[n][key] for n in names]))
+
+
+def describe(threshold: Threshold) -> str:
+    return "argmax" if threshold is None else f"background < {threshold:g}"
+
+
+def nested_choice(cases: Sequence[ThresholdCase], scores: dict[Threshold, dict[str, dict[str, float]]]
+                  ) -> tuple[dict[str, dict[str, float]], dict[int, Threshold]]:
+    """Each fold's patients scored with the threshold of best mean Dice on the other folds' (ties: the earlier)."""
+    rows, chosen = {}, {}
+    options = list(scores)
+    for fold in sorted({c.fold for c in cases}):
+        others = [c.name for c in cases if c.fold != fold]
+        gains = [round(_mean(scores[t], others, "mean"), 9) for t in options]
+        chosen[fold] = options[int(np.argmax(gains))]
+        rows.update({c.name: scores[chosen[fold]][c.name] for c in cases if c.fold == fold})
+    return rows, chosen
+
+
+def _summary(d: dict[str, dict[str, float]]) -> str:
+    return ", ".join(f"{r} {d[f'dice_{r}']['candidate']:.3f} vs {d[f'dice_{r}']['reference']:.3f} "
+                     f"({d[f'dice_{r}']['diff']:+.3f} ± {d[f'dice_{r}']['diff_se']:.3f}, {verdict(d[f'dice_{r}'])})"
+                     for r in REGIONS)
+
+
+def threshold_table(name: str, cases: Sequence[ThresholdCase], scores: dict[Threshold, dict[str, dict[str, float]]],
+                    baseline: tuple[str, dict[str, dict[str, float]]] | None = None) -> str:
+    """Markdown: per decision the mean Dice and its paired difference from the argmax; then the nested choice.
+
+    ``baseline`` (name, rows of another run's argmax on the same patients): each decision against it too.
+    """
+    everyone = [c.name for c in cases]
+    low = [c.name for c in cases if c.low_grade]
+    keys = [f"dice_{r}" for r in REGIONS]
+    plain = scores[None]
+    lines = [f"### `{name}`: {len(everyone)} out-of-fold patients", "",
+             "| decision | Dice WT | TC | ET | ΔWT ± se | ΔTC ± se | ΔET ± se | low-grade WT | low-grade ET |",
+             "| --- " * 9 + "|"]
+    for threshold, rows in scores.items():
+        d = paired(plain, rows, keys)
+        lines.append(f"| {describe(threshold)} | " + " | ".join(f"{_mean(rows, everyone, k):.3f}" for k in keys) + " | "
+                     + " | ".join(f"{d[k]['diff']:+.3f} ± {d[k]['diff_se']:.3f}" for k in keys) + " | "
+                     + " / ".join(f"{rows[n]['dice_WT']:.3f}" for n in low) + " | "
+                     + " / ".join(f"{rows[n]['dice_ET']:.3f}" for n in low) + " |")
+    nested, chosen = nested_choice(cases, scores)
+    lines += ["", "Δ: paired difference from the argmax, mean ± its standard error over the patients.", "",
+              "Nested over folds (each fold scored with the decision of best mean WT/TC/ET Dice on the other folds): "
+              + _summary(paired(plain, nested, keys)) + ". Chosen per fold: "
+              + ", ".join(f"fold {k}: {describe(v)}" for k, v in chosen.items()) + "."]
+    if baseline is not None:
+        other, rows = baseline
+        shared = [n for n in everyone if n in rows]
+        lines += ["", f"Against `{other}` (its argmax), on the {len(shared)} patients both scored:", ""]
+        for threshold, mine in scores.items():
+            lines.append(f"- {describe(threshold)}: " + _summary(paired({n: rows[n] for n in shared},
+                                                                        {n: mine[n] for n in shared}, keys)))
+    return "\n".join(lines) + "\n"
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in text.split(",") if v.strip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.tune_tumour_threshold", description=__doc__.split("\n\n")[0])
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR[:STEM]", help="crossval run(s) scored with --save-predictions")
+    p.add_argument("--data", type=Path, action="append",
+                   help="patient folders the folds name (default: ../shared/data/brats2013-train and brats2018-train)")
+    p.add_argument("--thresholds", type=_floats, default=DEFAULT_THRESHOLDS, metavar="T,T",
+                   help="background probabilities below which a voxel is tumour "
+                   f"(default {','.join(map(str, DEFAULT_THRESHOLDS))}; the plain argmax is always scored)")
+    p.add_argument("--ncr-definition", choices=(*NCR_DEFINITIONS, "raw"), default="brats2013",
+                   help="meaning of label 1 in the references (these folders: brats2013, as crossval scores)")
+    p.add_argument("--baseline", metavar="RUN_DIR[:STEM]",
+                   help="also compare every decision with this run's plain argmax (e.g. the Fast recipe's folds)")
+    p.add_argument("--out", type=Path, help="also write the tables to this markdown file")
+    args = p.parse_args(argv)
+    from .cohort import real_patient_folders
+
+    folders = {f.name: f for f in real_patient_folders(args.data or list(DEFAULT_DATA))}
+    definition = None if args.ncr_definition == "raw" else args.ncr_definition
+    thresholds: list[Threshold] = [None, *sorted(set(args.thresholds))]
+    baseline = None
+    if args.baseline:
+        baseline = (args.baseline, score_thresholds(load_cases(args.baseline, folders), [None], definition)[None])
+    parts = []
+    for spec in args.runs:
+        cases = load_cases(spec, folders)
+        print(f"{spec}: {len(cases)} patient(s)", file=sys.stderr, flush=True)
+        parts.append(threshold_table(spec, cases, score_thresholds(cases, thresholds, definition), baseline))
+    text = "\n".join(parts)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
