@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from brats_desktop.core.decision import decide_labels
 from brats_desktop.core.patient import Patient
 from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, PostprocessParams, postprocess
 
@@ -439,6 +440,8 @@ def predict_patient(
             f"prediction shape {run.labels.shape} does not match the patient grid {patient.shape}"
         )
     start = time.perf_counter()
+    if tier is not None and tier.background_below is not None and run.probabilities is not None:
+        run.labels = decide_labels(run.probabilities, tier.background_below, plain=run.labels)
     run.raw_labels = run.labels
     run.model_ncr_definition = model_ncr_definition(members[0])
     run.spacing = tuple(float(s) for s in patient.spacing)  # type: ignore[assignment]

@@ -7,7 +7,7 @@ belong to which tier is data, not code: ``models/bundled/tiers.json`` ::
     {"fast":     {"members": ["unet2d-flair-t1ce.pt"], "tta": "none", "description": "..."},
      "accurate": {"members": ["unet2d-flair-t1ce.pt", "unet2d-coronal-flair-t1ce.pt"],
                   "tta": "flip", "min_enhancing_ml": null, "enhancing_per_lesion": false,
-                  "description": "..."},
+                  "background_below": 0.5, "description": "..."},
      "any_sequence": {"members": ["unet2d-any-flair-t1ce-t2.pt"], "tta": "none", "description": "..."}}
 
 so adding a model to *Accurate* is one line there (member paths are relative to
@@ -15,6 +15,9 @@ so adding a model to *Accurate* is one line there (member paths are relative to
 (:func:`brats_desktop.core.postprocessing.enhancing_volume_rule`: enhancing tumour below that
 volume, in all or per piece with ``enhancing_per_lesion``, becomes label 1, the winners'
 low-grade rule), applied in the post-processing before label 1 changes meaning.
+``background_below`` (absent or null: the plain argmax) decides whole tumour first: a
+voxel whose mean background probability is below it is tumour
+(:func:`brats_desktop.core.decision.decide_labels`).
 ``any_sequence`` is optional: a model trained with modality
 dropout that reads any non-empty subset of its sequences. When a patient lacks a
 sequence the chosen tier needs, that model is used instead (if its file is there and
@@ -78,6 +81,7 @@ class TierSpec:
     min_enhancing_ml: float | None = None
     description: str = ""
     enhancing_per_lesion: bool = False
+    background_below: float | None = None
 
     def paths(self, folder: Path | None = None) -> list[Path]:
         base = BUNDLED_DIR if folder is None else Path(folder)
@@ -106,8 +110,11 @@ def _spec(path: Path, key: str, entry: Any) -> TierSpec:
     per_lesion = entry.get("enhancing_per_lesion", False)
     if not isinstance(per_lesion, bool):
         raise TierError(path, f"{key}.enhancing_per_lesion must be true or false")
+    below = entry.get("background_below")
+    if below is not None and (isinstance(below, bool) or not isinstance(below, (int, float)) or not 0 < below <= 1):
+        raise TierError(path, f"{key}.background_below must be null or a probability in (0, 1]")
     return TierSpec(key, tuple(members), tta, None if threshold is None else float(threshold),
-                    str(entry.get("description", "")), per_lesion)
+                    str(entry.get("description", "")), per_lesion, None if below is None else float(below))
 
 
 def read_manifest(folder: Path | None = None) -> dict[str, TierSpec]:
@@ -185,6 +192,7 @@ class Tier:
     reads: tuple[str, ...] = ()
     files: list[str] = field(default_factory=list)  # manifest names of the members
     enhancing_per_lesion: bool = False  # the rule judges each enhancing piece alone
+    background_below: float | None = None  # whole tumour first (core.decision.decide_labels); None: argmax
 
     @property
     def title(self) -> str:
@@ -256,6 +264,8 @@ class Tier:
         if self.min_enhancing_ml is not None:
             per = " (per piece)" if self.enhancing_per_lesion else ""
             lines.append(f"Enhancing tumour below {self.min_enhancing_ml:g} mL{per} becomes label 1 (necrosis)")
+        if self.background_below is not None:
+            lines.append(f"Whole tumour first: tumour wherever background's probability is below {self.background_below:g}")
         if self.key == ANY_SEQUENCE:
             asked = TIER_TITLES.get(self.requested or "", "the chosen tier")
             lines.append(f"Used instead of {asked}: this patient has no {_words(self.missing)}.")
@@ -287,6 +297,7 @@ class Tier:
             "tta": self.tta,
             "min_enhancing_ml": self.min_enhancing_ml,
             "enhancing_per_lesion": self.enhancing_per_lesion,
+            "background_below": self.background_below,
         }
         if self.key == ANY_SEQUENCE:
             out.update(requested_tier=self.requested, missing=list(self.missing), reads=list(self.modalities),
@@ -355,7 +366,8 @@ def load_tier(tier: str, patient: Any = None, cache: dict[Path, Any] | None = No
             raise ModelLoadError(manifest_path(folder), f"the members of {spec.key!r} were trained on different "
                                  "labels (meaning of label 1 or number of classes); they cannot be averaged")
         return Tier(spec.key, members, spec.tta, spec.min_enhancing_ml, spec.description,
-                    files=list(spec.members), enhancing_per_lesion=spec.enhancing_per_lesion, **extra)
+                    files=list(spec.members), enhancing_per_lesion=spec.enhancing_per_lesion,
+                    background_below=spec.background_below, **extra)
 
     chosen = build(specs[tier], requested=tier)
     if patient is None:

@@ -179,6 +179,46 @@ def test_the_enhancing_rule_is_off_while_null_and_kept_through_relabel(tmp_path)
     assert (fast.labels == 3).any()  # Fast has no such rule
 
 
+def test_whole_tumour_first_turns_split_votes_into_tumour_and_is_recorded(tmp_path):
+    from models.tta import Prediction
+
+    tiny_model(tmp_path, seed=1)
+    tiny_model(tmp_path / "b", seed=2)
+    write_manifest(tmp_path, ["tiny.pt"], ["tiny.pt", "b/tiny.pt"], background_below=0.5)
+    tier = load_tier("accurate", folder=tmp_path)
+    assert tier.background_below == 0.5 and "below 0.5" in tier.details()
+    images, gt = synthetic_arrays(seed=3)
+    patient = patient_from_arrays("c", images, gt)
+    # Two members that disagree at the "edge" (x 10-19); their mean there is background 0.45,
+    # enhancing 0.35, edema 0.2: the argmax says background though tumour is likelier.
+    calls = []
+
+    def hook(model, images, **kwargs):
+        calls.append(model)
+        p = np.zeros((4, *gt.shape), np.float32)
+        p[0] = 1.0
+        p[:, 10:20] = 0
+        if len(calls) % 2:
+            p[0, 10:20], p[2, 10:20], p[3, 10:20] = 0.3, 0.3, 0.4
+        else:
+            p[0, 10:20], p[2, 10:20], p[3, 10:20] = 0.6, 0.1, 0.3
+        p[0, 20:25], p[3, 20:25] = 0.2, 0.8  # enhancing both agree on
+        return Prediction(p.argmax(axis=0).astype(np.uint8), p.astype(np.float16), "none")
+
+    run = predict_patient(tier, patient, device="cpu", predict=hook, ncr_definition=None)
+    assert (run.raw_labels[10:20] == 2).all()  # won as edema: a won voxel is never enhancing
+    assert (run.raw_labels[20:25] == 3).all() and (run.raw_labels[:10] == 0).all() and (run.raw_labels[25:] == 0).all()
+    assert run.producer["background_below"] == 0.5
+    write_manifest(tmp_path, ["tiny.pt"], ["tiny.pt", "b/tiny.pt"])  # null: the plain argmax
+    plain = predict_patient(load_tier("accurate", folder=tmp_path), patient, device="cpu", predict=hook,
+                            ncr_definition=None)
+    assert (plain.raw_labels[10:20] == 0).all() and plain.producer["background_below"] is None
+    (tmp_path / "tiers.json").write_text(json.dumps({"fast": {"members": ["tiny.pt"]},
+                                                      "accurate": {"members": ["tiny.pt"], "background_below": 1.5}}))
+    with pytest.raises(TierError, match="accurate.background_below must be null or a probability"):
+        read_manifest(tmp_path)
+
+
 def test_a_dropout_model_does_not_beat_the_default_for_having_more_inputs(tmp_path, monkeypatch):
     default = tiny_model(tmp_path, seed=1)
     spare = any_sequence_model(tmp_path)

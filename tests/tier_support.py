@@ -22,12 +22,13 @@ def any_sequence_model(folder: Path, modalities=("flair", "t1ce", "t2"), subset_
 
 
 def write_manifest(folder: Path, fast: list[str], accurate: list[str], any_sequence: list[str] | None = None,
-                   accurate_tta: str = "none", min_enhancing_ml: float | None = None) -> Path:
+                   accurate_tta: str = "none", min_enhancing_ml: float | None = None,
+                   background_below: float | None = None) -> Path:
     """``folder/tiers.json`` naming member files relative to ``folder``."""
     data: dict[str, Any] = {
         "fast": {"members": fast, "tta": "none", "description": "test fast"},
         "accurate": {"members": accurate, "tta": accurate_tta, "min_enhancing_ml": min_enhancing_ml,
-                     "description": "test accurate"},
+                     "background_below": background_below, "description": "test accurate"},
     }
     if any_sequence is not None:
         data["any_sequence"] = {"members": any_sequence, "tta": "none", "description": "test any"}

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from brats_desktop.core.decision import decide_labels
 from brats_desktop.core.discovery import discover_patient, find_patient_folders
 from brats_desktop.core.errors import PatientLoadError
 from brats_desktop.core.labels import CLASS_SHORT, REGIONS, TUMOUR_CLASSES, region_mask
@@ -121,6 +122,7 @@ def evaluate_folders(
     modalities: Sequence[str] | None = None,
     on_prediction: PredictionHook | None = None,
     params: PostprocessParams | None = None,
+    background_below: float | None = None,
 ) -> list[dict[str, Any]]:
     """Predict, post-process as the app does, and score each folder; unusable folders are reported and skipped.
 
@@ -135,6 +137,7 @@ def evaluate_folders(
     and skipped). ``on_prediction(folder, patient, raw, probabilities)`` receives each
     argmax before post-processing with its mean softmax ((classes, X, Y, Z) float16). ``params``: the post-processing
     rules (None: the app's default; a tier's: :meth:`models.tiers.Tier.postprocess_params`).
+    ``background_below``: a tier's whole-tumour-first decision (:func:`brats_desktop.core.decision.decide_labels`).
     """
     rows: list[dict[str, Any]] = []
     for folder in folders:
@@ -154,7 +157,7 @@ def evaluate_folders(
             if ensemble:
                 both = predict_ensemble([model, *ensemble], images, tta=tta, device=device, batch_size=batch_size)
                 pred, probabilities = both.labels, both.probabilities
-            elif on_prediction is not None:  # the same labels as below, with the softmax kept
+            elif on_prediction is not None or background_below is not None:  # the same labels as below, with the softmax
                 both = predict_with_tta(model, images, tta=tta, device=device, batch_size=batch_size)
                 pred, probabilities = both.labels, both.probabilities
             elif tta == "none":
@@ -162,6 +165,8 @@ def evaluate_folders(
             else:
                 pred = predict_with_tta(model, images, tta=tta, device=device, batch_size=batch_size,
                                         probabilities=False).labels
+            if background_below is not None and probabilities is not None:
+                pred = decide_labels(probabilities, background_below, plain=pred)
             raw = pred
             pred = postprocess(pred, target=definition, source=model_ncr_definition(model), params=params,
                                spacing=patient.spacing)
@@ -305,13 +310,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     path = args.model or default_model_path()
-    params = None
+    params, below = None, None
     try:
         if args.tier:
             from models.tiers import load_tier
 
             tier = load_tier(args.tier)
             model, partners, params, path = tier.primary, tier.members[1:], tier.postprocess_params(), tier.path
+            below = tier.background_below
             args.tta = tier.tta if args.tta == "auto" else args.tta
             print(f"brats-evaluate: {tier.label}", file=sys.stderr)
         else:
@@ -332,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     definition = None if args.ncr_definition == "raw" else args.ncr_definition
     lesion_method = None if args.lesion_method == "none" else args.lesion_method
     rows = evaluate_folders(model, folders, args.device, args.batch_size, log, definition, lesion_method, tta,
-                            report_definition=True, ensemble=partners, params=params)
+                            report_definition=True, ensemble=partners, params=params, background_below=below)
     if not rows:
         print("brats-evaluate: no patient could be evaluated", file=sys.stderr)
         return 1
