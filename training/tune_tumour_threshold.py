@@ -54,6 +54,7 @@ class ThresholdCase:
     name: str
     fold: int
     probabilities: np.ndarray  # uint8 (classes, box)
+    raw: np.ndarray  # the argmax the scoring took at full precision (the quantised probabilities may tie)
     reference: np.ndarray
     spacing: tuple[float, float, float]
     model_ncr_definition: str
@@ -87,7 +88,7 @@ def load_cases(spec: str, folders: dict[str, Path]) -> list[ThresholdCase]:
         reachable = (saved.probabilities[0] < 255).astype(np.uint8)
         box = _crop(reachable, reference, saved.raw)
         cases.append(ThresholdCase(saved.patient, fold_of[saved.patient], saved.probabilities[(slice(None), *box)],
-                                   reference[box], saved.spacing, saved.meta.get("model_ncr_definition", "brats2013"),
+                                   saved.raw[box], reference[box], saved.spacing, saved.meta.get("model_ncr_definition", "brats2013"),
                                    strata.get(saved.patient) == LOW_GRADE_STRATUM))
     if not cases:
         raise SystemExit(f"tune_tumour_threshold: no saved predictions under {run_dir}")
@@ -101,7 +102,7 @@ def score_thresholds(cases: Sequence[ThresholdCase], thresholds: Sequence[Thresh
     for threshold in thresholds:
         rows = {}
         for case in cases:
-            raw = decide_labels(case.probabilities, threshold)
+            raw = decide_labels(case.probabilities, threshold, plain=case.raw)
             labels = postprocess(raw, target=ncr_definition or case.model_ncr_definition,
                                  source=case.model_ncr_definition, spacing=case.spacing)
             c = compare(labels, case.reference)
