@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,16 +49,12 @@ from brats_desktop.core.postprocessing import (
 )
 
 from .compare_cv import paired, verdict
-from .oof_predictions import load_prediction, read_reference
+from .oof_tuning import common_arguments, crop_box, definition_of, emit, floats, log, patient_folders, saved_cases
+from .oof_tuning import prediction_folder_name as prediction_folder_name  # where earlier callers import it from
 
 REGIONS = ("WT", "TC", "ET")
 DEFAULT_VOLUMES_ML = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 DEFAULT_PROBABILITIES = (0.4, 0.5, 0.6)
-DEFAULT_DATA = (Path("../shared/data/brats2013-train"), Path("../shared/data/brats2018-train"))
-LOW_GRADE_STRATUM = "low_enhancing"  # training.folds.stratum_of
-# The two lower-grade TCGA cases of brats2018-train: low-grade where folds.json holds no strata.
-KNOWN_LOW_GRADE = frozenset({"Brats18_TCIA10_628_1", "Brats18_TCIA10_637_1"})
-_MARGIN = 8  # voxels kept around prediction and reference (post-processing looks 3 beyond the tumour)
 _ONLY_CONVERSION = PostprocessParams(min_fraction=None)  # postprocess with every step off but label 1's meaning
 Log = Callable[[str], None]
 
@@ -111,65 +106,18 @@ class OofCase:
     low_grade: bool
 
 
-def _crop(*arrays: np.ndarray, margin: int = _MARGIN) -> tuple[slice, ...]:
-    """The box of every labelled voxel of ``arrays`` plus ``margin``: the rules and Dice see nothing beyond it."""
-    either = np.logical_or.reduce([a > 0 for a in arrays])
-    if not either.any():
-        return tuple(slice(0, 1) for _ in either.shape)
-    box = []
-    for axis, n in enumerate(either.shape):
-        idx = np.flatnonzero(either.any(axis=tuple(j for j in range(either.ndim) if j != axis)))
-        box.append(slice(max(int(idx[0]) - margin, 0), min(int(idx[-1]) + 1 + margin, n)))
-    return tuple(box)
-
-
-def prediction_folder_name(stem: str) -> str:
-    """``""`` -> ``pred``; ``tta-flip``, ``-tta-flip``, ``pred-tta-flip``, ``oof-tta-flip`` -> ``pred-tta-flip``."""
-    stem = stem.strip()
-    for prefix in ("pred", "oof"):
-        if stem == prefix or stem.startswith(prefix + "-"):
-            stem = stem[len(prefix):]
-    stem = stem.lstrip("-")
-    return f"pred-{stem}" if stem else "pred"
-
-
 def load_run(spec: str, folders: dict[str, Path], log: Log = lambda s: None) -> list[OofCase]:
     """Every saved prediction of ``RUN_DIR[:STEM]``, post-processed as the app does, beside its reference."""
-    run, _, stem = spec.partition(":")
-    run_dir = Path(run)
-    folds_file = run_dir / "folds.json"
-    if not folds_file.exists():
-        raise SystemExit(f"tune_et_rule: {folds_file} not found: RUN_DIR must be a training.crossval run")
-    stored = json.loads(folds_file.read_text(encoding="utf-8"))
-    fold_of = {name: i for i, fold in enumerate(stored["folds"]) for name in fold}
-    strata = stored.get("strata") or {n: LOW_GRADE_STRATUM for n in KNOWN_LOW_GRADE}
-    sub = prediction_folder_name(stem)
     cases: list[OofCase] = []
-    for path in sorted(run_dir.glob(f"fold-*/{sub}/*.npz")):
-        if path.name.startswith("."):  # a writer's temporary file
-            continue
-        saved = load_prediction(path)
-        if saved.patient not in fold_of:
-            raise SystemExit(f"tune_et_rule: {path}: {saved.patient} is in no fold of {folds_file}")
-        if path.parent.parent.name != f"fold-{fold_of[saved.patient]}":
-            raise SystemExit(f"tune_et_rule: {path}: {saved.patient} is held out by fold {fold_of[saved.patient]}, "
-                             "not by this fold: its model trained on it")
-        if saved.patient not in folders:
-            raise SystemExit(f"tune_et_rule: {path}: no patient folder {saved.patient} under --data")
-        reference = read_reference(folders[saved.patient])
-        if reference.shape != saved.raw.shape:
-            raise SystemExit(f"tune_et_rule: {path}: prediction {saved.raw.shape} and reference "
-                             f"{reference.shape} ({folders[saved.patient]}) differ in shape")
+    for case in saved_cases(spec, folders, "tune_et_rule"):
+        saved = case.saved
         source = saved.meta.get("model_ncr_definition", "brats2013")
         # The app's post-processing up to (not including) label 1's change of meaning: the rules decide before it.
         labels = postprocess(saved.raw, target=source, source=source, spacing=saved.spacing)
-        box = _crop(labels, reference)
+        box = crop_box(labels, case.reference)
         et = None if saved.et_probability is None else saved.et_probability[box]
-        cases.append(OofCase(saved.patient, fold_of[saved.patient], labels[box], et, reference[box], saved.spacing,
-                             source, strata.get(saved.patient) == LOW_GRADE_STRATUM))
-    if not cases:
-        raise SystemExit(f"tune_et_rule: no saved predictions in {run_dir}/fold-*/{sub}/ "
-                         "(python -m training.crossval --score-only --save-predictions)")
+        cases.append(OofCase(saved.patient, case.fold, labels[box], et, case.reference[box], saved.spacing,
+                             source, case.low_grade))
     log(f"{spec}: {len(cases)} patient(s) from {len({c.fold for c in cases})} fold(s), "
         f"{sum(c.low_grade for c in cases)} low-grade")
     return cases
@@ -289,31 +237,16 @@ def rule_table(name: str, cases: Sequence[OofCase], scores: dict[Rule, dict[str,
     return "\n".join(lines) + "\n"
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in text.split(",") if v.strip()) if text.strip() else ()
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.tune_et_rule", description=__doc__.split("\n\n")[0])
-    p.add_argument("runs", nargs="+", metavar="RUN_DIR[:STEM]", help="crossval run(s) scored with --save-predictions")
-    p.add_argument("--data", type=Path, action="append",
-                   help="patient folders the folds name (default: ../shared/data/brats2013-train and brats2018-train)")
-    p.add_argument("--volumes-ml", type=_floats, default=DEFAULT_VOLUMES_ML, metavar="T,T",
+    common_arguments(p)
+    p.add_argument("--volumes-ml", type=floats, default=DEFAULT_VOLUMES_ML, metavar="T,T",
                    help=f"volume thresholds in mL, total and per piece (default {','.join(map(str, DEFAULT_VOLUMES_ML))})")
-    p.add_argument("--probabilities", type=_floats, default=DEFAULT_PROBABILITIES, metavar="P,P",
+    p.add_argument("--probabilities", type=floats, default=DEFAULT_PROBABILITIES, metavar="P,P",
                    help="mean ET probability thresholds; empty string: leave the rule out "
                    f"(default {','.join(map(str, DEFAULT_PROBABILITIES))}, where the probability was saved)")
-    p.add_argument("--ncr-definition", choices=(*NCR_DEFINITIONS, "raw"), default="brats2013",
-                   help="meaning of label 1 in the references (these folders: brats2013, as crossval scores)")
-    p.add_argument("--out", type=Path, help="also write the tables to this markdown file")
     args = p.parse_args(argv)
-    from .cohort import real_patient_folders
-
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    folders = {f.name: f for f in real_patient_folders(args.data or list(DEFAULT_DATA))}
-    definition = None if args.ncr_definition == "raw" else args.ncr_definition
+    folders = patient_folders(args)
     parts = []
     for spec in args.runs:
         cases = load_run(spec, folders, log)
@@ -321,12 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.probabilities and not have_p:
             log(f"{spec}: some predictions lack the ET probability: the probability rule is left out")
         rules = candidate_rules(args.volumes_ml, args.probabilities if have_p else ())
-        parts.append(rule_table(spec, cases, score_rules(cases, rules, definition)))
-    text = "\n".join(parts)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
+        parts.append(rule_table(spec, cases, score_rules(cases, rules, definition_of(args))))
+    emit("\n".join(parts), args.out)
     return 0
 
 

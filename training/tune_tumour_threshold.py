@@ -14,7 +14,7 @@ patients, without predicting again::
     python -m training.tune_tumour_threshold runs/acc-axial runs/acc-w24:ens-acc-coronal \
         --baseline runs/acc-axial --out runs/tumour-first.md
 
-``RUN_DIR[:STEM]`` as :mod:`training.tune_et_rule` reads it; the files must hold every
+``RUN_DIR[:STEM]`` as :mod:`training.oof_tuning` reads it; the files must hold every
 class's probability (``--save-predictions`` writes them). Each decision gets the app's
 whole post-processing (label 1 in the references' meaning, ``--ncr-definition``), then
 Dice against the reference. 0.5 needs no choosing (tumour where the tumour classes
@@ -26,7 +26,6 @@ own) is the honest estimate.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,11 +35,10 @@ import numpy as np
 
 from brats_desktop.core.decision import decide_labels
 from brats_desktop.core.metrics import compare
-from brats_desktop.core.postprocessing import NCR_DEFINITIONS, postprocess
+from brats_desktop.core.postprocessing import postprocess
 
 from .compare_cv import paired, verdict
-from .oof_predictions import load_prediction, read_reference
-from .tune_et_rule import DEFAULT_DATA, KNOWN_LOW_GRADE, LOW_GRADE_STRATUM, _crop, prediction_folder_name
+from .oof_tuning import common_arguments, crop_box, definition_of, emit, floats, log, patient_folders, saved_cases
 
 REGIONS = ("WT", "TC", "ET")
 DEFAULT_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -63,35 +61,19 @@ class ThresholdCase:
 
 def load_cases(spec: str, folders: dict[str, Path]) -> list[ThresholdCase]:
     """Every saved prediction of ``RUN_DIR[:STEM]`` with its probabilities, beside its reference."""
-    run, _, stem = spec.partition(":")
-    run_dir = Path(run)
-    folds_file = run_dir / "folds.json"
-    if not folds_file.exists():
-        raise SystemExit(f"tune_tumour_threshold: {folds_file} not found: RUN_DIR must be a training.crossval run")
-    stored = json.loads(folds_file.read_text(encoding="utf-8"))
-    fold_of = {name: i for i, fold in enumerate(stored["folds"]) for name in fold}
-    strata = stored.get("strata") or {n: LOW_GRADE_STRATUM for n in KNOWN_LOW_GRADE}
     cases = []
-    for path in sorted(run_dir.glob(f"fold-*/{prediction_folder_name(stem)}/*.npz")):
-        if path.name.startswith("."):  # a writer's temporary file
-            continue
-        saved = load_prediction(path)
+    for case in saved_cases(spec, folders, "tune_tumour_threshold"):
+        saved = case.saved
         if saved.probabilities is None:
-            raise SystemExit(f"tune_tumour_threshold: {path} holds no class probabilities (written before they were "
-                             "kept): move its folder aside and score again with --save-predictions")
-        if path.parent.parent.name != f"fold-{fold_of.get(saved.patient)}":
-            raise SystemExit(f"tune_tumour_threshold: {path}: {saved.patient} is not held out by this fold")
-        if saved.patient not in folders:
-            raise SystemExit(f"tune_tumour_threshold: {path}: no patient folder {saved.patient} under --data")
-        reference = read_reference(folders[saved.patient])
+            raise SystemExit(f"tune_tumour_threshold: {saved.patient}'s file in {spec} holds no class probabilities "
+                             "(written before they were kept): move its folder aside and score again with "
+                             "--save-predictions")
         # Every voxel some threshold could make tumour: its background probability is below 1.
         reachable = (saved.probabilities[0] < 255).astype(np.uint8)
-        box = _crop(reachable, reference, saved.raw)
-        cases.append(ThresholdCase(saved.patient, fold_of[saved.patient], saved.probabilities[(slice(None), *box)],
-                                   saved.raw[box], reference[box], saved.spacing, saved.meta.get("model_ncr_definition", "brats2013"),
-                                   strata.get(saved.patient) == LOW_GRADE_STRATUM))
-    if not cases:
-        raise SystemExit(f"tune_tumour_threshold: no saved predictions under {run_dir}")
+        box = crop_box(reachable, case.reference, saved.raw)
+        cases.append(ThresholdCase(saved.patient, case.fold, saved.probabilities[(slice(None), *box)],
+                                   saved.raw[box], case.reference[box], saved.spacing,
+                                   saved.meta.get("model_ncr_definition", "brats2013"), case.low_grade))
     return cases
 
 
@@ -174,28 +156,17 @@ def threshold_table(name: str, cases: Sequence[ThresholdCase], scores: dict[Thre
     return "\n".join(lines) + "\n"
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in text.split(",") if v.strip())
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.tune_tumour_threshold", description=__doc__.split("\n\n")[0])
-    p.add_argument("runs", nargs="+", metavar="RUN_DIR[:STEM]", help="crossval run(s) scored with --save-predictions")
-    p.add_argument("--data", type=Path, action="append",
-                   help="patient folders the folds name (default: ../shared/data/brats2013-train and brats2018-train)")
-    p.add_argument("--thresholds", type=_floats, default=DEFAULT_THRESHOLDS, metavar="T,T",
+    common_arguments(p)
+    p.add_argument("--thresholds", type=floats, default=DEFAULT_THRESHOLDS, metavar="T,T",
                    help="background probabilities below which a voxel is tumour "
                    f"(default {','.join(map(str, DEFAULT_THRESHOLDS))}; the plain argmax is always scored)")
-    p.add_argument("--ncr-definition", choices=(*NCR_DEFINITIONS, "raw"), default="brats2013",
-                   help="meaning of label 1 in the references (these folders: brats2013, as crossval scores)")
     p.add_argument("--baseline", metavar="RUN_DIR[:STEM]",
                    help="also compare every decision with this run's plain argmax (e.g. the Fast recipe's folds)")
-    p.add_argument("--out", type=Path, help="also write the tables to this markdown file")
     args = p.parse_args(argv)
-    from .cohort import real_patient_folders
-
-    folders = {f.name: f for f in real_patient_folders(args.data or list(DEFAULT_DATA))}
-    definition = None if args.ncr_definition == "raw" else args.ncr_definition
+    folders = patient_folders(args)
+    definition = definition_of(args)
     thresholds: list[Threshold] = [None, *sorted(set(args.thresholds))]
     baseline = None
     if args.baseline:
@@ -203,13 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     parts = []
     for spec in args.runs:
         cases = load_cases(spec, folders)
-        print(f"{spec}: {len(cases)} patient(s)", file=sys.stderr, flush=True)
+        log(f"{spec}: {len(cases)} patient(s)")
         parts.append(threshold_table(spec, cases, score_thresholds(cases, thresholds, definition), baseline))
-    text = "\n".join(parts)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
+    emit("\n".join(parts), args.out)
     return 0
 
 
