@@ -112,3 +112,30 @@ def test_evaluate_folders_called_as_crossval_does_keeps_the_old_row_keys(tmp_pat
     old = ["patient"] + [f"dice_{k}" for k in ("NCR", "ED", "ET", "WT", "TC")] \
         + [f"hd95_{k}" for k in ("NCR", "ED", "ET", "WT", "TC")] + ["seconds"]
     assert [list(r) for r in rows] == [old, old]
+
+
+def test_a_tiers_whole_tumour_first_decision_is_what_evaluate_scores(tmp_path: Path) -> None:
+    """brats-evaluate --accurate scores the labels the app shows: the tier's decision, then post-processing."""
+    import numpy as np
+
+    from brats_desktop.core.decision import decide_labels
+    from models.checkpoint import load_model
+    from training.evaluate import evaluate_folders
+
+    root = _cohort(tmp_path / "cohort")
+    model = load_model(_tiny_model(tmp_path / "m.pt"))
+    seen: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {"plain": {}, "first": {}}
+
+    def keep(kind: str):
+        def hook(folder, patient, raw, probabilities) -> None:
+            seen[kind][folder.name] = (raw, probabilities)
+        return hook
+
+    folders = sorted(root.iterdir())
+    evaluate_folders(model, folders, "cpu", 16, lambda s: None, "brats2013", on_prediction=keep("plain"))
+    evaluate_folders(model, folders, "cpu", 16, lambda s: None, "brats2013", on_prediction=keep("first"),
+                     background_below=0.99)
+    for name, (raw, probabilities) in seen["first"].items():
+        plain = seen["plain"][name][0]
+        np.testing.assert_array_equal(raw, decide_labels(probabilities, 0.99, plain=plain))
+        assert np.count_nonzero(raw) > np.count_nonzero(plain)  # the untrained model is unsure: more is tumour
