@@ -139,3 +139,8 @@ def test_a_tiers_whole_tumour_first_decision_is_what_evaluate_scores(tmp_path: P
         plain = seen["plain"][name][0]
         np.testing.assert_array_equal(raw, decide_labels(probabilities, 0.99, plain=plain))
         assert np.count_nonzero(raw) > np.count_nonzero(plain)  # the untrained model is unsure: more is tumour
+    from training.evaluate import write_results
+
+    rows = evaluate_folders(model, folders, "cpu", 16, lambda s: None, "brats2013", background_below=0.99)
+    _, json_path = write_results(rows, tmp_path / "eval", model, background_below=0.99)
+    assert json.loads(json_path.read_text())["background_below"] == 0.99  # the evaluation says how it decided

@@ -225,8 +225,12 @@ def write_results(
     lesion_method: str | None = DEFAULT_LESION_METHOD,
     tta: str = "none",
     ensemble: Sequence[LoadedModel] = (),
+    background_below: float | None = None,
 ) -> tuple[Path, Path]:
-    """evaluation.csv (patients + mean row(s)), evaluation.json and evaluation.png in ``out``."""
+    """evaluation.csv (patients + mean row(s)), evaluation.json and evaluation.png in ``out``.
+
+    ``background_below``: the tier's whole-tumour-first threshold the labels were decided with (None: argmax).
+    """
     out.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out / "evaluation.csv", out / "evaluation.json"
     means = group_means(rows)
@@ -245,6 +249,7 @@ def write_results(
         "lesion_penalty_mm": 374.0,
         "tta": tta,
         "ensemble_with": [str(m.path or m.name) for m in ensemble],
+        "background_below": background_below,
         "cases": list(rows),
         "mean": next(iter(means.values())) if len(means) == 1 else None,
         "means": means,
@@ -342,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         print("brats-evaluate: no patient could be evaluated", file=sys.stderr)
         return 1
-    csv_path, json_path = write_results(rows, out, model, definition, lesion_method, tta, partners)
+    csv_path, json_path = write_results(rows, out, model, definition, lesion_method, tta, partners, below)
     for m in group_means(rows).values():
         lw = f"; lesion-wise Dice WT {m['lw_dice_WT']:.3f} TC {m['lw_dice_TC']:.3f} ET {m['lw_dice_ET']:.3f}" \
             if "lw_dice_WT" in m else ""
