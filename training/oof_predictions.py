@@ -6,12 +6,12 @@ held-out patient, ``fold-i/pred{scores_name}/<patient>.npz`` (compressed, beside
 
 * ``raw``: the argmax before any post-processing, uint8 internal labels on the
   patient's canonical grid (the full grid, so any rule sees what the app would);
-* ``et_probability``: the mean probability of enhancing tumour (over the TTA passes
-  and the ensemble members that were averaged), quantised to uint8: p = value / 255,
-  at most 1/510 off, which no threshold on a mean over a lesion notices;
-* ``probabilities``: every class's mean probability, quantised alike (classes, X, Y, Z),
-  so rules that re-decide the argmax itself (a bias against background) can be tuned;
-  files written before it existed lack it;
+* ``probabilities``: every class's mean probability (over the TTA passes and the
+  ensemble members that were averaged), quantised to uint8: p = value / 255, at most
+  1/510 off, which no threshold on a mean over a lesion notices; rules that re-decide
+  the argmax itself (whole tumour first) are tuned on it;
+* ``et_probability``, only in files written before every class was kept: enhancing
+  tumour's alone (:class:`SavedPrediction` gives it for both kinds of file);
 * ``spacing`` (mm) and strings saying what produced them (``fold``, ``model``,
   ``model_ncr_definition``, ``tta``, ``ensemble_with``, ``subset``).
 
@@ -29,10 +29,9 @@ import numpy as np
 
 from brats_desktop.core.atomic import write_atomically
 from brats_desktop.core.discovery import discover_patient
+from brats_desktop.core.labels import ENHANCING
 from brats_desktop.core.nifti_io import read_volume
 from brats_desktop.core.patient import decode_segmentation
-
-ENHANCING = 3
 
 
 @dataclass
@@ -68,7 +67,7 @@ def save_prediction(
     spacing: tuple[float, float, float],
     meta: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write ``raw`` and ``probabilities`` ((classes, X, Y, Z), or None; class 3 also on its own) atomically to ``target``."""
+    """Write ``raw`` and ``probabilities`` ((classes, X, Y, Z), or None) atomically to ``target``."""
     arrays: dict[str, np.ndarray] = {
         "raw": np.asarray(raw, dtype=np.uint8),
         "spacing": np.asarray(spacing, dtype=float),
@@ -77,7 +76,6 @@ def save_prediction(
         if probabilities.shape[1:] != raw.shape or probabilities.shape[0] <= ENHANCING:
             raise ValueError(f"probabilities of shape {probabilities.shape} do not fit labels of shape {raw.shape}")
         arrays["probabilities"] = quantise_probability(probabilities)
-        arrays["et_probability"] = arrays["probabilities"][ENHANCING]
     for key, value in (meta or {}).items():
         arrays[f"meta_{key}"] = np.asarray(str(value))
 
@@ -96,6 +94,8 @@ def load_prediction(path: Path) -> SavedPrediction:
             raw = z["raw"]
             et = z["et_probability"] if "et_probability" in z.files else None
             probabilities = z["probabilities"] if "probabilities" in z.files else None
+            if et is None and probabilities is not None:
+                et = probabilities[ENHANCING]
             spacing = tuple(float(v) for v in z["spacing"])
             meta = {k[len("meta_"):]: str(z[k]) for k in z.files if k.startswith("meta_")}
     except (OSError, KeyError, ValueError) as exc:

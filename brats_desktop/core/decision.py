@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-ENHANCING = 3  # internal label a won voxel never takes
+from .labels import ENHANCING  # the internal label a won voxel never takes
 _SLAB = 16  # last-axis slices per step: a full BraTS volume in float32 would be 140 MB at once
 
 
