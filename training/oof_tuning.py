@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -93,6 +94,41 @@ def saved_cases(spec: str, folders: dict[str, Path], tool: str) -> Iterator[Save
     if not found:
         raise SystemExit(f"{tool}: no saved predictions in {run_dir}/fold-*/{sub}/ "
                          "(python -m training.crossval --score-only --save-predictions)")
+
+
+Rows = Mapping[str, Mapping[str, float]]  # patient -> {"dice_WT": ..., ...}
+Option = TypeVar("Option", bound=Hashable)
+
+
+class HeldOut(Protocol):
+    name: str
+    fold: int
+
+
+def mean_of(rows: Rows, names: Sequence[str], key: str) -> float:
+    """Mean of ``key`` over the patients ``names`` (nan for none)."""
+    return float(np.mean([rows[n][key] for n in names])) if names else float("nan")
+
+
+def best_option(scores: Mapping[Option, Rows], names: Sequence[str], key: str) -> Option:
+    """The option of highest mean ``key`` over ``names``; ties (to 1e-9) go to the earlier, milder one."""
+    options = list(scores)
+    gains = [round(mean_of(scores[o], names, key), 9) for o in options]
+    return options[int(np.argmax(gains))]
+
+
+def nested_choice(cases: Sequence[HeldOut], scores: Mapping[Option, Rows], key: str
+                  ) -> tuple[dict[str, Mapping[str, float]], dict[int, Option]]:
+    """Each fold's patients scored with the option :func:`best_option` picks on the other folds' patients
+    (the first option where there are no others): the honest estimate of choosing on the folds."""
+    rows: dict[str, Mapping[str, float]] = {}
+    chosen: dict[int, Option] = {}
+    first = next(iter(scores))
+    for fold in sorted({c.fold for c in cases}):
+        others = [c.name for c in cases if c.fold != fold]
+        chosen[fold] = best_option(scores, others, key) if others else first
+        rows.update({c.name: scores[chosen[fold]][c.name] for c in cases if c.fold == fold})
+    return rows, chosen
 
 
 def common_arguments(p: argparse.ArgumentParser) -> None:

@@ -48,8 +48,10 @@ from brats_desktop.core.postprocessing import (
     uncertain_enhancing_to_necrosis,
 )
 
+from . import oof_tuning
 from .compare_cv import paired, verdict
-from .oof_tuning import common_arguments, crop_box, definition_of, emit, floats, log, patient_folders, saved_cases
+from .oof_tuning import (best_option, common_arguments, crop_box, definition_of, emit, floats, log, mean_of,
+                         patient_folders, saved_cases)
 from .oof_tuning import prediction_folder_name as prediction_folder_name  # where earlier callers import it from
 
 REGIONS = ("WT", "TC", "ET")
@@ -151,30 +153,15 @@ def score_rules(cases: Sequence[OofCase], rules: Sequence[Rule], ncr_definition:
     return out
 
 
-def _mean(rows: dict[str, dict[str, float]], names: Sequence[str], key: str) -> float:
-    return float(np.mean([rows[n][key] for n in names])) if names else float("nan")
-
-
 def best_rule(scores: dict[Rule, dict[str, dict[str, float]]], names: Sequence[str]) -> Rule:
     """The rule of highest mean ET Dice over ``names`` (ties: the earlier one, so no rule wins a tie)."""
-    rules = list(scores)
-    gains = [round(_mean(scores[r], names, "dice_ET"), 9) for r in rules]
-    return rules[int(np.argmax(gains))]
+    return best_option(scores, names, "dice_ET")
 
 
 def nested_choice(cases: Sequence[OofCase], scores: dict[Rule, dict[str, dict[str, float]]]
                   ) -> tuple[dict[str, dict[str, float]], dict[int, Rule]]:
     """Each fold's patients scored with the rule chosen on the other folds' patients (rows as :func:`score_rules`)."""
-    rows: dict[str, dict[str, float]] = {}
-    chosen: dict[int, Rule] = {}
-    for fold in sorted({c.fold for c in cases}):
-        others = [c.name for c in cases if c.fold != fold]
-        rule = best_rule(scores, others) if others else Rule("none")
-        chosen[fold] = rule
-        for c in cases:
-            if c.fold == fold:
-                rows[c.name] = scores[rule][c.name]
-    return rows, chosen
+    return oof_tuning.nested_choice(cases, scores, "dice_ET")  # type: ignore[return-value]
 
 
 def _diff(reference: dict[str, dict[str, float]], candidate: dict[str, dict[str, float]], names: Sequence[str],
@@ -201,12 +188,12 @@ def rule_table(name: str, cases: Sequence[OofCase], scores: dict[Rule, dict[str,
     ]
     moved_wt_tc = []
     for rule, rows in scores.items():
-        means = " | ".join(f"{_mean(rows, everyone, f'dice_{r}'):.3f}" for r in REGIONS)
+        means = " | ".join(f"{mean_of(rows, everyone, f'dice_{r}'):.3f}" for r in REGIONS)
         lows = " | ".join(f"{rows[n]['dice_ET']:.3f}" for n in low)
         changed = int(sum(rows[n]["changed"] for n in everyone))
         lines.append(f"| {rule.describe()} | {means} | {_diff(none, rows, everyone)} | {lows}{' | ' if low else ''}"
-                     f"{_mean(rows, rest, 'dice_ET'):.3f} | {_diff(none, rows, rest)} | {changed} |")
-        if any(abs(_mean(rows, everyone, f"dice_{r}") - _mean(none, everyone, f"dice_{r}")) > 1e-9 for r in ("WT", "TC")):
+                     f"{mean_of(rows, rest, 'dice_ET'):.3f} | {_diff(none, rows, rest)} | {changed} |")
+        if any(abs(mean_of(rows, everyone, f"dice_{r}") - mean_of(none, everyone, f"dice_{r}")) > 1e-9 for r in ("WT", "TC")):
             moved_wt_tc.append(rule.describe())
     best = best_rule(scores, everyone)
     s = paired(none, scores[best], ["dice_ET"])["dice_ET"]
@@ -230,8 +217,8 @@ def rule_table(name: str, cases: Sequence[OofCase], scores: dict[Rule, dict[str,
         f"{int(s['losses'])} worse). Chosen on the same predictions it is scored on: slightly optimistic.",
         f"- Nested over folds (each fold scored with the rule chosen on the other folds): ET {n['candidate']:.3f} "
         f"vs {n['reference']:.3f} ({n['diff']:+.3f} ± {n['diff_se']:.3f}, {verdict(n)}); low-grade "
-        f"{_mean(nested, low, 'dice_ET'):.3f} vs {_mean(none, low, 'dice_ET'):.3f}, others "
-        f"{_mean(nested, rest, 'dice_ET'):.3f} vs {_mean(none, rest, 'dice_ET'):.3f}. Chosen per fold: "
+        f"{mean_of(nested, low, 'dice_ET'):.3f} vs {mean_of(none, low, 'dice_ET'):.3f}, others "
+        f"{mean_of(nested, rest, 'dice_ET'):.3f} vs {mean_of(none, rest, 'dice_ET'):.3f}. Chosen per fold: "
         + ", ".join(f"fold {k}: {r.describe()}" for k, r in chosen.items()) + ".",
     ]
     return "\n".join(lines) + "\n"

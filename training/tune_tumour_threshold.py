@@ -37,8 +37,10 @@ from brats_desktop.core.decision import decide_labels
 from brats_desktop.core.metrics import compare
 from brats_desktop.core.postprocessing import postprocess
 
+from . import oof_tuning
 from .compare_cv import paired, verdict
-from .oof_tuning import common_arguments, crop_box, definition_of, emit, floats, log, patient_folders, saved_cases
+from .oof_tuning import (common_arguments, crop_box, definition_of, emit, floats, log, mean_of, patient_folders,
+                         saved_cases)
 
 REGIONS = ("WT", "TC", "ET")
 DEFAULT_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -95,10 +97,6 @@ def score_thresholds(cases: Sequence[ThresholdCase], thresholds: Sequence[Thresh
     return out
 
 
-def _mean(rows: dict[str, dict[str, float]], names: Sequence[str], key: str) -> float:
-    return float(np.mean([rows[n][key] for n in names]))
-
-
 def describe(threshold: Threshold) -> str:
     return "argmax" if threshold is None else f"background < {threshold:g}"
 
@@ -106,14 +104,7 @@ def describe(threshold: Threshold) -> str:
 def nested_choice(cases: Sequence[ThresholdCase], scores: dict[Threshold, dict[str, dict[str, float]]]
                   ) -> tuple[dict[str, dict[str, float]], dict[int, Threshold]]:
     """Each fold's patients scored with the threshold of best mean Dice on the other folds' (ties: the earlier)."""
-    rows, chosen = {}, {}
-    options = list(scores)
-    for fold in sorted({c.fold for c in cases}):
-        others = [c.name for c in cases if c.fold != fold]
-        gains = [round(_mean(scores[t], others, "mean"), 9) for t in options]
-        chosen[fold] = options[int(np.argmax(gains))]
-        rows.update({c.name: scores[chosen[fold]][c.name] for c in cases if c.fold == fold})
-    return rows, chosen
+    return oof_tuning.nested_choice(cases, scores, "mean")  # type: ignore[return-value]
 
 
 def _summary(d: dict[str, dict[str, float]]) -> str:
@@ -137,7 +128,7 @@ def threshold_table(name: str, cases: Sequence[ThresholdCase], scores: dict[Thre
              "| --- " * 9 + "|"]
     for threshold, rows in scores.items():
         d = paired(plain, rows, keys)
-        lines.append(f"| {describe(threshold)} | " + " | ".join(f"{_mean(rows, everyone, k):.3f}" for k in keys) + " | "
+        lines.append(f"| {describe(threshold)} | " + " | ".join(f"{mean_of(rows, everyone, k):.3f}" for k in keys) + " | "
                      + " | ".join(f"{d[k]['diff']:+.3f} ± {d[k]['diff_se']:.3f}" for k in keys) + " | "
                      + " / ".join(f"{rows[n]['dice_WT']:.3f}" for n in low) + " | "
                      + " / ".join(f"{rows[n]['dice_ET']:.3f}" for n in low) + " |")
