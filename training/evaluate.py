@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import datetime as _dt
 import json
 import sys
@@ -44,7 +45,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from brats_desktop.core.decision import decide_labels
 from brats_desktop.core.discovery import discover_patient, find_patient_folders
 from brats_desktop.core.errors import PatientLoadError
 from brats_desktop.core.labels import CLASS_SHORT, REGIONS, TUMOUR_CLASSES, region_mask
@@ -54,8 +54,10 @@ from brats_desktop.core.metrics import compare, hd95
 from brats_desktop.core.patient import load_patient
 from brats_desktop.core.postprocessing import DEFAULT_NCR_DEFINITION, NCR_DEFINITIONS, PostprocessParams, postprocess
 from models.checkpoint import LoadedModel, ModelLoadError, default_model_path, load_model, save_model
-from models.inference import MissingModalityError, model_ncr_definition, predict_volume
-from models.tta import TTA_CHOICES, predict_ensemble, predict_with_tta, resolve_tta
+from models.inference import MissingModalityError, model_ncr_definition
+from models.runtime import predict_patient
+from models.tiers import Tier
+from models.tta import TTA_CHOICES, resolve_tta
 
 from .interactive_eval import add_arguments as add_interactive_arguments
 from .interactive_eval import run as run_interactive
@@ -124,7 +126,11 @@ def evaluate_folders(
     params: PostprocessParams | None = None,
     background_below: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Predict, post-process as the app does, and score each folder; unusable folders are reported and skipped.
+    """Predict and post-process as the app does, and score each folder; unusable folders are reported and skipped.
+
+    The prediction is :func:`models.runtime.predict_patient`'s (the app's and ``brats-predict``'s
+    one path): ``model`` and ``ensemble`` run as the members of a tier, so a tier's decision
+    is made in one place and the scores are those of what users get.
 
     ``ncr_definition`` should match the reference's meaning of label 1: a key of
     NCR_DEFINITIONS, ``"auto"`` (per patient, see :func:`resolve_ncr_definition`) or None
@@ -140,6 +146,7 @@ def evaluate_folders(
     ``background_below``: a tier's whole-tumour-first decision (:func:`brats_desktop.core.decision.decide_labels`).
     """
     rows: list[dict[str, Any]] = []
+    scoring = Tier(key="evaluation", members=[model, *ensemble], tta=tta, background_below=background_below)
     for folder in folders:
         try:
             patient = load_patient(folder)
@@ -153,22 +160,11 @@ def evaluate_folders(
                 images = {m: images[m] for m in modalities}
             definition, source = resolve_ncr_definition(ncr_definition, patient)
             t0 = time.perf_counter()
-            probabilities = None
-            if ensemble:
-                both = predict_ensemble([model, *ensemble], images, tta=tta, device=device, batch_size=batch_size)
-                pred, probabilities = both.labels, both.probabilities
-            elif on_prediction is not None or background_below is not None:  # the same labels as below, with the softmax
-                both = predict_with_tta(model, images, tta=tta, device=device, batch_size=batch_size)
-                pred, probabilities = both.labels, both.probabilities
-            elif tta == "none":
-                pred = predict_volume(model, images, device=device, batch_size=batch_size)
-            else:
-                pred = predict_with_tta(model, images, tta=tta, device=device, batch_size=batch_size,
-                                        probabilities=False).labels
-            if background_below is not None and probabilities is not None:
-                pred = decide_labels(probabilities, background_below, plain=pred)
-            raw = pred
-            pred = postprocess(pred, target=definition, source=model_ncr_definition(model), params=params,
+            # The app's own path (members averaged, the tier's decision), on the images scored.
+            run = predict_patient(scoring, dataclasses.replace(patient, images=images), device=device,
+                                  batch_size=batch_size, ncr_definition=None, tta=tta)
+            raw, probabilities = run.raw_labels, run.probabilities
+            pred = postprocess(raw, target=definition, source=model_ncr_definition(model), params=params,
                                spacing=patient.spacing)
             seconds = time.perf_counter() - t0
             if on_prediction is not None:
