@@ -60,8 +60,15 @@ class ClickCase:
     auto: np.ndarray  # (X, Y, Z) uint8
 
 
-def prepare_click_case(folder: Path, auto_model, cache_dir: Path, window: int) -> ClickCase:
-    """Read, normalise as inference does, predict with the bundled model once, crop around the tumour; cached."""
+def prepare_click_case(folder: Path, auto_model, cache_dir: Path, window: int,
+                       starts: Path | None = None) -> ClickCase:
+    """Read, normalise as inference does, predict with ``auto_model`` once, crop around the tumour; cached.
+
+    ``starts``: a folder of ``training.interactive_grow_cv cache`` files whose ``start`` (the
+    segmentation of the automatic model of the fold that never saw the patient) replaces that
+    prediction, so the simulated user corrects the errors a new patient has, not the smaller
+    errors of a model on its own training patients.
+    """
     cache = cache_dir / f"{folder.name}.npz"
     if cache.exists():
         with np.load(cache) as z:
@@ -71,9 +78,13 @@ def prepare_click_case(folder: Path, auto_model, cache_dir: Path, window: int) -
 
     modalities = auto_model.modalities
     case = load_real_case(folder, modalities)
-    auto = postprocess_prediction(
-        auto_model, predict_volume(auto_model, case.images, batch_size=8, amp=uses_amp("cpu")), "brats2013"
-    )
+    if starts is not None:
+        with np.load(starts / f"{folder.name}.npz") as z:
+            auto = z["start"].astype(np.uint8)
+    else:
+        auto = postprocess_prediction(
+            auto_model, predict_volume(auto_model, case.images, batch_size=8, amp=uses_amp("cpu")), "brats2013"
+        )
     spec_pre = auto_model.metadata["preprocessing"]
     from brats_desktop.core.preprocessing import PreprocessingSpec
 
@@ -339,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", type=Path, help="train on its 'train' patients, validate on 'val' (default: all, no validation)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--cache", type=Path, default=Path("runs/click-cache"))
+    p.add_argument("--auto-model", type=Path, help="automatic model to warm-start from (default: the bundled one)")
+    p.add_argument("--starts", type=Path, help="out-of-fold starting segmentations (an interactive_grow_cv cache "
+                   "folder) instead of the automatic model's own; use a --cache of their own")
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--window", type=int, default=96)
     p.add_argument("--lr", type=float, default=2e-5, help="learning rate of the pretrained layers")
@@ -359,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from models.checkpoint import default_model_path, load_model, save_model
 
-    auto = load_model(default_model_path(), fuse=True)
+    auto = load_model(args.auto_model or default_model_path(), fuse=True)
     folders = real_patient_folders(args.data)
     folders = [f for f in folders if f.name not in HELD_OUT_NAMES]
     split = Split.load(args.split) if args.split else None
@@ -374,8 +388,8 @@ def main(argv: list[str] | None = None) -> int:
         log.flush()
 
     t0 = time.time()
-    cases = [prepare_click_case(by_name[n], auto, args.cache, args.window) for n in sorted(train_names)]
-    val_cases = [prepare_click_case(by_name[n], auto, args.cache, args.window) for n in sorted(val_names)]
+    cases = [prepare_click_case(by_name[n], auto, args.cache, args.window, args.starts) for n in sorted(train_names)]
+    val_cases = [prepare_click_case(by_name[n], auto, args.cache, args.window, args.starts) for n in sorted(val_names)]
     say(f"prepared {len(cases)} train / {len(val_cases)} val cases in {time.time() - t0:.0f} s")
     if args.prepare_only:
         return 0
