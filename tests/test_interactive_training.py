@@ -84,3 +84,27 @@ def test_cv_summary_pairs_untrained_and_trained_windows_per_fold(tmp_path) -> No
     text = summarise(tmp_path)
     assert "| fold-0 |" in text and "| fold-1 |" in text and "fold-2" not in text
     assert "+0.030 ± 0.010 / +0.000 ± 0.000 / +0.000 ± 0.000" in text
+
+
+def test_out_of_fold_starts_replace_the_models_own_prediction(tmp_path) -> None:
+    """With ``starts`` the simulated user corrects the saved out-of-fold segmentation, cropped like the rest."""
+    from inference_support import tiny_model, write_patient_folder
+
+    from training.interactive_train import prepare_click_case
+
+    folder, _, labels = write_patient_folder(tmp_path / "data", "Brats18_TEST_1_1", naming="2020")
+    model = tiny_model(tmp_path)
+    start = np.zeros(labels.shape, dtype=np.uint8)
+    start[labels > 0] = 2  # a start that calls the whole tumour edema, unlike any network's answer
+    starts = tmp_path / "starts"
+    starts.mkdir()
+    np.savez(starts / f"{folder.name}.npz", start=start)
+    own = prepare_click_case(folder, model, tmp_path / "cache-own", 96)
+    given = prepare_click_case(folder, model, tmp_path / "cache-oof", 96, starts)
+    assert given.gt.shape == given.auto.shape
+    tumour = given.gt > 0
+    assert tumour.any() and np.all(given.auto[tumour] == 2) and np.all(given.auto[~tumour] == 0)
+    assert not np.array_equal(own.auto, given.auto)
+    # cached: read back as written, without the starts folder
+    again = prepare_click_case(folder, model, tmp_path / "cache-oof", 96)
+    assert np.array_equal(again.auto, given.auto)
