@@ -7,8 +7,9 @@ start, its probabilities, the reference and the model's inputs in ``C/<patient>.
 
 ``python -m training.interactive_grow_cv search --cache C --fold-auto-models DIR --clicks N --grid G``
 runs the robot user (:func:`training.interactive_eval.robot_curve`) with the click engine built
-from the patient's own fold model (the untrained warm start, as bundled) under every growth
-setting of the grid, and writes one row per patient and setting to ``C/search.csv``.
+from the patient's own fold model (the untrained warm start, as bundled; ``--fold-click-models``:
+trained click models of the same folds) under every growth setting of the grid, and writes one
+row per patient and setting to ``C/search.csv``.
 
 ``python -m training.interactive_grow_cv select --cache C`` picks, for each fold, the setting
 with the best mean gain among those with a harm rate of at most 5 % on the OTHER folds'
@@ -96,7 +97,7 @@ def search(args: argparse.Namespace) -> int:
     from models.checkpoint import load_model
 
     from .baseline_engines import REFERENCE_ENGINES, reference_engine
-    from .interactive_eval import fold_auto_model_path, robot_curve
+    from .interactive_eval import fold_auto_model_path, fold_model_path, robot_curve
 
     torch.set_num_threads(1)
     out = args.cache / args.name
@@ -122,7 +123,9 @@ def search(args: argparse.Namespace) -> int:
                 if setting in REFERENCE_ENGINES:  # the manual tools and the ceiling the clicks are compared with
                     engine = reference_engine(setting, case["truth"])
                 else:
-                    if fold not in engines:
+                    if fold not in engines and args.fold_click_models is not None:  # trained on the other folds
+                        engines[fold] = ClickEngine.from_file(fold_model_path(args.fold_click_models, fold))
+                    elif fold not in engines:
                         auto = load_model(fold_auto_model_path(args.fold_auto_models, fold))
                         engines[fold] = ClickEngine(click_model_from_automatic(auto))
                     engine = engines[fold]
@@ -267,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     se.add_argument("--clicks", type=int, default=10)
     se.add_argument("--grid", nargs="+", required=True, help="growth settings: none, m2r20, m3r30i0.8, ...")
     se.add_argument("--only-folds", type=int, nargs="*", default=[])
+    se.add_argument("--fold-click-models", type=Path,
+                    help="answer with RUN/fold-i/model.pt (a click model trained on the other folds, e.g. by "
+                    "interactive_train --starts) instead of the untrained warm start of the fold's automatic model")
     se.add_argument("--window-only", action="store_true",
                     help="do not give the engine the automatic model's probabilities (the app's case)")
     se.add_argument("--name", default="search.csv", help="results file inside the cache folder (appended, resumable)")
