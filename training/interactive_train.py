@@ -6,6 +6,11 @@ One run (a fold, or the final model on every patient)::
         --data ../shared/data/brats2018-train [--split runs/click-cv/fold-0/split.json] \\
         --out runs/click-cv/fold-0 --minutes 11 --threads 1
 
+With ``--starts CACHE --auto-model runs/acc-axial/fold-i/best.pt`` (an
+``interactive_grow_cv cache`` folder, and its own ``--cache``) the user corrects each
+patient's out-of-fold segmentation and the network is warm-started from the fold's
+automatic model, so training sees the errors of new patients.
+
 A training sample is a window (``--window`` square x 7 axial slices, plus one context
 slice each side) around a tumour voxel. The user starts from the automatic prediction
 (computed once per patient by the bundled model and cached), a perturbed reference or
