@@ -275,3 +275,27 @@ def test_a_label_1_click_keeps_the_networks_label_1_in_the_2021_meaning(monkeypa
     monkeypatch.setattr(engine, "_predict", lambda norm, labels, guidance, box, probabilities=False: (answer[box].copy(), None))
     result = engine.refine(images(), np.zeros(SHAPE, np.uint8), [Click((10, 16, 4), 1)])
     assert result.labels[10, 16, 4] == 1 and result.labels[16, 10, 4] == 1
+
+
+def test_a_window_runs_on_one_cpu_thread_and_the_callers_setting_comes_back() -> None:
+    """Two threads on a window this small only wait for each other on a busy machine; the
+    caller's (and another thread's, e.g. a Segment run's) thread count must not change."""
+    from brats_desktop.interactive.engine import _thread_local_count
+
+    if not _thread_local_count():
+        pytest.skip("torch's thread count is process-wide here (not the OpenMP backend): left alone")
+    engine = threshold_engine()
+    net = engine._net()
+    seen: list[int] = []
+    forward = net.forward
+    net.forward = lambda x: (seen.append(torch.get_num_threads()), forward(x))[1]  # type: ignore[method-assign]
+    labels = np.zeros(SHAPE, np.uint8)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        result = engine.refine(images(), labels, [Click((9, 9, 4), 3)])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {1}
+    assert result.labels[9, 9, 4] == 3
