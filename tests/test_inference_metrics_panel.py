@@ -118,3 +118,19 @@ def test_fast_compare_equals_masks_on_random_maps():
         assert (got[key].tp, got[key].fp, got[key].fn, got[key].tn) == (
             int((p & r).sum()), int((p & ~r).sum()), int((~p & r).sum()), int((~p & ~r).sum())
         )
+
+
+def test_fast_compare_counts_exactly_when_the_labels_fill_only_a_corner_or_nothing():
+    """Only the box around both maps' labels is histogrammed: the rest must still count as true negatives."""
+    rng = np.random.default_rng(5)
+    a = np.zeros((30, 26, 20), np.uint8)
+    b = np.zeros_like(a)
+    a[2:9, 20:26, 15:20] = rng.integers(0, 4, (7, 6, 5))
+    b[25:30, 0:3, 0:4] = rng.integers(0, 4, (5, 3, 4))
+    for pred, ref in ((a, b), (a, np.zeros_like(a)), (np.zeros_like(a), np.zeros_like(a))):
+        got = compare(pred, ref)
+        for key, classes in {"NCR": (1,), "ED": (2,), "ET": (3,), "WT": (1, 2, 3), "TC": (1, 3)}.items():
+            p, r = np.isin(pred, classes), np.isin(ref, classes)
+            assert (got[key].tp, got[key].fp, got[key].fn, got[key].tn) == (
+                int((p & r).sum()), int((p & ~r).sum()), int((~p & r).sum()), int((~p & ~r).sum())
+            )

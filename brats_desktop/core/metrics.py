@@ -99,9 +99,30 @@ def _joint_counts(pred: np.ndarray, ref: np.ndarray) -> np.ndarray | None:
         return None
     if int(p.max()) > 3 or int(r.max()) > 3:
         return None
+    if p.shape != r.shape or p.ndim != 3:
+        return _pair_counts(p, r).reshape(4, 4)
+    # Only the box around both maps' labels is counted; the rest is background in both. The
+    # whole volume would cost a 72 MB int64 copy (bincount widens) on every stroke's readout.
+    box = []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        hit = np.flatnonzero(p.any(axis=other) | r.any(axis=other))
+        if not len(hit):
+            counts = np.zeros(16, dtype=np.int64)
+            counts[0] = p.size
+            return counts.reshape(4, 4)
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    inner = tuple(box)
+    counts = _pair_counts(p[inner], r[inner])
+    counts[0] += p.size - p[inner].size
+    return counts.reshape(4, 4)
+
+
+def _pair_counts(p: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """int64 counts of the 16 (p, r) label pairs (both uint8 in 0-3)."""
     pair = p.ravel() * np.uint8(4)
     pair += r.ravel()
-    return np.bincount(pair, minlength=16)[:16].reshape(4, 4)
+    return np.bincount(pair, minlength=16)[:16].astype(np.int64)
 
 
 def compare(pred: np.ndarray, ref: np.ndarray) -> dict[str, Confusion]:
