@@ -11,7 +11,8 @@ layer (what the user waits for; includes the engine's ``refine``, the queued sig
 the undo step), the engine's own seconds, p50/p95 of both, the time from pressing A to
 the engine being ready (model load and a warm-up run, in the worker, while the user
 aims), and the longest gap between two ticks of a 5 ms GUI timer while a click was being
-answered (the window's responsiveness: the engine runs in the worker thread). Dice WT/TC/ET
+answered, writing the answer into the layer in the GUI thread included (the window's
+responsiveness: the engine runs in the worker thread). Dice WT/TC/ET
 before and after the clicks when there is a ground truth.
 
 Usage::
@@ -42,6 +43,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", required=True, help="a patient folder")
     parser.add_argument("--clicks", type=int, default=10)
+    parser.add_argument("--settle", type=float, default=0.0, metavar="SECONDS",
+                        help="before pressing A, let the jobs a Segment run starts in the background (the "
+                        "uncertainty map) finish and the window idle this long, as a user aiming would")
     args = parser.parse_args()
 
     from PySide6.QtCore import Qt, QTimer
@@ -62,6 +66,12 @@ def main() -> int:
         app.processEvents()
         time.sleep(0.01)
     app.processEvents()
+    if args.settle > 0:  # otherwise the first clicks share the 2 cores with the uncertainty map
+        window.app.feature("uncertainty").wait()
+        until = time.perf_counter() + args.settle
+        while time.perf_counter() < until:
+            app.processEvents()
+            time.sleep(0.01)
     layer = window.state.layer("Prediction")
     ai = window.ai_correct
     truth = patient.ground_truth
@@ -75,13 +85,14 @@ def main() -> int:
         app.processEvents()
     preload = time.perf_counter() - start
 
-    gaps: list[float] = []  # of the click being answered
+    gaps: list[float] = []  # of the click being answered, its answer written in the GUI thread included
     stalls: list[float] = []  # the longest gap of each click
     last_tick = [time.perf_counter()]
+    measuring = [False]
 
     def tick() -> None:
         now = time.perf_counter()
-        if ai.running:
+        if measuring[0]:
             gaps.append(now - last_tick[0])
         last_tick[0] = now
 
@@ -108,11 +119,16 @@ def main() -> int:
         else:
             button = Qt.MouseButton.RightButton
         gaps.clear()
+        measuring[0] = True
         start = time.perf_counter()
         QTest.mouseClick(view.viewport(), button, Qt.KeyboardModifier.NoModifier, at)
         while ai.running:
             app.processEvents()
         walls.append(time.perf_counter() - start)
+        settle = time.perf_counter() + 0.02  # the timer's next tick shows how long the answer's handling held the GUI
+        while time.perf_counter() < settle:
+            app.processEvents()
+        measuring[0] = False
         engine.append(float(ai.last_seconds or 0.0))
         stalls.append(max(gaps, default=0.0))
     timer.stop()
