@@ -396,11 +396,12 @@ class ClickEngine:
 def _one_cpu_thread(device: Any) -> Iterator[None]:
     """Run a window on one CPU thread of this thread's own, and give the setting back after.
 
-    A 96x96x7 window is too small to share: two threads take no less wall time on an idle
-    machine, and on a busy one they wait for each other (measured on 2 cores beside two busy
-    processes: p95 0.46 s with two threads, 0.05 s with one). With torch's OpenMP backend the
-    thread count is per calling thread, so a Segment run in another worker keeps its own; with
-    any other backend the setting is process-wide and is left alone.
+    A 96x96x7 window is too small to share: on an idle 2-core machine two threads save 8 ms
+    of 26, and on a busy one they wait for each other (beside two busy processes, 20 clicks of
+    bench/bench_click.py: p95 0.82 s with two threads, 0.056 s with one). With torch's OpenMP
+    backend the thread count is per calling thread (oneDNN's convolutions follow it), so a
+    Segment run in another worker keeps its own; with any other backend the setting is
+    process-wide and is left alone.
     """
     import torch
 
