@@ -123,11 +123,13 @@ def search(args: argparse.Namespace) -> int:
                 if setting in REFERENCE_ENGINES:  # the manual tools and the ceiling the clicks are compared with
                     engine = reference_engine(setting, case["truth"])
                 else:
-                    if fold not in engines and args.fold_click_models is not None:  # trained on the other folds
-                        engines[fold] = ClickEngine.from_file(fold_model_path(args.fold_click_models, fold))
-                    elif fold not in engines:
-                        auto = load_model(fold_auto_model_path(args.fold_auto_models, fold))
-                        engines[fold] = ClickEngine(click_model_from_automatic(auto))
+                    if fold not in engines:
+                        engines[fold] = (
+                            ClickEngine.from_file(fold_model_path(args.fold_click_models, fold))  # trained
+                            if args.fold_click_models is not None
+                            else ClickEngine(click_model_from_automatic(
+                                load_model(fold_auto_model_path(args.fold_auto_models, fold))))
+                        )
                     engine = engines[fold]
                     engine.grow = parse_rule(setting)
                     # --window-only: as the app runs it today, with the network's own probabilities in its window.
