@@ -7,9 +7,9 @@ One run (a fold, or the final model on every patient)::
         --out runs/click-cv/fold-0 --minutes 11 --threads 1
 
 With ``--starts CACHE --auto-model runs/acc-axial/fold-i/best.pt`` (an
-``interactive_grow_cv cache`` folder, and its own ``--cache``) the user corrects each
-patient's out-of-fold segmentation and the network is warm-started from the fold's
-automatic model, so training sees the errors of new patients.
+``interactive_grow_cv cache`` folder; the crops are then cached in ``runs/click-cache-oof``)
+the user corrects each patient's out-of-fold segmentation and the network is
+warm-started from the fold's automatic model, so training sees the errors of new patients.
 
 A training sample is a window (``--window`` square x 7 axial slices, plus one context
 slice each side) around a tumour voxel. The user starts from the automatic prediction
@@ -354,10 +354,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, action="append", required=True)
     p.add_argument("--split", type=Path, help="train on its 'train' patients, validate on 'val' (default: all, no validation)")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--cache", type=Path, default=Path("runs/click-cache"))
+    p.add_argument("--cache", type=Path, help="crops + starting maps, one file per patient (default: runs/click-cache, "
+                   "or runs/click-cache-oof with --starts, so the two kinds of start never share a file)")
     p.add_argument("--auto-model", type=Path, help="automatic model to warm-start from (default: the bundled one)")
     p.add_argument("--starts", type=Path, help="out-of-fold starting segmentations (an interactive_grow_cv cache "
-                   "folder) instead of the automatic model's own; use a --cache of their own")
+                   "folder) instead of the automatic model's own")
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--window", type=int, default=96)
     p.add_argument("--lr", type=float, default=2e-5, help="learning rate of the pretrained layers")
@@ -375,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prepare-only", action="store_true", help="fill the cache and stop")
     args = p.parse_args(argv)
     args.argv = argv
+    if args.cache is None:
+        args.cache = Path("runs/click-cache-oof" if args.starts is not None else "runs/click-cache")
     torch.set_num_threads(args.threads)
     from models.checkpoint import default_model_path, load_model, save_model
 
