@@ -18,6 +18,7 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
+from brats_desktop.core.history import bbox_of_mask
 from brats_desktop.core.postprocessing import NCR_DEFINITIONS
 
 from .oof_predictions import SavedPrediction, load_prediction, read_reference
@@ -51,14 +52,10 @@ def prediction_folder_name(stem: str) -> str:
 
 def crop_box(*arrays: np.ndarray, margin: int = _MARGIN) -> tuple[slice, ...]:
     """The box of every labelled voxel of ``arrays`` plus ``margin``: the rules and Dice see nothing beyond it."""
-    either = np.logical_or.reduce([a > 0 for a in arrays])
-    if not either.any():
-        return tuple(slice(0, 1) for _ in either.shape)
-    box = []
-    for axis, n in enumerate(either.shape):
-        idx = np.flatnonzero(either.any(axis=tuple(j for j in range(either.ndim) if j != axis)))
-        box.append(slice(max(int(idx[0]) - margin, 0), min(int(idx[-1]) + 1 + margin, n)))
-    return tuple(box)
+    tight = bbox_of_mask(*arrays)
+    if tight is None:
+        return tuple(slice(0, 1) for _ in arrays[0].shape)
+    return tuple(slice(max(s.start - margin, 0), min(s.stop + margin, n)) for s, n in zip(tight, arrays[0].shape))
 
 
 def saved_cases(spec: str, folders: dict[str, Path], tool: str) -> Iterator[SavedCase]:

@@ -46,6 +46,8 @@ from brats_desktop.core.lesionwise import LESION_REGIONS, lesionwise_regions
 from brats_desktop.core.metrics import compare, hd95
 from brats_desktop.core.postprocessing import DEFAULT_POSTPROCESSING, PostprocessParams, postprocess
 
+from .oof_tuning import crop_box
+
 Log = Callable[[str], None]
 
 # The candidates (PostprocessParams fields). The first value of each is "off".
@@ -60,14 +62,6 @@ _MARGIN = 8  # voxels around the tumours kept in the saved crop (post-processing
 
 
 # --------------------------------------------------------------------------- 1. out-of-fold predictions
-
-
-def _crop_box(*masks: np.ndarray, margin: int = _MARGIN) -> tuple[slice, ...]:
-    either = np.logical_or.reduce([m > 0 for m in masks])
-    if not either.any():
-        return tuple(slice(0, 1) for _ in either.shape)
-    idx = [np.flatnonzero(either.any(axis=tuple(j for j in range(either.ndim) if j != i))) for i in range(either.ndim)]
-    return tuple(slice(max(int(v[0]) - margin, 0), min(int(v[-1]) + 1 + margin, n)) for v, n in zip(idx, either.shape))
 
 
 def save_oof_predictions(
@@ -119,7 +113,7 @@ def save_oof_predictions(
             log(f"skipping {folder}: {exc}")
             continue
         definition, source = resolve_ncr_definition(ncr_definition, patient)
-        box = _crop_box(raw, patient.ground_truth)
+        box = crop_box(raw, patient.ground_truth, margin=_MARGIN)
         tmp = target.with_name(target.name + ".part.npz")
         np.savez_compressed(
             tmp, raw=raw[box].astype(np.uint8), reference=patient.ground_truth[box].astype(np.uint8),

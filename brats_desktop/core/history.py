@@ -48,12 +48,13 @@ def bbox_union(a: BBox | None, b: BBox | None) -> BBox | None:
     )
 
 
-def bbox_of_mask(mask: np.ndarray) -> BBox | None:
-    """Tight box around the True voxels of a 3-D mask, or None when it is empty."""
+def bbox_of_mask(mask: np.ndarray, *more: np.ndarray) -> BBox | None:
+    """Tight box around the nonzero voxels of a 3-D mask (or of several of one shape), or None when
+    all are empty. Several are boxed from their projections, without a combined copy."""
     out = []
     for axis in range(mask.ndim):
         other = tuple(a for a in range(mask.ndim) if a != axis)
-        hit = np.flatnonzero(mask.any(axis=other))
+        hit = np.flatnonzero(np.logical_or.reduce([m.any(axis=other) for m in (mask, *more)]))
         if hit.size == 0:
             return None
         out.append(slice(int(hit[0]), int(hit[-1]) + 1))

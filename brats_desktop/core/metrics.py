@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .history import bbox_of_mask
 from .labels import CLASS_SHORT, REGIONS, TUMOUR_CLASSES
 
 
@@ -99,22 +100,17 @@ def _joint_counts(pred: np.ndarray, ref: np.ndarray) -> np.ndarray | None:
         return None
     if int(p.max()) > 3 or int(r.max()) > 3:
         return None
-    if p.shape != r.shape or p.ndim != 3:
+    if p.shape != r.shape:
         return _pair_counts(p, r).reshape(4, 4)
     # Only the box around both maps' labels is counted; the rest is background in both. The
     # whole volume would cost a 72 MB int64 copy (bincount widens) on every stroke's readout.
-    box = []
-    for axis in range(3):
-        other = tuple(a for a in range(3) if a != axis)
-        hit = np.flatnonzero(p.any(axis=other) | r.any(axis=other))
-        if not len(hit):
-            counts = np.zeros(16, dtype=np.int64)
-            counts[0] = p.size
-            return counts.reshape(4, 4)
-        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
-    inner = tuple(box)
-    counts = _pair_counts(p[inner], r[inner])
-    counts[0] += p.size - p[inner].size
+    inner = bbox_of_mask(p, r)
+    if inner is None:  # both all background
+        counts = np.zeros(16, dtype=np.int64)
+        counts[0] = p.size
+    else:
+        counts = _pair_counts(p[inner], r[inner])
+        counts[0] += p.size - p[inner].size
     return counts.reshape(4, 4)
 
 
