@@ -72,8 +72,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="checkpoint to use instead of the bundled tiers (--accurate then means flip TTA on it)")
     tiers = p.add_mutually_exclusive_group()
     tiers.add_argument("--accurate", dest="tier", action="store_const", const="accurate",
-                       help="the Accurate tier: several bundled models averaged, with test-time augmentation "
-                       "(seconds more per case on a CPU; the default on a CUDA GPU)")
+                       help="the Accurate tier: the bundled models models/bundled/tiers.json names for it, averaged "
+                       "and decided by its rules (seconds more per case on a CPU; the default on a CUDA GPU)")
     tiers.add_argument("--fast", dest="tier", action="store_const", const="fast",
                        help="the Fast tier: the bundled model alone, one pass (the default without a CUDA GPU)")
     p.set_defaults(tier="auto")
