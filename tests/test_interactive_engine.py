@@ -244,6 +244,28 @@ def test_prepare_caches_the_normalisation_and_changes_no_answer() -> None:
     np.testing.assert_array_equal(a.labels, b.labels)
 
 
+def test_own_prior_is_the_automatic_models_probabilities_computed_once_per_scan() -> None:
+    """Without a Segment run the engine's own whole-volume probabilities stand in for the automatic model's."""
+    from models.inference import predict_probabilities
+
+    imgs = images(2)
+    for a in imgs.values():
+        a[:3] = 0  # outside the brain: the automatic model crops it off and calls it background
+    expected = predict_probabilities(tiny_auto(3), imgs)
+    engine = ClickEngine(tiny_click_model(3))
+    assert not engine.prior_ready(imgs)
+    own = engine.own_prior(imgs)
+    assert own.shape == expected.shape and engine.prior_ready(imgs)
+    np.testing.assert_allclose(own.astype(np.float32), expected, atol=2e-3)
+    assert (own[0, :3] == 1).all()
+    assert engine.own_prior(imgs) is own  # kept for these arrays
+    other = {m: a.copy() for m, a in imgs.items()}
+    assert not engine.prior_ready(other)  # another scan's are not these
+    given = expected.copy()
+    engine.set_prior(imgs, given)  # a Segment run's probabilities replace them
+    assert engine.own_prior(imgs) is given
+
+
 def _ring_answer(shape: tuple[int, int, int]) -> np.ndarray:
     """An enhancing ring around (10, 10) with label 1 inside it and, further out, label 1 outside it."""
     x, y = np.mgrid[: shape[0], : shape[1]]

@@ -132,6 +132,20 @@ def test_without_probabilities_a_click_grows_with_the_networks_own_in_its_window
     assert (plain.labels[10:, 10:] == 0).all()
 
 
+def test_with_its_own_whole_volume_probabilities_a_click_grows_beyond_its_window() -> None:
+    imgs = images(10)
+    imgs["flair"][2:18, 2:18, 1:8] = 400.0  # deeper than the network's window (the clicked slice +- 2)
+    labels = np.zeros(SHAPE, np.uint8)
+    model = LoadedModel(FlairThreshold(), tiny_metadata({**AUTO_ARCH, "in_channels": 19}, True))
+    engine = ClickEngine(model, reach=5.0, grow=RULE)
+    engine.own_prior(imgs)
+    grown = engine.refine(imgs, labels, [Click((9, 9, 4), 3)])
+    assert (grown.labels[2:18, 2:18, 1:8] == 3).all()  # the whole lesion
+    assert (grown.labels[:, :, [0, 8]] == 0).all() and (grown.labels[:2] == 0).all()  # dark voxels: not plausible
+    window_only = ClickEngine(model, reach=5.0, grow=RULE).refine(imgs, labels, [Click((9, 9, 4), 3)])
+    assert (window_only.labels[2:18, 2:18, 2:7] == 3).all() and (window_only.labels[:, :, [1, 7]] == 0).all()
+
+
 def test_growth_rules_read_and_write_the_grid_notation() -> None:
     rule = GrowRule.parse("m2r20d1j0.75")
     assert rule == GrowRule(margin=2.0, reach=20.0, relative=1.0, relative_intensity=0.75)

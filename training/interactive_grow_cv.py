@@ -132,8 +132,11 @@ def search(args: argparse.Namespace) -> int:
                         )
                     engine = engines[fold]
                     engine.grow = parse_rule(setting)
-                    # --window-only: as the app runs it today, with the network's own probabilities in its window.
-                    engine.set_prior(case["images"], None if args.window_only else case["probabilities"])
+                    # --window-only: the network's own probabilities in its window; --own-prior: its own over the
+                    # whole volume (the app's case when no Segment run lies behind the corrected map).
+                    engine.set_prior(case["images"], None if args.window_only or args.own_prior else case["probabilities"])
+                    if args.own_prior:
+                        engine.own_prior(case["images"])
                 curve = robot_curve(engine, case["images"], case["start"], case["truth"], args.clicks,
                                     case["spacing"], warm_up=False)
                 for row in curve:
@@ -276,7 +279,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="answer with RUN/fold-i/model.pt (a click model trained on the other folds, e.g. by "
                     "interactive_train --starts) instead of the untrained warm start of the fold's automatic model")
     se.add_argument("--window-only", action="store_true",
-                    help="do not give the engine the automatic model's probabilities (the app's case)")
+                    help="do not give the engine the automatic model's probabilities: it grows clicks with the "
+                    "network's own inside its window")
+    se.add_argument("--own-prior", action="store_true",
+                    help="instead of the cached automatic probabilities, the engine's own over the whole volume "
+                    "(ClickEngine.own_prior: the app's case when no Segment run lies behind the map)")
     se.add_argument("--name", default="search.csv", help="results file inside the cache folder (appended, resumable)")
     sl = sub.add_parser("select")
     sl.add_argument("--cache", type=Path, required=True)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from brats_desktop.core.preprocessing import PreprocessingSpec, brain_mask, normalise
+from brats_desktop.core.preprocessing import PreprocessingSpec, bounding_box, brain_mask, normalise
 
 from . import guidance as G
 from .grow import GrowRule, grow_box, grow_region
@@ -257,12 +257,70 @@ class ClickEngine:
         None forgets them. Without them a click grows within the network's window only.
         """
         with self._lock:
-            if probabilities is None:
-                self._prior_key, self._prior = None, None
-                return
+            self._keep_prior(images, probabilities)
+
+    def _keep_prior(self, images: Mapping[str, np.ndarray], probabilities: np.ndarray | None) -> None:
+        if probabilities is None:
+            self._prior_key, self._prior = None, None
+            return
+        arrays = tuple(images[m] for m in self.modalities if m in images)
+        self._prior_key = tuple((id(a), a.shape) for a in arrays)
+        self._prior = (arrays, probabilities)
+
+    def own_prior(self, images: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The network's own class probabilities over the whole volume, kept as the prior for ``images``.
+
+        For a map with no automatic segmentation behind it (a ground truth or a new
+        annotation being corrected, a patient not yet segmented) the clicks would otherwise
+        grow with the network's probabilities inside its window only, which gains less out
+        of fold (README, AI correction: WT +0.038 against +0.048 with the automatic model's).
+        The network's answer without its labels/guidance shortcut is, for the warm-started
+        model, the automatic model's. Computed once per set of image arrays (seconds on a
+        CPU: callers run it in the background) and replaced by :meth:`set_prior`.
+        """
+        with self._lock:
+            norm = self._normalised(images)
+            found = self._prior_for(images, norm.shape[1:])
+            if found is not None:
+                return found
+            probabilities = self._volume_probabilities(norm)
+            self._keep_prior(images, probabilities)
+            return probabilities
+
+    def prior_ready(self, images: Mapping[str, np.ndarray]) -> bool:
+        """Whether clicks on ``images`` already have probabilities to grow with (given or the engine's own)."""
+        with self._lock:
             arrays = tuple(images[m] for m in self.modalities if m in images)
-            self._prior_key = tuple((id(a), a.shape) for a in arrays)
-            self._prior = (arrays, probabilities)
+            return self._prior is not None and tuple((id(a), a.shape) for a in arrays) == self._prior_key
+
+    def _volume_probabilities(self, norm: np.ndarray, slab: int = 16) -> np.ndarray:
+        """(classes, X, Y, Z) float16 softmax of the network without its shortcut, in slabs of ``slab``
+        slices, on the automatic model's own geometry (the brain box plus its margin, padded evenly to
+        the size multiple, context repeated at the box's ends), so a warm-started network's answer is
+        the automatic model's; background, certain, outside the box."""
+        shape = norm.shape[1:]
+        out = np.zeros((int(self.model.metadata["architecture"]["num_classes"]), *shape), dtype=np.float16)
+        out[0] = 1.0
+        inside = np.any(norm != 0, axis=0)  # normalised images are 0 outside the brain
+        if not inside.any():
+            return out
+        box = bounding_box(inside, self.preprocessing.margin)
+        crop = norm[(slice(None), *box)]
+        multiple = int(np.lcm(self.preprocessing.size_multiple, self.size_multiple))
+        widths = [(0, 0)]
+        for n in crop.shape[1:3]:
+            extra = -(-n // multiple) * multiple - n
+            widths.append((extra // 2, extra - extra // 2))
+        padded = np.pad(crop, [*widths, (0, 0)])
+        labels = np.zeros(padded.shape[1:], dtype=np.uint8)  # not read: the shortcut is taken off
+        plane = (slice(0, padded.shape[1]), slice(0, padded.shape[2]))
+        inner = tuple(slice(w[0], w[0] + n) for w, n in zip(widths[1:], crop.shape[1:3]))
+        for z in range(0, crop.shape[3], slab):
+            part = slice(z, min(z + slab, crop.shape[3]))
+            _, probs = self._predict(padded, labels, [], (*plane, part), probabilities=True)
+            where = (slice(None), box[0], box[1], slice(box[2].start + part.start, box[2].start + part.stop))
+            out[where] = probs[(slice(None), *inner)]
+        return out
 
     def _prior_for(self, images: Mapping[str, np.ndarray], shape: Sequence[int]) -> np.ndarray | None:
         if self._prior is None:
