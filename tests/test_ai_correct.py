@@ -425,3 +425,48 @@ def test_a_click_gets_the_automatic_segmentations_probabilities_of_this_patient_
     click(qtbot, window.axial_view, (12, 9, CENTRE[2]))
     wait_idle(qtbot, controller)
     assert priors[-1][1] is None  # another patient: no probabilities of the first one
+
+
+def test_without_a_segment_run_the_engine_reads_each_patient_once_when_a_is_pressed(qtbot, annot_window):
+    """Clicks on a map with no Segment run behind it grow with the engine's own whole-volume
+    probabilities: computed in the worker when A is pressed (and for the next patient opened
+    while the tool is on), once per patient, and replaced by a Segment run's."""
+    window, _, _ = annot_window
+    controller = window.ai_correct
+    engine = use_fake_engine(controller, FakeEngine())
+    computed: list = []
+    given: list = []
+    ready: dict = {}
+    engine.prior_ready = lambda images: ready.get("images") is images
+    engine.own_prior = lambda images: computed.append(images) or ready.update(images=images)
+    engine.set_prior = lambda images, probabilities: given.append(probabilities) or ready.update(
+        images=images if probabilities is not None else None)
+    said: list[str] = []
+    controller.status_changed.connect(said.append)
+    patient = window.state.patient
+    window.state.set_cursor(CENTRE)
+    qtbot.keyClick(window, Qt.Key.Key_A)
+    wait_idle(qtbot, controller)
+    assert len(computed) == 1 and computed[0] is patient.images
+    assert any("reading" in s and patient.name in s for s in said) and "ready" in said[-1]
+    qtbot.keyClick(window, Qt.Key.Key_2)
+    click(qtbot, window.axial_view, CENTRE)
+    wait_idle(qtbot, controller)
+    assert len(computed) == 1 and controller.editor.layer.data[CENTRE] == 2  # not read again for the click
+
+    probabilities = np.zeros((4, *patient.shape), np.float16)
+
+    class Run:
+        pass
+
+    run = Run()
+    run.probabilities = probabilities
+    window.segment.last_run = run
+    window.segment.prediction_applied.emit(None)
+    click(qtbot, window.axial_view, (12, 9, CENTRE[2]))
+    wait_idle(qtbot, controller)
+    assert given[-1] is probabilities and len(computed) == 1  # the Segment run's replace the engine's own
+
+    window.show_patient(patient_from_arrays("other", {m: v.copy() for m, v in patient.images.items()}, None))
+    qtbot.waitUntil(lambda: len(computed) == 2, timeout=10000)  # the tool is on: the next patient is read at once
+    assert computed[1] is window.state.patient.images

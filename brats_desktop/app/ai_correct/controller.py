@@ -75,6 +75,7 @@ class AiCorrectController(Feature):
         self.widget.accept_button.clicked.connect(self.accept)
         self.widget.clear_button.clicked.connect(self.clear)
         self.worker.engine_loading.connect(self._on_engine_loading)  # a method: queued to the GUI thread
+        self.worker.preparing.connect(self._on_preparing)
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
         self.guidance_changed.connect(self._redraw)
@@ -84,6 +85,8 @@ class AiCorrectController(Feature):
         self.state.patient_changed.connect(self._on_patient_changed)
         # The automatic segmentation's probabilities, kept with the patient they belong to.
         self._prior: tuple[Any, np.ndarray] | None = None
+        self._prepared: Any = None  # the patient a preload was sent for (probabilities on their way or there)
+        self._reading = False  # the status bar says the engine is reading a scan
         segment = self.app.feature("segment")
         if segment is not None and hasattr(segment, "prediction_applied"):
             segment.prediction_applied.connect(self._on_prediction_applied)
@@ -270,24 +273,38 @@ class AiCorrectController(Feature):
     def _preload(self) -> None:
         """Pressing A makes and warms up the engine in the worker, so the first click does not wait.
 
-        Loading imports torch and reads the model, and a first run normalises the images;
-        it all runs in the worker thread, but holds Python's lock in bursts, so better while
-        the user aims than after a click. Clicks given meanwhile wait and run next.
+        Loading imports torch and reads the model, a first run normalises the images, and a
+        patient with no Segment run gets the engine's own probabilities (seconds); it all runs
+        in the worker thread, but holds Python's lock in bursts, so better while the user aims
+        than after a click. Clicks given meanwhile wait and run next.
         """
-        if self.worker.needs_engine and not self.worker.busy and self.state.patient is not None:
-            segment = self.app.feature("segment")
-            patient = self.state.patient
-            ready = not self.state.loading  # a half-loaded patient: warm up on the first click instead
-            self.worker.submit(RefineJob.preload(
-                bool(getattr(segment, "force_cpu", False)),
-                patient.images if ready else None, patient.shape if ready else None,
-            ))
+        patient = self.state.patient
+        if patient is None or self.worker.busy:
+            return
+        ready = not self.state.loading  # a half-loaded patient: warm up on the first click instead
+        if not self.worker.needs_engine and (not ready or self._prepared is patient):
+            return
+        segment = self.app.feature("segment")
+        if ready:
+            self._prepared = patient  # its probabilities (a Segment run's or the engine's own) are on their way
+        self.worker.submit(RefineJob.preload(
+            bool(getattr(segment, "force_cpu", False)),
+            patient.images if ready else None, patient.shape if ready else None,
+            patient.name, self.prior_for(patient) if ready else None,
+        ))
 
     def _on_finished(self, job: RefineJob, result: Any) -> None:
         self.worker.done()
         if result is None:  # the preload: clicks given meanwhile are waiting
+            if self._reading:
+                self._status("AI correct: ready. Click where the labels are wrong (right click: background).",
+                             MESSAGE_MS)
+            self._reading = False
             self._start_next()
+            if self.active:
+                self._preload()  # the patient changed while this one ran (no-op otherwise)
             return
+        self._reading = False
         layer, log = job.layer, self._logs.get(job.layer)
         if job.token < self._valid_from or log is None or layer not in self.state.layers:
             self._start_next()
@@ -315,6 +332,7 @@ class AiCorrectController(Feature):
 
     def _on_failed(self, job: RefineJob, message: str) -> None:
         self.worker.done()
+        self._reading = False
         if job.layer is None:  # the preload: say why now; clicks would meet the same problem
             self._status(message, 15000)
             self.run_failed.emit(message)
@@ -380,6 +398,9 @@ class AiCorrectController(Feature):
 
     def _on_patient_changed(self, _patient: object) -> None:
         self._prior = None
+        self._prepared = None
+        if self.active:
+            self._preload()  # the new patient's probabilities while the user looks
         self._logs.clear()
         self._valid_from = self._token + 1
         self._accept_when_idle = False
@@ -401,6 +422,12 @@ class AiCorrectController(Feature):
 
     def _on_engine_loading(self) -> None:
         self._status("Loading the AI correction model…", 0)
+
+    def _on_preparing(self, patient_name: str) -> None:
+        self._reading = True
+        who = f"{patient_name}'s" if patient_name else "the patient's"
+        self._status(f"AI correct: reading {who} scans once, so clicks can follow the tumour "
+                     "(a few seconds; clicks given meanwhile run next)…", 0)
 
     def _status(self, text: str, ms: int = MESSAGE_MS) -> None:
         self.widget.status.setText(text)

@@ -58,16 +58,19 @@ class RefineJob:
 
     @classmethod
     def preload(cls, force_cpu: bool, images: Mapping[str, np.ndarray] | None = None,
-                shape: tuple[int, int, int] | None = None) -> RefineJob:
-        """Make the engine now (and warm it up on ``images``), answer nothing: ``finished(job, None)``."""
+                shape: tuple[int, int, int] | None = None, patient_name: str = "",
+                prior: np.ndarray | None = None) -> RefineJob:
+        """Make the engine now (and warm it up on ``images``, with ``prior`` or its own probabilities
+        for them), answer nothing: ``finished(job, None)``."""
         labels = np.zeros(shape or (0, 0, 0), np.uint8)
-        return cls(-1, None, "", images or {}, labels, None, None, force_cpu)
+        return cls(-1, None, patient_name, images or {}, labels, None, None, force_cpu, prior=prior)
 
 
 class RefineWorker(QObject):
     """Runs ``engine.refine`` for one :class:`RefineJob` at a time in a :class:`CallbackThread`."""
 
     engine_loading = Signal()  # the first run is loading the model (a second or two)
+    preparing = Signal(str)  # patient name: the engine computes its own probabilities for it (seconds, once)
     finished = Signal(object, object)  # RefineJob, RefineResult (labels, bbox, seconds); None after a preload
     failed = Signal(object, str)  # RefineJob, a message for the user
 
@@ -121,6 +124,7 @@ class RefineWorker(QObject):
             engine = self._engine(job.force_cpu)
             if job.guidance is None:
                 if job.images and not missing_modalities(engine, job.images):
+                    self._use_prior(engine, job)
                     warm_up(engine, job.images, job.labels)
                 self.finished.emit(job, None)
                 return
@@ -130,8 +134,7 @@ class RefineWorker(QObject):
                 return
             if hasattr(engine, "ncr_definition"):
                 engine.ncr_definition = job.ncr_definition
-            if hasattr(engine, "set_prior"):  # None forgets another patient's
-                engine.set_prior(job.images, job.prior)
+            self._use_prior(engine, job)
             result = engine.refine(job.images, job.labels, list(job.guidance), locked=job.locked)
         except MemoryError:
             self.failed.emit(job, f"{job.patient_name}: not enough memory for AI correction")
@@ -140,6 +143,22 @@ class RefineWorker(QObject):
             self.failed.emit(job, failure_message(job, exc))
             return
         self.finished.emit(job, result)
+
+    def _use_prior(self, engine: Any, job: RefineJob) -> None:
+        """Clicks grow with the patient's automatic segmentation's probabilities; without a Segment
+        run behind the map (a ground truth, a new annotation) with the engine's own over the whole
+        volume, computed once per patient, which gain more than its window's alone (README)."""
+        if job.prior is not None or not hasattr(engine, "own_prior"):
+            if hasattr(engine, "set_prior"):  # None forgets another patient's
+                engine.set_prior(job.images, job.prior)
+            return
+        if engine.prior_ready(job.images):
+            return
+        self.preparing.emit(job.patient_name)
+        try:
+            engine.own_prior(job.images)
+        except MemoryError:  # clicks still work, growing within the network's window only
+            engine.set_prior(job.images, None)
 
     def _engine(self, force_cpu: bool) -> Any:
         device = self.device_for(force_cpu)
