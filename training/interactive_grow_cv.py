@@ -137,7 +137,8 @@ def search(args: argparse.Namespace) -> int:
                     engine.set_prior(case["images"], None if args.window_only or args.own_prior else case["probabilities"])
                     if args.own_prior:
                         engine.own_prior(case["images"])
-                curve = robot_curve(engine, case["images"], case["start"], case["truth"], args.clicks,
+                start = np.zeros_like(case["start"]) if args.from_empty else case["start"]
+                curve = robot_curve(engine, case["images"], start, case["truth"], args.clicks,
                                     case["spacing"], warm_up=False)
                 for row in curve:
                     writer.writerow({"case": path.stem, "fold": fold, "setting": setting, "clicks": row["clicks"],
@@ -284,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     se.add_argument("--own-prior", action="store_true",
                     help="instead of the cached automatic probabilities, the engine's own over the whole volume "
                     "(ClickEngine.own_prior: the app's case when no Segment run lies behind the map)")
+    se.add_argument("--from-empty", action="store_true",
+                    help="the robot starts from an empty map (annotating from scratch) instead of the automatic result")
     se.add_argument("--name", default="search.csv", help="results file inside the cache folder (appended, resumable)")
     sl = sub.add_parser("select")
     sl.add_argument("--cache", type=Path, required=True)

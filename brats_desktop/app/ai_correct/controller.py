@@ -425,9 +425,8 @@ class AiCorrectController(Feature):
 
     def _on_preparing(self, patient_name: str) -> None:
         self._reading = True
-        who = f"{patient_name}'s" if patient_name else "the patient's"
-        self._status(f"AI correct: reading {who} scans once, so clicks can follow the tumour "
-                     "(a few seconds; clicks given meanwhile run next)…", 0)
+        who = patient_name or "the patient"
+        self._status(f"AI correct: reading {who} once, so clicks can follow the tumour (a few seconds)…", 0)
 
     def _status(self, text: str, ms: int = MESSAGE_MS) -> None:
         self.widget.status.setText(text)
