@@ -80,6 +80,48 @@ def test_a_click_deep_in_a_confidently_missed_region_grows_with_the_relative_rul
     np.testing.assert_array_equal(relative, expected)
 
 
+LIKELIHOOD = GrowRule(margin=2.0, reach=20.0, likelihood=1.0, likelihood_reach=25.0, pool_shown=True)
+
+
+def tissue(seed: int = 0) -> np.ndarray:
+    """Two normalised modalities: healthy tissue around 0, the blob around 2.5 in both (noise 0.3)."""
+    rng = np.random.default_rng(seed)
+    images = rng.normal(0.0, 0.3, (2, *SHAPE)).astype(np.float32)
+    images[(slice(None), *BLOB)] += 2.5
+    return images
+
+
+def test_where_the_model_is_sure_and_wrong_a_click_takes_the_tissue_that_looks_like_the_clicked_one() -> None:
+    """The per-click classifier: the missed blob looks like the clicked ball and unlike the tissue
+    showing background, so it is taken whole though the model calls it background with certainty."""
+    probs = probabilities()  # background everywhere, confidently
+    labels = np.zeros(SHAPE, np.uint8)
+    images = tissue()
+    click = np.array([[6, 6, 4]])
+    assert grow_region(probs, labels, click, 2, RULE, images=images).sum() <= 1
+    grown = grow_region(probs, labels, click, 2, LIKELIHOOD, images=images)
+    expected = np.zeros(SHAPE, bool)
+    expected[BLOB] = True
+    assert grown[BLOB].mean() > 0.95 and not (grown & ~expected).any()
+    # Without images (or when healthy tissue is too scarce to learn from) the route adds nothing.
+    assert grow_region(probs, labels, click, 2, LIKELIHOOD).sum() <= 1
+    assert grow_region(probs, labels, click, 2, GrowRule(margin=2.0, reach=20.0, likelihood=1.0, likelihood_reach=2.0),
+                       images=images).sum() <= 1
+
+
+def test_fill_takes_what_the_grown_piece_encloses() -> None:
+    probs = probabilities(blob=(BLOB, {2: 0.4}))
+    probs[(slice(None), 6, 6, 4)] = [0.999, 0.0, 0.001, 0.0]  # one voxel inside the blob the model is sure about
+    labels = np.zeros(SHAPE, np.uint8)
+    click = np.array([[5, 5, 3]])
+    porous = grow_region(probs, labels, click, 2, RULE)
+    assert porous[BLOB].sum() == porous[BLOB].size - 1 and not porous[6, 6, 4]
+    filled = grow_region(probs, labels, click, 2, GrowRule(margin=2.0, reach=20.0, fill=True))
+    expected = np.zeros(SHAPE, bool)
+    expected[BLOB] = True
+    np.testing.assert_array_equal(filled, expected)
+
+
 def test_a_later_click_does_not_take_back_what_an_earlier_click_of_another_label_grew() -> None:
     probs = probabilities(blob=(BLOB, {2: 0.45}))
     labels = np.zeros(SHAPE, np.uint8)
@@ -151,6 +193,10 @@ def test_growth_rules_read_and_write_the_grid_notation() -> None:
     assert rule == GrowRule(margin=2.0, reach=20.0, relative=1.0, relative_intensity=0.75)
     assert rule.notation() == "m2r20d1j0.75" and GrowRule.parse("none") == NO_GROWTH and NO_GROWTH.notation() == "none"
     assert GrowRule.parse("m1.5r15i1s0.3").intensity == 1.0
+    shipped = GrowRule.parse("m2r20d1j0.75g1R25o1Pf")
+    assert shipped == GrowRule(margin=2.0, reach=20.0, relative=1.0, relative_intensity=0.75, likelihood=1.0,
+                               likelihood_reach=25.0, likelihood_smooth=1.0, pool_shown=True, fill=True)
+    assert shipped.notation() == "m2r20d1j0.75g1R25o1Pf" and shipped.box_reach == 25.0 and shipped.uses_images
     import pytest
 
     with pytest.raises(ValueError, match="not a growth setting"):

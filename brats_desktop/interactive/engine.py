@@ -42,8 +42,9 @@ EMPTY_BOX: tuple[slice, slice, slice] = (slice(0, 0), slice(0, 0), slice(0, 0))
 # instead of 0.899 -> 0.899 unlimited, untrained model; 0.880 -> 0.899 for a 4-minute model).
 REACH = 12.0
 # How far a click grows (see .grow); chosen by patient-level cross-validation on out-of-fold
-# starting maps (training/interactive_grow_cv.py, README "AI correction").
-GROW = GrowRule(margin=2.0, reach=20.0, relative=1.0, relative_intensity=0.75)
+# starting maps (training/interactive_grow_cv.py, README "AI correction"): m2r20d1j0.75g1R25o1Pf.
+GROW = GrowRule(margin=2.0, reach=20.0, relative=1.0, relative_intensity=0.75, likelihood=1.0,
+                likelihood_reach=25.0, likelihood_smooth=1.0, pool_shown=True, fill=True)
 
 
 @dataclass
@@ -341,7 +342,7 @@ class ClickEngine:
         points = points[np.all((points >= 0) & (points < np.asarray(labels.shape)), axis=1)]
         if not len(points):
             return None
-        box = grow_box(points, labels.shape, self.grow.reach)
+        box = grow_box(points, labels.shape, self.grow.box_reach)
         if prior is not None:
             probs = prior[(slice(None), *box)]
         elif window is not None:  # the network's own probabilities, inside its window only
