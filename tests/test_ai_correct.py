@@ -42,6 +42,21 @@ def wait_idle(qtbot, controller) -> None:
     qtbot.waitUntil(lambda: not controller.running, timeout=10000)
 
 
+def segment_run_with_probabilities(window) -> np.ndarray:
+    """Pretend a Segment run just put its prediction on screen: its (background-only) probabilities."""
+    probabilities = np.zeros((4, *window.state.patient.shape), np.float16)
+    probabilities[0] = 1.0
+
+    class Run:
+        pass
+
+    run = Run()
+    run.probabilities = probabilities
+    window.segment.last_run = run
+    window.segment.prediction_applied.emit(None)
+    return probabilities
+
+
 def markers(window) -> list[str]:
     return [text for overlay in window.ai_correct.overlays for text in overlay.labels]
 
@@ -403,16 +418,7 @@ def test_a_click_gets_the_automatic_segmentations_probabilities_of_this_patient_
     priors: list = []
     engine.set_prior = lambda images, probabilities: priors.append((images, probabilities))
     patient = window.state.patient
-    probabilities = np.zeros((4, *patient.shape), np.float16)
-    probabilities[0] = 1.0
-
-    class Run:
-        pass
-
-    run = Run()
-    run.probabilities = probabilities
-    window.segment.last_run = run
-    window.segment.prediction_applied.emit(None)
+    probabilities = segment_run_with_probabilities(window)
     click(qtbot, window.axial_view, (12, 9, CENTRE[2]))
     wait_idle(qtbot, controller)
     assert len(priors) == 1 and priors[0][1] is probabilities and priors[0][0] is patient.images
@@ -454,15 +460,7 @@ def test_without_a_segment_run_the_engine_reads_each_patient_once_when_a_is_pres
     wait_idle(qtbot, controller)
     assert len(computed) == 1 and controller.editor.layer.data[CENTRE] == 2  # not read again for the click
 
-    probabilities = np.zeros((4, *patient.shape), np.float16)
-
-    class Run:
-        pass
-
-    run = Run()
-    run.probabilities = probabilities
-    window.segment.last_run = run
-    window.segment.prediction_applied.emit(None)
+    probabilities = segment_run_with_probabilities(window)
     click(qtbot, window.axial_view, (12, 9, CENTRE[2]))
     wait_idle(qtbot, controller)
     assert given[-1] is probabilities and len(computed) == 1  # the Segment run's replace the engine's own
