@@ -279,10 +279,11 @@ def main(argv: list[str] | None = None) -> int:
     se.add_argument("--fold-click-models", type=Path,
                     help="answer with RUN/fold-i/model.pt (a click model trained on the other folds, e.g. by "
                     "interactive_train --starts) instead of the untrained warm start of the fold's automatic model")
-    se.add_argument("--window-only", action="store_true",
+    priors = se.add_mutually_exclusive_group()
+    priors.add_argument("--window-only", action="store_true",
                     help="do not give the engine the automatic model's probabilities: it grows clicks with the "
                     "network's own inside its window")
-    se.add_argument("--own-prior", action="store_true",
+    priors.add_argument("--own-prior", action="store_true",
                     help="instead of the cached automatic probabilities, the engine's own over the whole volume "
                     "(ClickEngine.own_prior: the app's case when no Segment run lies behind the map)")
     se.add_argument("--from-empty", action="store_true",
