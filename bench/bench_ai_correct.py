@@ -2,8 +2,9 @@
 
 Opens ``--case`` in an offscreen main window, segments it (Segment → Run, the app's own
 path; with ``--no-segment`` it corrects a new empty annotation layer instead, so the engine
-reads the patient itself when A is pressed), presses A and lets the standard robot user (``core.robot_user``: the deepest point
-of the largest error against the case's ground truth) click ``--clicks`` times with real
+reads the patient itself when A is pressed), presses A and lets the standard robot user
+(``core.robot_user``: the deepest point of the largest error against the case's ground
+truth) click ``--clicks`` times with real
 mouse events on the axial view (right click for background, class keys 1/2/3 otherwise).
 A case without a ground truth gets clicks spread over the predicted tumour instead.
 

@@ -304,14 +304,21 @@ def prepare_stack(
     if spec.resize is not None:
         data = _zoom_inplane(data, spec.resize, order=1)
     inner = (int(data.shape[-2]), int(data.shape[-1]))
-    mult = spec.size_multiple
-    padded = tuple(-(-n // mult) * mult for n in inner)
-    pad = ((padded[0] - inner[0]) // 2, (padded[1] - inner[1]) // 2)
+    widths = even_padding(inner, spec.size_multiple)
+    pad = (widths[0][0], widths[1][0])
     stack = SliceStack(
         np.empty(0, np.float32), spec, tuple(int(s) for s in shape), box, inner, pad, tuple(modalities)
     )
-    stack.data = np.ascontiguousarray(
-        np.pad(data, [(0, 0), (0, 0), (pad[0], padded[0] - inner[0] - pad[0]), (pad[1], padded[1] - inner[1] - pad[1])]),
-        dtype=np.float32,
-    )
+    stack.data = np.ascontiguousarray(np.pad(data, [(0, 0), (0, 0), *widths]), dtype=np.float32)
     return stack
+
+
+def even_padding(sizes: Sequence[int], multiple: int) -> list[tuple[int, int]]:
+    """(before, after) padding of each size up to the next ``multiple``, split evenly (the extra
+    voxel after): the network's in-plane geometry, which the click engine's whole-volume pass
+    must repeat exactly to answer as the automatic model does."""
+    widths = []
+    for n in sizes:
+        extra = -(-int(n) // multiple) * multiple - int(n)
+        widths.append((extra // 2, extra - extra // 2))
+    return widths

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from brats_desktop.core.preprocessing import PreprocessingSpec, bounding_box, brain_mask, normalise
+from brats_desktop.core.preprocessing import PreprocessingSpec, bounding_box, brain_mask, even_padding, normalise
 
 from . import guidance as G
 from .grow import GrowRule, grow_box, grow_region
@@ -147,7 +147,7 @@ class ClickEngine:
         if missing:
             raise MissingModalityError(missing, self.model.name, sorted(images))
         arrays = tuple(images[m] for m in self.modalities)
-        key = tuple((id(a), a.shape) for a in arrays)
+        key = _identity(arrays)
         if self._cache_key == key and self._cache is not None:
             return self._cache[1]
         vols = [np.asarray(a, dtype=np.float32) for a in arrays]
@@ -265,7 +265,7 @@ class ClickEngine:
             self._prior_key, self._prior = None, None
             return
         arrays = tuple(images[m] for m in self.modalities if m in images)
-        self._prior_key = tuple((id(a), a.shape) for a in arrays)
+        self._prior_key = _identity(arrays)
         self._prior = (arrays, probabilities)
 
     def own_prior(self, images: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -274,7 +274,7 @@ class ClickEngine:
         For a map with no automatic segmentation behind it (a ground truth or a new
         annotation being corrected, a patient not yet segmented) the clicks would otherwise
         grow with the network's probabilities inside its window only, which gains less out
-        of fold (README, AI correction: WT +0.038 against +0.048 with the automatic model's).
+        of fold (README, AI correction).
         The network's answer without its labels/guidance shortcut is, for the warm-started
         model, the automatic model's. Computed once per set of image arrays (seconds on a
         CPU: callers run it in the background) and replaced by :meth:`set_prior`.
@@ -291,8 +291,7 @@ class ClickEngine:
     def prior_ready(self, images: Mapping[str, np.ndarray]) -> bool:
         """Whether clicks on ``images`` already have probabilities to grow with (given or the engine's own)."""
         with self._lock:
-            arrays = tuple(images[m] for m in self.modalities if m in images)
-            return self._prior is not None and tuple((id(a), a.shape) for a in arrays) == self._prior_key
+            return self._prior is not None and self._identity_of(images) == self._prior_key
 
     def _volume_probabilities(self, norm: np.ndarray, slab: int = 16) -> np.ndarray:
         """(classes, X, Y, Z) float16 softmax of the network without its shortcut, in slabs of ``slab``
@@ -308,14 +307,11 @@ class ClickEngine:
         box = bounding_box(inside, self.preprocessing.margin)
         crop = norm[(slice(None), *box)]
         multiple = int(np.lcm(self.preprocessing.size_multiple, self.size_multiple))
-        widths = [(0, 0)]
-        for n in crop.shape[1:3]:
-            extra = -(-n // multiple) * multiple - n
-            widths.append((extra // 2, extra - extra // 2))
-        padded = np.pad(crop, [*widths, (0, 0)])
+        widths = even_padding(crop.shape[1:3], multiple)
+        padded = np.pad(crop, [(0, 0), *widths, (0, 0)])
         labels = np.zeros(padded.shape[1:], dtype=np.uint8)  # not read: the shortcut is taken off
         plane = (slice(0, padded.shape[1]), slice(0, padded.shape[2]))
-        inner = tuple(slice(w[0], w[0] + n) for w, n in zip(widths[1:], crop.shape[1:3]))
+        inner = tuple(slice(w[0], w[0] + n) for w, n in zip(widths, crop.shape[1:3]))
         for z in range(0, crop.shape[3], slab):
             part = slice(z, min(z + slab, crop.shape[3]))
             _, probs = self._predict(padded, labels, [], (*plane, part), probabilities=True)
@@ -323,11 +319,13 @@ class ClickEngine:
             out[where] = probs[(slice(None), *inner)]
         return out
 
+    def _identity_of(self, images: Mapping[str, np.ndarray]) -> tuple:
+        return _identity(tuple(images[m] for m in self.modalities if m in images))
+
     def _prior_for(self, images: Mapping[str, np.ndarray], shape: Sequence[int]) -> np.ndarray | None:
         if self._prior is None:
             return None
-        arrays = tuple(images[m] for m in self.modalities if m in images)
-        if tuple((id(a), a.shape) for a in arrays) != self._prior_key or self._prior[1].shape[1:] != tuple(shape):
+        if self._identity_of(images) != self._prior_key or self._prior[1].shape[1:] != tuple(shape):
             return None
         return self._prior[1]
 
@@ -481,6 +479,11 @@ def _thread_local_count() -> bool:
     import torch
 
     return "parallel backend: OpenMP" in torch.__config__.parallel_info()
+
+
+def _identity(arrays: Sequence[np.ndarray]) -> tuple:
+    """Which arrays these are (ids and shapes): valid while the caller holds the arrays themselves."""
+    return tuple((id(a), a.shape) for a in arrays)
 
 
 def _inside_any(item: G.Guidance, shape: Sequence[int]) -> bool:
